@@ -1,0 +1,39 @@
+# Every target creates the virtualenv itself when it is missing.
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test lint format bench fixtures docs clean
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install wrt with its dev tools
+
+demo: $(STAMP) ## Run the main job: the seed problem, end to end
+	$(VENV)/bin/wrt demo
+
+test: $(STAMP) ## Run the test suite (unit, property, CLI, examples, doctests)
+	$(PY) -m pytest
+
+lint: $(STAMP) ## ruff check and format check
+	$(VENV)/bin/ruff check src tests examples bench
+	$(VENV)/bin/ruff format --check src tests examples bench
+
+format: $(STAMP) ## Format the code with ruff
+	$(VENV)/bin/ruff format src tests examples bench
+	$(VENV)/bin/ruff check --fix src tests examples bench
+
+bench: $(STAMP) ## Side-by-side benchmarks; writes docs/benchmarks.md
+	$(PY) bench/bench_autograd.py --write docs/benchmarks.md
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,53 @@
+"""wrt: exact partial derivatives of neural networks with respect to named inputs."""
+
+from wrt.derivatives import grad, hessian, jacobian, laplacian, partials
+from wrt.errors import (
+    DataError,
+    EngineError,
+    FallbackWarning,
+    IdentifiabilityWarning,
+    InvalidNameError,
+    ModelError,
+    ModelFormatError,
+    PrecisionWarning,
+    SpecError,
+    UnsupportedFormatError,
+    UnsupportedOpError,
+    WrtError,
+    WrtWarning,
+)
+from wrt.importers import load
+from wrt.model import Model, wrap
+from wrt.result import Partials
+from wrt.spec import Partial, format_spec, parse_spec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataError",
+    "EngineError",
+    "FallbackWarning",
+    "IdentifiabilityWarning",
+    "InvalidNameError",
+    "Model",
+    "ModelError",
+    "ModelFormatError",
+    "Partial",
+    "Partials",
+    "PrecisionWarning",
+    "SpecError",
+    "UnsupportedFormatError",
+    "UnsupportedOpError",
+    "WrtError",
+    "WrtWarning",
+    "__version__",
+    "format_spec",
+    "grad",
+    "hessian",
+    "jacobian",
+    "laplacian",
+    "load",
+    "parse_spec",
+    "partials",
+    "wrap",
+]

@@ -1,0 +1,1 @@
+"""The ``wrt`` command line: one module per command, wired in :mod:`wrt.cli.app`."""

@@ -1,0 +1,53 @@
+"""The ``wrt`` Typer application: global options and the list of commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from wrt import __version__
+from wrt.cli.demo import demo_command
+from wrt.cli.errors import debug_mode
+from wrt.cli.partials import EXAMPLES, partials_command
+
+app = typer.Typer(
+    name="wrt",
+    help="Exact partial derivatives of neural networks with respect to named inputs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command(
+    "partials",
+    epilog=EXAMPLES,
+    help="Compute partial derivatives at every row of POINTS.",
+)(partials_command)
+app.command("demo", help="Run the seed problem end to end.")(demo_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"wrt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of errors.")
+    ] = False,
+) -> None:
+    """Exact partial derivatives of neural networks with respect to named inputs."""
+    debug_mode["on"] = debug
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="wrt")

@@ -1,0 +1,70 @@
+"""How the CLI reports failures: exit 2 with one line of what and one of how to fix.
+
+Exit codes: 0 success; 1 a check found an error-level problem; 2 bad usage or bad
+input. ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+
+from wrt.errors import (
+    DataError,
+    EngineError,
+    InvalidNameError,
+    ModelError,
+    ModelFormatError,
+    SpecError,
+    WrtError,
+)
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+_HINTS: list[tuple[type[WrtError], str]] = [
+    (SpecError, "Specs look like dy/dx1, d2y/dx1^2 or d2y/dx1dx2; names are the "
+     "model's (see wrt partials --help)."),
+    (DataError, "Points need one column per model input, named as the inputs "
+     "(or name the inputs after the columns with --inputs)."),
+    (InvalidNameError, "Pass one identifier per input with --inputs a,b,c."),
+    (ModelFormatError, "Pass a model file wrt can read (a TorchScript archive)."),
+    (ModelError, "Check that the model maps (N, n_in) points to (N, n_out)."),
+    (EngineError, "Use --engine auto, autograd or finite_diff."),
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+debug_mode = {"on": False}
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn wrt's errors raised by a command into two stderr lines and exit 2."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except WrtError as exc:
+            if debug_mode["on"]:
+                traceback.print_exc()
+            message = " ".join(str(exc).split())
+            print(f"wrt: error: {message}", file=sys.stderr)
+            print(f"wrt: hint: {_hint(exc)}", file=sys.stderr)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+    return run
+
+
+def _hint(exc: WrtError) -> str:
+    for kind, hint in _HINTS:
+        if isinstance(exc, kind):
+            return hint
+    return "Run again with --debug to see the traceback."

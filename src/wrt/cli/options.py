@@ -1,0 +1,33 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from wrt.engines.choose import ENGINE_NAMES
+
+ModelPath = Annotated[
+    str, typer.Argument(help="Model file (TorchScript archive), format read from content.")
+]
+Engine = Annotated[
+    str,
+    typer.Option(
+        "--engine", "-e", help=f"Engine: {', '.join(ENGINE_NAMES)}.", show_default=True
+    ),
+]
+DType = Annotated[
+    str | None,
+    typer.Option("--dtype", help="Compute in float32 or float64 (a converted copy)."),
+]
+Inputs = Annotated[
+    str | None,
+    typer.Option(
+        "--inputs", help="Names of the model's input columns, comma-separated: x,t."
+    ),
+]
+Outputs = Annotated[
+    str | None,
+    typer.Option("--outputs", help="Names of the model's outputs, comma-separated."),
+]

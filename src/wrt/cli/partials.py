@@ -1,0 +1,132 @@
+"""``wrt partials``: partial derivatives of a model file at the points of a table."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from wrt.cli.errors import reports_errors
+from wrt.cli.options import DType, Engine, Inputs, ModelPath, Outputs
+from wrt.data import as_points, frame_to_json, read_table, write_table
+from wrt.derivatives import partials
+from wrt.errors import SpecError
+from wrt.importers import load
+from wrt.spec import format_spec, partials_up_to
+
+EXAMPLES = """
+Examples:
+
+  wrt partials model.pt points.csv -d dy/dx1 -d d2y/dx1dx2 -o partials.csv
+
+  wrt partials model.pt points.parquet --order 2 --inputs x,t -o out.parquet
+
+  wrt partials model.pt points.csv -d d4u/dx^4 --dtype float64 --json
+"""
+
+
+@reports_errors
+def partials_command(
+    model: ModelPath,
+    points: Annotated[
+        Path, typer.Argument(help="Points: CSV, Parquet or JSON, a column per input.")
+    ],
+    spec: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--spec",
+            "-d",
+            metavar="SPEC",
+            help="A partial, e.g. dy/dx1, d2y/dx1^2, d2y/dx1dx2; repeat for more.",
+        ),
+    ] = None,
+    order: Annotated[
+        int | None,
+        typer.Option("--order", help="Every partial of every output up to this order."),
+    ] = None,
+    inputs: Inputs = None,
+    outputs: Outputs = None,
+    engine: Engine = "auto",
+    dtype: DType = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write .csv, .parquet or .json (default: CSV on stdout)."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON on stdout: a list of values per column.")
+    ] = False,
+    chunk_size: Annotated[
+        int,
+        typer.Option("--chunk-size", help="Points per batch; bounds memory.", min=1),
+    ] = 65536,
+) -> None:
+    """Compute partial derivatives at every row of POINTS.
+
+    The output has the input columns, then one column per spec headed by the spec
+    exactly as written.
+    """
+    loaded = load(model, inputs=inputs, outputs=outputs, dtype=dtype)
+    specs: list[str] = list(spec or [])
+    if order is not None:
+        specs += [
+            format_spec(p)
+            for p in partials_up_to(order, loaded.inputs, loaded.outputs)
+        ]
+    if not specs:
+        raise SpecError(
+            "No derivative asked for. Give -d SPEC (e.g. -d dy/dx1) or --order K."
+        )
+    specs = list(dict.fromkeys(specs))
+    table = read_table(points)
+    x = as_points(table, loaded.inputs, dtype=loaded.dtype)
+    with _progress(x.shape[0], chunk_size) as advance:
+        result = partials(
+            loaded, x, specs, engine=engine, chunk_size=chunk_size, on_chunk=advance
+        )
+    frame = pd.concat(
+        [table[list(loaded.inputs)].reset_index(drop=True), result.to_frame()], axis=1
+    )
+    if output is not None:
+        write_table(frame, output)
+    elif as_json:
+        sys.stdout.write(frame_to_json(frame) + "\n")
+    else:
+        frame.to_csv(sys.stdout, index=False, float_format="%.17g")
+
+
+@contextmanager
+def _progress(total: int, chunk_size: int) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr for runs of several chunks, if it is a terminal.
+
+    Yields:
+        ``advance(n)``, to call with the number of points done.
+    """
+    console = Console(stderr=True)
+    bar = Progress(
+        TextColumn("partials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("points"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=total <= chunk_size or not console.is_terminal,
+    )
+    task = bar.add_task("partials", total=total)
+    with bar:
+        yield lambda n: bar.advance(task, n)

@@ -1,0 +1,185 @@
+"""Points in, tables out: tensors, arrays, DataFrames, CSV, Parquet and JSON.
+
+Points become one tensor of shape (N, n_in) whose columns are in the model's input
+order. Tables are matched by column name, so their column order does not matter.
+NaN and Inf are rejected with the row and column where they first appear.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from wrt.errors import DataError
+from wrt.names import listing
+
+PointsLike = torch.Tensor | np.ndarray | pd.DataFrame | Mapping[str, Any] | Sequence
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".json")
+
+
+def as_points(
+    points: PointsLike,
+    inputs: Sequence[str],
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """Points as a tensor of shape (N, n_in), columns in ``inputs`` order.
+
+    Args:
+        points: a tensor or array (N, n_in) (or (N,) when there is one input), a
+            DataFrame or mapping with a column per input name (extra columns are
+            ignored), or nested lists.
+        inputs: the model's input names.
+        dtype: floating dtype of the result; None keeps a floating input's dtype
+            (float64 for integers).
+        device: device of the result.
+
+    Returns:
+        A tensor (N, n_in). It shares memory with a tensor input when nothing had to
+        change.
+
+    Raises:
+        DataError: wrong shape, missing columns, non-numeric values, NaN or Inf.
+    """
+    if isinstance(points, pd.DataFrame) or isinstance(points, Mapping):
+        tensor = _from_columns(points, inputs)
+    elif isinstance(points, torch.Tensor):
+        tensor = points.detach()
+    else:
+        try:
+            array = np.asarray(points)
+        except Exception as exc:
+            raise DataError(f"Cannot read the points as an array: {exc}") from exc
+        if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+            raise DataError(
+                f"Points must be numbers; got an array of {array.dtype}. Pass a "
+                "float array of shape (N, n_in) or a table with numeric columns."
+            )
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    n_in = len(inputs)
+    if tensor.dim() == 1 and n_in == 1:
+        tensor = tensor.unsqueeze(1)
+    if tensor.dim() != 2 or tensor.shape[1] != n_in:
+        raise DataError(
+            f"Points have shape {tuple(tensor.shape)}; the model needs (N, {n_in}) "
+            f"with columns {listing(inputs)}. Pass one row per point and one column "
+            "per input, or a table with named columns."
+        )
+    if not tensor.is_floating_point():
+        tensor = tensor.to(torch.float64)
+    tensor = tensor.to(dtype=dtype or tensor.dtype, device=device or tensor.device)
+    check_finite(tensor, inputs)
+    return tensor
+
+
+def _from_columns(table: pd.DataFrame | Mapping[str, Any], inputs: Sequence[str]):
+    missing = [name for name in inputs if name not in table]
+    if missing:
+        have = listing(str(c) for c in table.keys())
+        raise DataError(
+            f"The points lack column(s) {listing(missing)}. The model's inputs are "
+            f"{listing(inputs)}; the table has {have or 'no columns'}. Rename the "
+            "columns, or name the model's inputs after them (inputs=[...])."
+        )
+    columns = []
+    for name in inputs:
+        column = table[name]
+        if isinstance(column, torch.Tensor):
+            column = column.detach().cpu().numpy()
+        array = np.asarray(column)
+        if array.ndim != 1:
+            raise DataError(
+                f"Column {name!r} has shape {array.shape}; each column must be 1-D."
+            )
+        if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+            raise DataError(
+                f"Column {name!r} is not numeric (dtype {array.dtype}). Convert it "
+                "to numbers first."
+            )
+        columns.append(array.astype(np.float64, copy=False))
+    lengths = {len(c) for c in columns}
+    if len(lengths) > 1:
+        raise DataError(f"Columns {listing(inputs)} have different lengths {lengths}.")
+    return torch.from_numpy(np.stack(columns, axis=1))
+
+
+def check_finite(points: torch.Tensor, columns: Sequence[str]) -> None:
+    """Raise :class:`DataError` naming the first row and column holding NaN or Inf.
+
+    Args:
+        points: shape (N, n).
+        columns: the names of the n columns.
+    """
+    bad = ~torch.isfinite(points)
+    if bool(bad.any()):
+        row, col = (int(i) for i in bad.nonzero()[0])
+        count = int(bad.sum())
+        raise DataError(
+            f"Point row {row}, column {columns[col]!r} is {points[row, col].item()} "
+            f"({count} non-finite value(s) in all). Remove or fill those rows first."
+        )
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV, Parquet or JSON table of points.
+
+    Raises:
+        DataError: unknown suffix, missing or unreadable file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"No such points file: {path}. Check the path.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix == ".json":
+            return pd.DataFrame(json.loads(path.read_text()))
+    except Exception as exc:
+        raise DataError(
+            f"Cannot read {path} as {suffix[1:].upper()}: {exc}. Check the file."
+        ) from exc
+    raise DataError(
+        f"Cannot tell the format of {path} from its suffix {suffix!r}. Use one of "
+        f"{listing(TABLE_SUFFIXES)}."
+    )
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as CSV, Parquet or JSON (chosen by the suffix).
+
+    JSON is column-oriented, ``{"column": [values...]}``, with every float written
+    so that it reads back exactly.
+
+    Raises:
+        DataError: unknown suffix.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        frame.to_csv(path, index=False, float_format="%.17g")
+    elif suffix in (".parquet", ".pq"):
+        frame.to_parquet(path, index=False)
+    elif suffix == ".json":
+        path.write_text(frame_to_json(frame))
+    else:
+        raise DataError(
+            f"Cannot write {path}: unknown suffix {suffix!r}. Use one of "
+            f"{listing(TABLE_SUFFIXES)}."
+        )
+
+
+def frame_to_json(frame: pd.DataFrame) -> str:
+    """A table as column-oriented JSON text (floats round-trip exactly)."""
+    columns = {str(name): frame[name].tolist() for name in frame.columns}
+    return json.dumps(columns)

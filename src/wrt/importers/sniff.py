@@ -1,0 +1,91 @@
+"""Tell a model file's format from its content, never from its extension.
+
+Only the first bytes and, for zip archives, the member names are read; nothing in
+the file is executed or unpickled here.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+_HDF5 = b"\x89HDF\r\n\x1a\n"
+_ZIP = b"PK\x03\x04"
+# ONNX files are protobuf ModelProto messages: field 1 (ir_version, varint) first,
+# then usually producer_name (2), graph (7) or opset_import (8).
+_ONNX_NEXT_FIELDS = {0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x42}
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """What a file is.
+
+    Attributes:
+        kind: a short id: ``torchscript``, ``torch-export``, ``torch-pickle``,
+            ``keras``, ``keras-h5``, ``onnx``, ``npz``, ``tf-savedmodel``,
+            ``empty``, ``unknown``.
+        description: a phrase for messages, e.g. "a TorchScript archive".
+    """
+
+    kind: str
+    description: str
+
+
+def sniff(path: str | Path) -> FileFormat:
+    """Detect the format of the model at ``path`` from its bytes.
+
+    Args:
+        path: a file, or a directory (TensorFlow SavedModel).
+
+    Returns:
+        The detected format; ``unknown`` with a description of what the file looks
+        like when nothing matched.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if (path / "saved_model.pb").exists():
+            return FileFormat("tf-savedmodel", "a TensorFlow SavedModel directory")
+        return FileFormat("unknown", "a directory, not a model file")
+    with path.open("rb") as handle:
+        head = handle.read(64)
+    if not head:
+        return FileFormat("empty", "an empty file (0 bytes)")
+    if head.startswith(_HDF5):
+        return FileFormat("keras-h5", "an HDF5 file (legacy Keras .h5)")
+    if head.startswith(_ZIP):
+        return _sniff_zip(path)
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return FileFormat("torch-pickle", "a Python pickle (legacy torch.save)")
+    if head[:1] == b"\x08" and 0 < head[1] < 32 and head[2] in _ONNX_NEXT_FIELDS:
+        return FileFormat("onnx", "an ONNX model (protobuf)")
+    return FileFormat("unknown", _looks_like(head))
+
+
+def _sniff_zip(path: Path) -> FileFormat:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return FileFormat("unknown", "a damaged or truncated zip archive")
+    tails = {name.split("/", 1)[-1] for name in names}
+    if "constants.pkl" in tails and any(t.startswith("code/") for t in tails):
+        return FileFormat("torchscript", "a TorchScript archive (torch.jit.save)")
+    if "archive_format" in tails or any(t.startswith("models/") for t in tails):
+        return FileFormat("torch-export", "a torch.export program (.pt2)")
+    if "data.pkl" in tails:
+        return FileFormat("torch-pickle", "a torch.save archive (state_dict or pickle)")
+    if "config.json" in names and any(n.endswith(".weights.h5") for n in names):
+        return FileFormat("keras", "a Keras 3 .keras archive")
+    if names and all(n.endswith(".npy") for n in names):
+        return FileFormat("npz", "a numpy .npz archive of arrays")
+    return FileFormat("unknown", "a zip archive that is not a known model format")
+
+
+def _looks_like(head: bytes) -> str:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"a binary file starting with {head[:8]!r}"
+    first = text.splitlines()[0][:40] if text.strip() else ""
+    return f"a text file starting with {first!r}"

@@ -1,0 +1,276 @@
+"""Model: a torch module with named inputs and outputs, in eval mode, of one dtype.
+
+Every importer returns a :class:`Model`, and every engine takes one. It maps a
+tensor of points ``(N, n_in)`` to ``(N, n_out)``; row ``i`` of the output depends on
+row ``i`` of the input only (the engines rely on it to batch over points). This is
+the single place where a model changes dtype: :meth:`Model.to` returns a converted
+copy and never touches the user's module.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from wrt.errors import ModelError
+from wrt.names import check_disjoint, check_names, default_inputs, default_outputs
+
+DTypeLike = torch.dtype | str | None
+
+_DTYPES = {
+    "float32": torch.float32,
+    "float": torch.float32,
+    "float64": torch.float64,
+    "double": torch.float64,
+}
+
+
+def as_dtype(dtype: DTypeLike) -> torch.dtype | None:
+    """``torch.float64``, ``"float64"`` or None -> a floating torch dtype or None.
+
+    Raises:
+        ModelError: not float32 or float64.
+    """
+    if dtype is None:
+        return None
+    if isinstance(dtype, str):
+        key = dtype.removeprefix("torch.")
+        if key not in _DTYPES:
+            raise ModelError(
+                f"Unknown dtype {dtype!r}. Use 'float32' or 'float64' "
+                "(or torch.float32 / torch.float64)."
+            )
+        return _DTYPES[key]
+    if dtype not in (torch.float32, torch.float64):
+        raise ModelError(
+            f"dtype {dtype} is not supported. Use torch.float32 or torch.float64."
+        )
+    return dtype
+
+
+class _Function(nn.Module):
+    """A plain callable ``f(x: (N, n_in)) -> (N, n_out) | (N,)`` as a module."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+class Model:
+    """A module with named inputs and outputs. Build one with :func:`wrap`.
+
+    Attributes:
+        module: the torch module, in eval mode.
+        inputs: input names, in the order of the columns of the points.
+        outputs: output names, in the order of the output columns.
+        source: where the model came from (a path, or ``"module"``), for messages.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+        *,
+        source: str = "module",
+    ) -> None:
+        self.module = module
+        self.inputs = tuple(inputs)
+        self.outputs = tuple(outputs)
+        self.source = source
+
+    @property
+    def n_inputs(self) -> int:
+        """Number of inputs (columns of the points)."""
+        return len(self.inputs)
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of outputs."""
+        return len(self.outputs)
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """dtype of the floating parameters, or None when it has none."""
+        return _float_dtype(self.module)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters (CPU when it has none)."""
+        for tensor in _tensors(self.module):
+            return tensor.device
+        return torch.device("cpu")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Evaluate the model.
+
+        Args:
+            x: points, shape (N, n_in).
+
+        Returns:
+            Outputs, shape (N, n_out).
+        """
+        y = self.module(x)
+        if not isinstance(y, torch.Tensor):
+            raise ModelError(
+                f"The model returned {type(y).__name__}, not a tensor. wrt needs a "
+                "module mapping (N, n_in) to (N, n_out) or (N,)."
+            )
+        if y.dim() == 1:
+            y = y.unsqueeze(1)
+        return y
+
+    def to(self, dtype: DTypeLike) -> Model:
+        """A copy of the model in ``dtype`` (self if it already is, or None).
+
+        The user's module is deep-copied before conversion, never changed.
+        """
+        target = as_dtype(dtype)
+        if target is None or self.dtype in (None, target):
+            return self
+        module = copy.deepcopy(self.module).to(target)
+        return Model(module, self.inputs, self.outputs, source=self.source)
+
+    def index(self, name: str) -> int:
+        """Column of input ``name``."""
+        return self.inputs.index(name)
+
+    def __repr__(self) -> str:
+        return (
+            f"Model(inputs={list(self.inputs)}, outputs={list(self.outputs)}, "
+            f"dtype={self.dtype}, source={self.source!r})"
+        )
+
+
+def wrap(
+    module: nn.Module | Model | Callable[[torch.Tensor], torch.Tensor],
+    inputs: Sequence[str] | str | None = None,
+    outputs: Sequence[str] | str | None = None,
+    *,
+    dtype: DTypeLike = None,
+    source: str = "module",
+) -> Model:
+    """Give a torch module named inputs and outputs.
+
+    Args:
+        module: maps points (N, n_in) to (N, n_out) or (N,); a plain callable works
+            too (then ``inputs`` is required). It is put in eval mode.
+        inputs: input names (default ``x1 .. xn``); n is read from the first
+            weight matrix when not given.
+        outputs: output names (default ``y``, or ``y1 .. ym``).
+        dtype: ``"float64"`` or ``torch.float64`` for a converted copy; the user's
+            module is not changed.
+        source: where the module came from, for messages.
+
+    Returns:
+        The model.
+
+    Raises:
+        ModelError: the number of inputs cannot be found, or a probe call on
+            a (2, n_in) tensor fails or returns a bad shape.
+        InvalidNameError: names are not identifiers, repeat, or do not match
+            the model's sizes.
+
+    Examples:
+        >>> m = wrap(torch.nn.Linear(3, 1))
+        >>> m.inputs, m.outputs
+        (('x1', 'x2', 'x3'), ('y',))
+    """
+    if isinstance(module, Model):
+        base = module
+        names_in = base.inputs if inputs is None else check_names(
+            inputs, kind="input", expected=base.n_inputs
+        )
+        names_out = base.outputs if outputs is None else check_names(
+            outputs, kind="output", expected=base.n_outputs
+        )
+        check_disjoint(names_in, names_out)
+        return Model(base.module, names_in, names_out, source=base.source).to(dtype)
+    if not isinstance(module, nn.Module):
+        if not callable(module):
+            raise ModelError(
+                f"Cannot wrap {type(module).__name__}: wrt needs a torch.nn.Module "
+                "or a callable mapping a (N, n_in) tensor to (N, n_out)."
+            )
+        if inputs is None:
+            raise ModelError(
+                "A plain function has no weights to read its number of inputs from. "
+                "Pass inputs=[...], e.g. wrap(f, inputs=['x', 't'])."
+            )
+        module = _Function(module)
+    target = as_dtype(dtype)
+    if target is not None and _float_dtype(module) not in (None, target):
+        module = copy.deepcopy(module).to(target)
+    module.eval()
+    names_in = (
+        check_names(inputs, kind="input")
+        if inputs is not None
+        else default_inputs(_infer_n_inputs(module, source))
+    )
+    n_out = _probe(module, len(names_in), target or _float_dtype(module), source)
+    names_out = (
+        check_names(outputs, kind="output", expected=n_out)
+        if outputs is not None
+        else default_outputs(n_out)
+    )
+    check_disjoint(names_in, names_out)
+    return Model(module, names_in, names_out, source=source)
+
+
+def _tensors(module: nn.Module):
+    yield from module.parameters()
+    yield from module.buffers()
+
+
+def _float_dtype(module: nn.Module) -> torch.dtype | None:
+    for tensor in _tensors(module):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return None
+
+
+def _infer_n_inputs(module: nn.Module, source: str) -> int:
+    """Columns of the first weight matrix: ``in_features`` of the first linear layer."""
+    for name, param in module.named_parameters():
+        if name.endswith("weight") and param.dim() == 2:
+            return int(param.shape[1])
+    raise ModelError(
+        f"Cannot tell how many inputs the model from {source} takes (no weight "
+        "matrix found). Pass inputs=[...] with one name per input column."
+    )
+
+
+def _probe(
+    module: nn.Module, n_in: int, dtype: torch.dtype | None, source: str
+) -> int:
+    """Call the module on zeros of shape (2, n_in); return its number of outputs."""
+    device = next(iter(_tensors(module)), torch.empty(0)).device
+    x = torch.zeros(2, n_in, dtype=dtype or torch.get_default_dtype(), device=device)
+    try:
+        with torch.no_grad():
+            y = module(x)
+    except Exception as exc:  # any failure of user code: report, do not guess
+        raise ModelError(
+            f"Calling the model from {source} on points of shape (2, {n_in}) failed: "
+            f"{type(exc).__name__}: {exc}. Check the number of inputs (pass "
+            "inputs=[...] with one name per column)."
+        ) from exc
+    if not isinstance(y, torch.Tensor):
+        raise ModelError(
+            f"The model from {source} returned {type(y).__name__}, not a tensor. wrt "
+            "needs a module mapping (N, n_in) to (N, n_out) or (N,)."
+        )
+    if y.dim() == 1 and y.shape[0] == 2:
+        return 1
+    if y.dim() == 2 and y.shape[0] == 2:
+        return int(y.shape[1])
+    raise ModelError(
+        f"The model from {source} maps (2, {n_in}) to {tuple(y.shape)}; wrt needs "
+        f"(2, n_out) or (2,). Flatten or select the outputs in a wrapper module."
+    )

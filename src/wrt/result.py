@@ -1,0 +1,92 @@
+"""Partials: the answer of one request, a mapping from spec to a tensor (N,).
+
+Keys are canonical :class:`~wrt.spec.Partial` objects; lookups also take spec text,
+parsed with the model's names, so ``P["d2y/dx2dx1"]`` finds ``d2y/dx1dx2``.
+``to_frame`` writes one column per spec exactly as the user wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+import pandas as pd
+import torch
+
+from wrt.spec import Partial, parse_spec
+
+
+class Partials(Mapping[Partial, torch.Tensor]):
+    """Values of partial derivatives at N points.
+
+    Attributes:
+        inputs: the model's input names.
+        outputs: the model's output names.
+        points: the points, shape (N, n_in), in the model's input order.
+        requested: (spec as written, partial) in the order asked; a partial asked
+            twice in different spellings appears twice.
+        engine: name of the engine that computed the values.
+        errors: estimated absolute error per partial, shape (N,), when the engine
+            estimates it (finite differences); otherwise empty.
+    """
+
+    def __init__(
+        self,
+        values: Mapping[Partial, torch.Tensor],
+        *,
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+        points: torch.Tensor,
+        requested: Sequence[tuple[str, Partial]],
+        engine: str,
+        errors: Mapping[Partial, torch.Tensor] | None = None,
+    ) -> None:
+        self._values = dict(values)
+        self.inputs = tuple(inputs)
+        self.outputs = tuple(outputs)
+        self.points = points
+        self.requested = tuple(requested)
+        self.engine = engine
+        self.errors = dict(errors or {})
+
+    def key(self, spec: str | Partial) -> Partial:
+        """The canonical partial for ``spec`` (text or Partial)."""
+        return parse_spec(spec, self.inputs, self.outputs)
+
+    def __getitem__(self, spec: str | Partial) -> torch.Tensor:
+        partial = self.key(spec)
+        if partial not in self._values:
+            asked = ", ".join(str(p) for p in self._values)
+            raise KeyError(
+                f"{str(partial)!r} was not computed in this request (computed: "
+                f"{asked}). Add it to the specs of the call."
+            )
+        return self._values[partial]
+
+    def __iter__(self) -> Iterator[Partial]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        n = self.points.shape[0]
+        specs = ", ".join(text for text, _ in self.requested)
+        return f"Partials(N={n}, engine={self.engine!r}, specs=[{specs}])"
+
+    def to_frame(self, with_inputs: bool = False) -> pd.DataFrame:
+        """A DataFrame with one column per spec as written (and the inputs first).
+
+        Args:
+            with_inputs: put the input columns, named as the inputs, first.
+
+        Returns:
+            N rows; float columns.
+        """
+        columns: dict[str, object] = {}
+        if with_inputs:
+            points = self.points.detach().cpu().numpy()
+            for i, name in enumerate(self.inputs):
+                columns[name] = points[:, i]
+        for text, partial in self.requested:
+            columns[text] = self._values[partial].detach().cpu().numpy()
+        return pd.DataFrame(columns)
