@@ -228,7 +228,9 @@ def _parse_all(specs: Specs, model: Model) -> list[tuple[str, Partial]]:
     if isinstance(specs, (str, Partial)):
         specs = [specs]
     if len(specs) == 0:
-        raise SpecError("No derivative asked for. Give at least one spec, e.g. 'dy/dx1'.")
+        raise SpecError(
+            "No derivative asked for. Give at least one spec, e.g. 'dy/dx1'."
+        )
     parsed = []
     for spec in specs:
         partial = parse_spec(spec, model.inputs, model.outputs)
@@ -245,7 +247,9 @@ def _compute_in_chunks(
     on_chunk: Callable[[int], None] | None,
 ) -> tuple[dict[Partial, torch.Tensor], dict[Partial, torch.Tensor]]:
     if chunk_size is not None and chunk_size < 1:
-        raise DataError(f"chunk_size must be a positive number of points, not {chunk_size}.")
+        raise DataError(
+            f"chunk_size must be a positive number of points, not {chunk_size}."
+        )
     n = x.shape[0]
     size = n if not chunk_size else chunk_size
     pieces: list[dict[Partial, torch.Tensor]] = []

@@ -18,7 +18,7 @@ class SpecError(WrtError, ValueError):
 
 
 class InvalidNameError(WrtError, ValueError):
-    """Input or output names given to a model are invalid (duplicates, bad characters)."""
+    """Input or output names are invalid (not identifiers, repeated, wrong count)."""
 
 
 class DataError(WrtError, ValueError):

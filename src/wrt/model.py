@@ -10,6 +10,7 @@ copy and never touches the user's module.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -97,7 +98,7 @@ class Model:
 
     @property
     def dtype(self) -> torch.dtype | None:
-        """dtype of the floating parameters, or None when it has none."""
+        """Dtype of the floating parameters, or None when it has none."""
         return _float_dtype(self.module)
 
     @property
@@ -134,7 +135,7 @@ class Model:
         target = as_dtype(dtype)
         if target is None or self.dtype in (None, target):
             return self
-        module = copy.deepcopy(self.module).to(target)
+        module = _converted_copy(self.module, target)
         return Model(module, self.inputs, self.outputs, source=self.source)
 
     def index(self, name: str) -> int:
@@ -184,11 +185,15 @@ def wrap(
     """
     if isinstance(module, Model):
         base = module
-        names_in = base.inputs if inputs is None else check_names(
-            inputs, kind="input", expected=base.n_inputs
+        names_in = (
+            base.inputs
+            if inputs is None
+            else check_names(inputs, kind="input", expected=base.n_inputs)
         )
-        names_out = base.outputs if outputs is None else check_names(
-            outputs, kind="output", expected=base.n_outputs
+        names_out = (
+            base.outputs
+            if outputs is None
+            else check_names(outputs, kind="output", expected=base.n_outputs)
         )
         check_disjoint(names_in, names_out)
         return Model(base.module, names_in, names_out, source=base.source).to(dtype)
@@ -206,7 +211,7 @@ def wrap(
         module = _Function(module)
     target = as_dtype(dtype)
     if target is not None and _float_dtype(module) not in (None, target):
-        module = copy.deepcopy(module).to(target)
+        module = _converted_copy(module, target)
     module.eval()
     names_in = (
         check_names(inputs, kind="input")
@@ -221,6 +226,21 @@ def wrap(
     )
     check_disjoint(names_in, names_out)
     return Model(module, names_in, names_out, source=source)
+
+
+def _converted_copy(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """A deep copy of ``module`` in ``dtype``; the original is left as it was."""
+    with warnings.catch_warnings():
+        # Converting a TorchScript module reads .grad of its parameters, which torch
+        # reports as non-leaf access; the converted values are correct.
+        warnings.filterwarnings("ignore", "The .grad attribute", UserWarning)
+        with torch.no_grad():
+            duplicate = copy.deepcopy(module).to(dtype)
+    # Keep the copy trainable where the original was (TorchScript drops the flag).
+    wanted = {name: p.requires_grad for name, p in module.named_parameters()}
+    for name, param in duplicate.named_parameters():
+        param.requires_grad_(wanted.get(name, param.requires_grad))
+    return duplicate
 
 
 def _tensors(module: nn.Module):
@@ -246,9 +266,7 @@ def _infer_n_inputs(module: nn.Module, source: str) -> int:
     )
 
 
-def _probe(
-    module: nn.Module, n_in: int, dtype: torch.dtype | None, source: str
-) -> int:
+def _probe(module: nn.Module, n_in: int, dtype: torch.dtype | None, source: str) -> int:
     """Call the module on zeros of shape (2, n_in); return its number of outputs."""
     device = next(iter(_tensors(module)), torch.empty(0)).device
     x = torch.zeros(2, n_in, dtype=dtype or torch.get_default_dtype(), device=device)

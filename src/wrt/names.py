@@ -28,8 +28,12 @@ def default_outputs(m: int) -> tuple[str, ...]:
 
 def closest(name: str, valid: Iterable[str]) -> str | None:
     """The valid name most similar to ``name``, or None when nothing is close."""
-    matches = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
-    return matches[0] if matches else None
+    best, best_ratio = None, 0.5  # below half the characters in common: no guess
+    for candidate in valid:
+        ratio = difflib.SequenceMatcher(None, name, candidate).ratio()
+        if ratio > best_ratio:  # ties keep the earlier name: x1 before x2
+            best, best_ratio = candidate, ratio
+    return best
 
 
 def did_you_mean(name: str, valid: Iterable[str]) -> str:

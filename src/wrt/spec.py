@@ -91,7 +91,9 @@ class Partial:
         powers = dict(self.orders)
         return tuple(powers.get(name, 0) for name in inputs)
 
-    def check(self, inputs: Sequence[str], outputs: Sequence[str] | None = None) -> None:
+    def check(
+        self, inputs: Sequence[str], outputs: Sequence[str] | None = None
+    ) -> None:
         """Raise :class:`SpecError` if the partial names something the model lacks."""
         for name in self.variables:
             if name not in inputs:
@@ -238,9 +240,7 @@ def _parse_text(
     return partial
 
 
-def _parse_value(
-    spec: str, text: str, outputs: Sequence[str] | None
-) -> Partial:
+def _parse_value(spec: str, text: str, outputs: Sequence[str] | None) -> Partial:
     if outputs is not None and text in outputs:
         return Partial(text)
     if outputs is None and _IDENT.match(text):
@@ -329,7 +329,9 @@ def _unknown_input_message(spec: str, denominator: str, inputs: Sequence[str]) -
     while loose is not None:
         pieces.append(loose.group(1))
         pos = loose.end()
-        loose = _LOOSE_FACTOR.match(denominator, pos) if pos < len(denominator) else None
+        loose = (
+            _LOOSE_FACTOR.match(denominator, pos) if pos < len(denominator) else None
+        )
     unknown = [name for name in pieces if name not in inputs]
     valid = f"The model's inputs are {listing(inputs)}."
     if unknown and pos == len(denominator):

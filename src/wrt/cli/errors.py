@@ -29,10 +29,16 @@ EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 _HINTS: list[tuple[type[WrtError], str]] = [
-    (SpecError, "Specs look like dy/dx1, d2y/dx1^2 or d2y/dx1dx2; names are the "
-     "model's (see wrt partials --help)."),
-    (DataError, "Points need one column per model input, named as the inputs "
-     "(or name the inputs after the columns with --inputs)."),
+    (
+        SpecError,
+        "Specs look like dy/dx1, d2y/dx1^2 or d2y/dx1dx2; names are the "
+        "model's (see wrt partials --help).",
+    ),
+    (
+        DataError,
+        "Points need one column per model input, named as the inputs "
+        "(or name the inputs after the columns with --inputs).",
+    ),
     (InvalidNameError, "Pass one identifier per input with --inputs a,b,c."),
     (ModelFormatError, "Pass a model file wrt can read (a TorchScript archive)."),
     (ModelError, "Check that the model maps (N, n_in) points to (N, n_out)."),

@@ -9,7 +9,8 @@ import typer
 from wrt.engines.choose import ENGINE_NAMES
 
 ModelPath = Annotated[
-    str, typer.Argument(help="Model file (TorchScript archive), format read from content.")
+    str,
+    typer.Argument(help="Model file (TorchScript archive), format read from content."),
 ]
 Engine = Annotated[
     str,

@@ -64,11 +64,16 @@ def partials_command(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Write .csv, .parquet or .json (default: CSV on stdout)."
+            "--output",
+            "-o",
+            help="Write .csv, .parquet or .json (default: CSV on stdout).",
         ),
     ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON on stdout: a list of values per column.")
+        bool,
+        typer.Option(
+            "--json", help="Print JSON on stdout: a list of values per column."
+        ),
     ] = False,
     chunk_size: Annotated[
         int,
@@ -84,8 +89,7 @@ def partials_command(
     specs: list[str] = list(spec or [])
     if order is not None:
         specs += [
-            format_spec(p)
-            for p in partials_up_to(order, loaded.inputs, loaded.outputs)
+            format_spec(p) for p in partials_up_to(order, loaded.inputs, loaded.outputs)
         ]
     if not specs:
         raise SpecError(

@@ -103,7 +103,7 @@ def _walk_trie(
 
 
 def _gradient(value: torch.Tensor, x: torch.Tensor, create_graph: bool) -> torch.Tensor:
-    """d value.sum() / dx, shape (N, n_in); exact zeros when value does not depend on x.
+    """D value.sum() / dx, shape (N, n_in); exact zeros when value does not depend on x.
 
     A partial along an input that the output ignores is an exact zero tensor,
     never None (``materialize_grads``).

@@ -87,5 +87,7 @@ def _looks_like(head: bytes) -> str:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
         return f"a binary file starting with {head[:8]!r}"
+    if not all(char.isprintable() or char in "\r\n\t" for char in text):
+        return f"a binary file starting with {head[:8]!r}"
     first = text.splitlines()[0][:40] if text.strip() else ""
     return f"a text file starting with {first!r}"

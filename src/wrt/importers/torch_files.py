@@ -6,6 +6,7 @@ its own restricted interpreter rather than Python's pickle.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +25,11 @@ def load_torchscript(
         ModelFormatError: the archive is damaged or not loadable by this torch.
     """
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            # torch 2.13 deprecates TorchScript in favour of torch.export; the user
+            # chose this file, and loading it is still supported.
+            warnings.filterwarnings("ignore", "`torch.jit", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # torch raises RuntimeError subclasses of many kinds
         raise ModelFormatError(
             f"{path} looks like a TorchScript archive but torch.jit.load failed: "

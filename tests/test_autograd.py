@@ -1,0 +1,82 @@
+"""The autograd engine's own contract: reuse, exact zeros, differentiability."""
+
+import pytest
+import torch
+
+import wrt
+from models import mlp
+
+
+@pytest.fixture
+def count_backward(monkeypatch):
+    calls = []
+    real = torch.autograd.grad
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("create_graph", False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", counting)
+    return calls
+
+
+def test_lower_orders_are_reused(count_backward):
+    m = wrt.wrap(mlp(2, 1))
+    x = torch.randn(16, 2, dtype=torch.float64)
+    wrt.partials(m, x, ["d3y/dx1^2dx2"])
+    alone = len(count_backward)
+    count_backward.clear()
+    wrt.partials(m, x, ["dy/dx1", "d2y/dx1^2", "d3y/dx1^2dx2"])
+    assert len(count_backward) == alone == 3
+
+
+def test_hessian_costs_one_pass_per_row_plus_one(count_backward):
+    m = wrt.wrap(mlp(3, 1))
+    wrt.hessian(m, torch.randn(4, 3, dtype=torch.float64))
+    assert len(count_backward) == 1 + 3
+    # only the first pass keeps its graph: the second-order leaves are not reused
+    assert count_backward == [True, False, False, False]
+
+
+def test_input_the_output_ignores_gives_exact_zeros():
+    # seed 002: a derivative with respect to a slice came back as None
+    m = wrt.wrap(lambda x: torch.sin(x[:, 0]) * 2.0, inputs=["x", "t"])
+    x = torch.randn(5, 2, dtype=torch.float64)
+    P = wrt.partials(m, x, ["dy/dt", "d2y/dt^2", "d2y/dxdt", "d3y/dx^3"])
+    for spec in ["dy/dt", "d2y/dt^2", "d2y/dxdt"]:
+        assert P[spec].shape == (5,) and torch.equal(P[spec], torch.zeros(5).double())
+    torch.testing.assert_close(P["d3y/dx^3"], -2.0 * torch.cos(x[:, 0]))
+
+
+def test_linear_model_has_zero_second_derivatives():
+    m = wrt.wrap(torch.nn.Linear(2, 1).double())
+    P = wrt.partials(
+        m, torch.randn(3, 2, dtype=torch.float64), ["d2y/dx1dx2", "d4y/dx1^4"]
+    )
+    assert all(torch.equal(v, torch.zeros(3).double()) for v in P.values())
+
+
+def test_results_are_detached_unless_asked():
+    net = mlp(2, 1)
+    m = wrt.wrap(net)
+    x = torch.randn(4, 2, dtype=torch.float64)
+    assert not wrt.partials(m, x, "d2y/dx1^2")["d2y/dx1^2"].requires_grad
+    value = wrt.partials(m, x, "d2y/dx1^2", differentiable=True)["d2y/dx1^2"]
+    assert value.requires_grad
+    value.pow(2).mean().backward()
+    assert net[0].weight.grad is not None and net[0].weight.grad.abs().sum() > 0
+
+
+def test_multi_output_columns_are_separate():
+    m = wrt.wrap(
+        lambda x: torch.stack([x[:, 0] ** 2, x[:, 0] * x[:, 1]], 1), inputs="a,b"
+    )
+    x = torch.tensor([[2.0, 3.0]], dtype=torch.float64)
+    P = wrt.partials(m, x, ["dy1/da", "dy2/da", "dy2/db", "d2y1/da^2", "y2"])
+    assert [P[s].item() for s in ["dy1/da", "dy2/da", "dy2/db", "d2y1/da^2", "y2"]] == [
+        4.0,
+        3.0,
+        2.0,
+        2.0,
+        6.0,
+    ]

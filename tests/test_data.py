@@ -1,0 +1,78 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from wrt.data import as_points, read_table, write_table
+from wrt.errors import DataError
+
+NAMES = ["x", "t"]
+
+
+def test_tensor_array_frame_and_mapping_agree():
+    values = np.array([[1.0, 2.0], [3.0, 4.0]])
+    expected = torch.from_numpy(values)
+    frame = pd.DataFrame({"t": [2.0, 4.0], "x": [1.0, 3.0], "extra": ["a", "b"]})
+    for points in (
+        values,
+        expected,
+        frame,
+        {"x": [1, 3], "t": [2, 4]},
+        values.tolist(),
+    ):
+        torch.testing.assert_close(as_points(points, NAMES), expected)
+
+
+def test_dtype_and_one_input_column():
+    x = as_points(np.arange(3), ["x"], dtype=torch.float32)
+    assert x.shape == (3, 1) and x.dtype == torch.float32
+
+
+def test_missing_columns_list_the_expected_ones():
+    with pytest.raises(
+        DataError, match=r"lack column\(s\) t.*inputs are x, t.*has x, u"
+    ):
+        as_points(pd.DataFrame({"x": [1.0], "u": [2.0]}), NAMES)
+
+
+def test_nan_and_inf_name_row_and_column():
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0], "t": [0.0, 0.0, float("inf")]})
+    with pytest.raises(DataError, match="row 2, column 't' is inf"):
+        as_points(frame, NAMES)
+    with pytest.raises(DataError, match="row 1, column 'x' is nan"):
+        as_points(torch.tensor([[0.0, 1.0], [float("nan"), 1.0]]), NAMES)
+
+
+@pytest.mark.parametrize(
+    ("points", "fragment"),
+    [
+        (np.ones((3, 3)), r"shape \(3, 3\)"),
+        (np.ones(3), r"shape \(3,\)"),
+        (np.array([["a", "b"]]), "must be numbers"),
+        (pd.DataFrame({"x": ["a"], "t": ["b"]}), "not numeric"),
+    ],
+)
+def test_bad_points(points, fragment):
+    with pytest.raises(DataError, match=fragment):
+        as_points(points, NAMES)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json"])
+def test_tables_round_trip_exactly(tmp_path, suffix):
+    frame = pd.DataFrame({"x": [0.1, 1 / 3, -2e-300], "dy/dx": [np.pi, 1e17, -0.0]})
+    write_table(frame, tmp_path / f"t{suffix}")
+    back = read_table(tmp_path / f"t{suffix}")
+    pd.testing.assert_frame_equal(back, frame, check_exact=True)
+
+
+def test_bad_table_paths(tmp_path):
+    with pytest.raises(DataError, match="No such points file"):
+        read_table(tmp_path / "missing.csv")
+    (tmp_path / "p.txt").write_text("x\n1\n")
+    with pytest.raises(DataError, match="suffix"):
+        read_table(tmp_path / "p.txt")
+    (tmp_path / "p.parquet").write_text("not parquet")
+    with pytest.raises(DataError, match="Cannot read"):
+        read_table(tmp_path / "p.parquet")
+    with pytest.raises(DataError, match="unknown suffix"):
+        write_table(pd.DataFrame({"x": [1]}), tmp_path / "o.xlsx")

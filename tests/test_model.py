@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+
+import wrt
+from models import mlp
+
+
+def test_defaults_from_first_weight_and_probe():
+    m = wrt.wrap(mlp(3, 2))
+    assert m.inputs == ("x1", "x2", "x3") and m.outputs == ("y1", "y2")
+    assert wrt.wrap(mlp(2, 1)).outputs == ("y",)
+
+
+def test_custom_names_and_string_form():
+    m = wrt.wrap(mlp(2, 1), inputs="x, t", outputs=["u"])
+    assert m.inputs == ("x", "t") and m.outputs == ("u",)
+
+
+def test_eval_mode_and_call_shape():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.Dropout(0.5))
+    net.train()
+    m = wrt.wrap(net)
+    assert not net.training
+    x = torch.randn(5, 2)
+    assert m(x).shape == (5, 4)
+    torch.testing.assert_close(m(x), m(x))  # dropout is off
+
+
+def test_vector_output_becomes_a_column():
+    m = wrt.wrap(lambda x: x.sum(1), inputs=["a", "b"])
+    assert m.outputs == ("y",)
+    assert m(torch.ones(3, 2)).shape == (3, 1)
+
+
+def test_float64_copy_leaves_the_users_module_alone():
+    net = torch.nn.Linear(2, 1)
+    before = net.weight.detach().clone()
+    m = wrt.wrap(net, dtype="float64")
+    assert m.dtype == torch.float64
+    assert net.weight.dtype == torch.float32
+    assert torch.equal(net.weight, before)
+    m32 = wrt.wrap(net)
+    assert m32.to(torch.float64).dtype == torch.float64 and m32.dtype == torch.float32
+    assert m32.to(None) is m32
+
+
+def test_rename_an_existing_model():
+    m = wrt.wrap(mlp(2, 1))
+    renamed = wrt.wrap(m, inputs=["x", "t"], outputs=["u"])
+    assert renamed.inputs == ("x", "t") and renamed.module is m.module
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "fragment"),
+    [
+        ({"inputs": ["a", "a"]}, wrt.InvalidNameError, "more than once"),
+        ({"inputs": ["1x", "b"]}, wrt.InvalidNameError, "Invalid input name"),
+        ({"inputs": ["a", "b", "c"]}, wrt.ModelError, r"shape \(2, 3\) failed"),
+        ({"outputs": ["u", "v"]}, wrt.InvalidNameError, "has 1 output"),
+        ({"inputs": ["y", "b"]}, wrt.InvalidNameError, "input and an output"),
+        ({"dtype": "float16"}, wrt.ModelError, "Unknown dtype"),
+    ],
+)
+def test_bad_wraps(kwargs, error, fragment):
+    with pytest.raises(error, match=fragment):
+        wrt.wrap(mlp(2, 1), **kwargs)
+
+
+def test_function_needs_inputs_and_bad_shapes_are_refused():
+    with pytest.raises(wrt.ModelError, match="inputs="):
+        wrt.wrap(lambda x: x)
+    with pytest.raises(wrt.ModelError, match="needs"):
+        wrt.wrap(lambda x: x[:, :, None], inputs=["a"])
+    with pytest.raises(wrt.ModelError, match="not a tensor"):
+        wrt.wrap(lambda x: (x, x), inputs=["a"])
+    with pytest.raises(wrt.ModelError, match="Cannot wrap"):
+        wrt.wrap(np.ones(3))  # type: ignore[arg-type]
+    with pytest.raises(wrt.ModelError, match="no weight matrix"):
+        wrt.wrap(torch.nn.Tanh())
