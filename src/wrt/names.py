@@ -28,10 +28,12 @@ def default_outputs(m: int) -> tuple[str, ...]:
 
 def closest(name: str, valid: Iterable[str]) -> str | None:
     """The valid name most similar to ``name``, or None when nothing is close."""
-    best, best_ratio = None, 0.5  # below half the characters in common: no guess
+    best, best_ratio = None, 0.0
     for candidate in valid:
         ratio = difflib.SequenceMatcher(None, name, candidate).ratio()
-        if ratio > best_ratio:  # ties keep the earlier name: x1 before x2
+        # under half the characters in common is no guess; ties keep the earlier
+        # name (x1 before x2)
+        if ratio >= 0.5 and ratio > best_ratio:
             best, best_ratio = candidate, ratio
     return best
 

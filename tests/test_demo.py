@@ -1,0 +1,70 @@
+"""The demo's pieces: data as in the seed, training, and wrt's evaluation."""
+
+import math
+
+import torch
+from typer.testing import CliRunner
+
+import wrt
+from wrt.cli.app import app
+from wrt.demo import evaluate, explanation, fd_agreement, run_demo
+from wrt.seed_problem import (
+    DemoConfig,
+    collinear_data,
+    grid_data,
+    seed_network,
+    train,
+)
+
+
+def test_data_is_the_seeds():
+    X, y = collinear_data(2000)
+    assert X.shape == (2000, 2)
+    torch.testing.assert_close(X[:, 1], 1.5 * X[:, 0])
+    assert X[-1, 0].item() == torch.tensor(6 * math.pi, dtype=torch.float32).item()
+    torch.testing.assert_close(y, torch.sin(X[:, 0]) + torch.cos(X[:, 1]))
+    G, _ = grid_data(10)
+    assert G.shape == (10 * 15, 2)
+
+
+def test_seed_network_shape_and_raw_input_standardisation():
+    net = seed_network(torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]))
+    widths = [m.out_features for m in net if isinstance(m, torch.nn.Linear)]
+    assert widths == [64, 64, 32, 32, 16, 16, 8, 1]
+    m = wrt.wrap(net)
+    # d/dx of the first layer sees 1/std: partials are with respect to raw inputs
+    assert m.inputs == ("x1", "x2") and m(torch.zeros(3, 2)).shape == (3, 1)
+
+
+def test_training_is_deterministic_and_reduces_the_loss():
+    X, y = collinear_data(100)
+    a = train(X, y, steps=30, seed=3, num_threads=1)
+    b = train(X, y, steps=30, seed=3, num_threads=1)
+    assert a.losses == b.losses and a.losses[-1] < a.losses[0]
+
+
+def test_quick_demo_runs_and_measures_with_wrt():
+    collinear, grid = run_demo(DemoConfig.quick())
+    for result in (collinear, grid):
+        errors = result.on_line
+        assert all(math.isfinite(v) for v in vars(errors).values())
+        # autograd and finite differences agree on the trained models
+        assert result.fd_agreement < 1e-8
+    assert "x2 = 1.5 x1" in explanation(collinear, grid)
+
+
+def test_evaluate_of_the_true_function_is_zero():
+    truth = wrt.wrap(
+        lambda x: torch.sin(x[:, 0]) + torch.cos(x[:, 1]), inputs=["x1", "x2"]
+    )
+    X, _ = collinear_data(50)
+    errors = evaluate(truth, X.double())
+    assert max(vars(errors).values()) < 1e-12
+    assert fd_agreement(truth, X.double()) < 1e-9
+
+
+def test_cli_demo_quick(tmp_path):
+    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "collinear" in result.stdout and "grid" in result.stdout
+    assert (tmp_path / "partials_on_line.csv").exists()
