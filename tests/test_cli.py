@@ -225,3 +225,13 @@ def test_console_script_runs(files):
             dtype=torch.float64,
         ),
     )
+
+
+def test_debug_shows_the_traceback(files):
+    model, tmp = files
+    args = ["partials", str(model), str(tmp / "points.csv"), "--inputs", "x,t"]
+    result = runner.invoke(app, ["--debug", *args, "-d", "dy/dq"])
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr and "SpecError" in result.stderr
+    runner.invoke(app, [*args, "-d", "dy/dq"])  # and it does not stick
+    assert "Traceback" not in runner.invoke(app, [*args, "-d", "dy/dq"]).stderr

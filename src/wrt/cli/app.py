@@ -8,7 +8,6 @@ import typer
 
 from wrt import __version__
 from wrt.cli.demo import demo_command
-from wrt.cli.errors import debug_mode
 from wrt.cli.partials import EXAMPLES, partials_command
 
 app = typer.Typer(
@@ -34,6 +33,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _global(
+    context: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -45,7 +45,7 @@ def _global(
     ] = False,
 ) -> None:
     """Exact partial derivatives of neural networks with respect to named inputs."""
-    debug_mode["on"] = debug
+    context.obj = {"debug": debug}
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from wrt.seed_problem import DemoConfig, heldout_line, target_partials
 
 @reports_errors
 def demo_command(
+    context: typer.Context,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Also write the per-point partials as CSV here."),

@@ -48,18 +48,29 @@ _HINTS: list[tuple[type[WrtError], str]] = [
 P = ParamSpec("P")
 R = TypeVar("R")
 
-debug_mode = {"on": False}
+
+def _debugging(context: object) -> bool:
+    """Whether ``wrt --debug`` was given: the app's callback keeps it on the context."""
+    find_root = getattr(context, "find_root", None)  # a typer / click context
+    if find_root is None:
+        return False
+    root = find_root()
+    return bool(isinstance(root.obj, dict) and root.obj.get("debug"))
 
 
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn wrt's errors raised by a command into two stderr lines and exit 2."""
+    """Turn wrt's errors raised by a command into two stderr lines and exit 2.
+
+    The command takes a ``context: typer.Context`` argument, through which
+    ``wrt --debug`` asks for the traceback instead.
+    """
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except WrtError as exc:
-            if debug_mode["on"]:
+            if _debugging(kwargs.get("context")):
                 traceback.print_exc()
             message = " ".join(str(exc).split())
             print(f"wrt: error: {message}", file=sys.stderr)

@@ -40,6 +40,7 @@ Examples:
 
 @reports_errors
 def partials_command(
+    context: typer.Context,
     model: ModelPath,
     points: Annotated[
         Path, typer.Argument(help="Points: CSV, Parquet or JSON, a column per input.")
