@@ -445,12 +445,33 @@ def machine() -> str:
     )
 
 
+def background_load(seconds: float = 1.0) -> float | None:
+    """Share of all CPU time spent busy over ``seconds`` while this process sleeps.
+
+    Read from ``/proc/stat`` (Linux); None elsewhere. A value well above 0 means
+    another process was running and the timings below are likely inflated.
+    """
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    try:
+        busy0, total0 = sample()
+        time.sleep(seconds)
+        busy1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (busy1 - busy0) / max(total1 - total0, 1)
+
+
 HOW_TO_READ = """\
 **How to read.** Each row is one way of computing the same derivatives at the same
 points with the same network; every result was checked against wrt's before timing
 (last column: max absolute difference). *median ms* is the median wall time of one
 full call (`time.perf_counter`) after warm-up, and *IQR* its interquartile spread as
-a share of the median (a large IQR means a noisy machine). All methods of a task
+a share of the median (a large IQR means noisy timings). All methods of a task
 were run interleaved, round after round, so that background load affects them alike.
 *peer / wrt* divides the peer's median by wrt's: **above 1 means wrt is faster**,
 below 1 means the peer is. wrt's time includes everything a user pays: parsing the
@@ -460,8 +481,13 @@ would have with zero overhead. `f` is the single-point function
 `row -> net(row[None])[0, 0]` that torch.func needs."""
 
 
-def markdown(results: list[tuple[Config, list[Row], float]], command: str) -> str:
+def markdown(
+    results: list[tuple[Config, list[Row], float]],
+    command: str,
+    load: float | None,
+) -> str:
     """The whole docs/benchmarks.md page."""
+    busy = "unknown" if load is None else f"{100 * load:.0f}% of all cores"
     now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     parts = [
         "# Benchmarks: wrt's autograd engine against torch peers",
@@ -470,7 +496,7 @@ def markdown(results: list[tuple[Config, list[Row], float]], command: str) -> st
         "",
         f"- torch {torch.__version__}, Python {platform.python_version()}, "
         f"wrt {wrt.__version__}",
-        f"- machine: {machine()}",
+        f"- machine: {machine()}; background CPU use just before the run: {busy}",
         "- model: the seed network, 2 inputs, tanh layers 64-64-32-32-16-16-8, "
         "linear output (Glorot init, seed 0); points on the seed's line "
         "`x2 = 1.5 x1`",
@@ -507,15 +533,20 @@ def main(argv: list[str] | None = None) -> None:
         configs = [
             Config(2000, torch.float32, warmup=3, repeats=21),
             Config(2000, torch.float64, warmup=2, repeats=11),
-            Config(20000, torch.float32, warmup=1, repeats=7),
+            Config(20000, torch.float32, warmup=1, repeats=5),
         ]
+    load = background_load()
     print(f"torch {torch.__version__} | {machine()}")
+    if load is not None:
+        print(f"background CPU use before the run: {100 * load:.0f}%")
+        if load > 0.25:
+            print("warning: the machine is busy; timings will be noisy and inflated")
     results = run(configs)
     if args.write:
         command = "python bench/bench_autograd.py" + " --quick" * args.quick
         command += f" --write {args.write}"
         args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(markdown(results, command))
+        args.write.write_text(markdown(results, command, load))
         print(f"\nWrote {args.write}")
 
 
