@@ -37,7 +37,7 @@ mlps = st.builds(
     activation=st.sampled_from(sorted(ACTIVATIONS)),
 )
 _settings = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 

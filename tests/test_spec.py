@@ -127,3 +127,14 @@ def test_any_factor_order_is_the_same_partial(factors):
     assert parse_spec(text, ["x1", "x2", "x3"]) == Partial(
         "y", {"x1": 2, "x2": 1, "x3": 3}
     )
+
+
+@given(st.text(alphabet="dxyt12^*/ ∂_a0", max_size=20))
+def test_any_text_parses_or_raises_a_spec_error(text):
+    try:
+        partial = parse_spec(text, ["x1", "x2", "t"], ["y"])
+    except SpecError:
+        return
+    assert partial.output == "y"
+    assert set(partial.variables) <= {"x1", "x2", "t"}
+    assert parse_spec(format_spec(partial), ["x1", "x2", "t"], ["y"]) == partial

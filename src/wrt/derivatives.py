@@ -48,7 +48,8 @@ def partials(
             an output name alone asks for the value.
         engine: ``"auto"`` (cheapest capable), ``"autograd"``, ``"finite_diff"``.
         dtype: ``"float64"`` / ``torch.float64`` to compute on a float64 copy.
-        chunk_size: compute at most this many points at a time (bounds memory).
+        chunk_size: compute at most this many points at a time (bounds memory);
+            None lets the engine choose (e.g. 8192 for order >= 3 with autograd).
         differentiable: keep the results attached to the parameters (training).
         on_chunk: called with the number of points done after each chunk.
 
@@ -251,7 +252,7 @@ def _compute_in_chunks(
             f"chunk_size must be a positive number of points, not {chunk_size}."
         )
     n = x.shape[0]
-    size = n if not chunk_size else chunk_size
+    size = chunk_size or engine.chunk_size(request)
     pieces: list[dict[Partial, torch.Tensor]] = []
     errors: list[dict[Partial, torch.Tensor]] = []
     for start in range(0, max(n, 1), max(size, 1)):
@@ -260,10 +261,15 @@ def _compute_in_chunks(
         errors.append(dict(getattr(engine, "last_error", {})))
         if on_chunk is not None:
             on_chunk(chunk.shape[0])
-    values = {p: torch.cat([piece[p] for piece in pieces]) for p in request.partials}
+    values = {p: _join([piece[p] for piece in pieces]) for p in request.partials}
     error_values = (
-        {p: torch.cat([e[p] for e in errors]) for p in request.partials}
+        {p: _join([e[p] for e in errors]) for p in request.partials}
         if all(errors)
         else {}
     )
     return values, error_values
+
+
+def _join(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate chunks; a single chunk is returned as it is (no copy)."""
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)

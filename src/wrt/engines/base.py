@@ -46,6 +46,10 @@ class Engine(Protocol):
         """True when the engine can compute the request, else the reason it cannot."""
         ...
 
+    def chunk_size(self, request: Request) -> int:
+        """Points per batch when the caller sets none: bounds memory, keeps speed."""
+        ...
+
     def compute(
         self, model: Model, x: torch.Tensor, request: Request
     ) -> dict[Partial, torch.Tensor]:

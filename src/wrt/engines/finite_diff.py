@@ -59,6 +59,14 @@ class FiniteDiffEngine:
             return "finite differences of a float64 copy cannot be backpropagated"
         return True
 
+    def chunk_size(self, request: Request) -> int:
+        """Points per batch: each point costs levels x stencil model evaluations."""
+        stencil = max(
+            (math.prod(power + 1 for _, power in p.orders) for p in request.partials),
+            default=1,
+        )
+        return max(1, 2**18 // (self.levels * stencil))
+
     def compute(
         self, model: Model, x: torch.Tensor, request: Request
     ) -> dict[Partial, torch.Tensor]:
