@@ -34,5 +34,15 @@ format: $(STAMP) ## Format the code with ruff
 bench: $(STAMP) ## Side-by-side benchmarks; writes docs/benchmarks.md
 	$(PY) bench/bench_autograd.py --write docs/benchmarks.md
 
+fixtures: ## Regenerate tests/fixtures (own .fixtures-venv with TensorFlow; slow)
+	test -x .fixtures-venv/bin/python || python3 -m venv .fixtures-venv
+	.fixtures-venv/bin/python -m pip install --quiet -c constraints.txt -r fixtures/requirements.txt
+	.fixtures-venv/bin/python -m pip install --quiet --no-deps -r fixtures/requirements-nodeps.txt
+	.fixtures-venv/bin/python fixtures/make_arrays.py
+	.fixtures-venv/bin/python fixtures/make_torch.py
+	.fixtures-venv/bin/python fixtures/make_onnx.py
+	.fixtures-venv/bin/python fixtures/make_keras.py
+	.fixtures-venv/bin/python fixtures/make_readme.py
+
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

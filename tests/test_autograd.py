@@ -80,3 +80,12 @@ def test_multi_output_columns_are_separate():
         2.0,
         6.0,
     ]
+
+
+def test_lazy_zero_derivatives_are_ordinary_tensors():
+    # d2|x|/dx2 comes back from autograd as a lazy "zero tensor" numpy cannot read
+    m = wrt.wrap(torch.abs, inputs=["x"])
+    P = wrt.partials(
+        m, torch.randn(3, 1, dtype=torch.float64), ["d2y/dx^2", "d3y/dx^3"]
+    )
+    assert P.to_frame()["d2y/dx^2"].tolist() == [0.0, 0.0, 0.0]

@@ -235,3 +235,38 @@ def test_debug_shows_the_traceback(files):
     assert "Traceback" in result.stderr and "SpecError" in result.stderr
     runner.invoke(app, [*args, "-d", "dy/dq"])  # and it does not stick
     assert "Traceback" not in runner.invoke(app, [*args, "-d", "dy/dq"]).stderr
+
+
+def test_state_dict_with_module_option(tmp_path, monkeypatch):
+    (tmp_path / "my_nets.py").write_text(
+        "import torch\n\n\n"
+        "class Net(torch.nn.Sequential):\n"
+        "    def __init__(self):\n"
+        "        super().__init__(torch.nn.Linear(2, 4), torch.nn.Tanh(), "
+        "torch.nn.Linear(4, 1))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from my_nets import Net
+
+    net = Net()
+    torch.save(net.state_dict(), tmp_path / "weights.pt")
+    (tmp_path / "p.csv").write_text("x1,x2\n0.5,0.25\n")
+    args = ["partials", str(tmp_path / "weights.pt"), str(tmp_path / "p.csv")]
+    result = runner.invoke(app, [*args, "-d", "dy/dx1", "--json"])
+    assert result.exit_code == 2 and "--module" in result.stderr
+    result = runner.invoke(
+        app, [*args, "-d", "dy/dx1", "--module", "my_nets:Net", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    expected = wrt.partials(net, torch.tensor([[0.5, 0.25]]), "dy/dx1")["dy/dx1"]
+    assert json.loads(result.stdout)["dy/dx1"] == [expected.item()]
+    inspected = runner.invoke(
+        app, ["inspect", str(tmp_path / "weights.pt"), "--module", "my_nets:Net"]
+    )
+    assert inspected.exit_code == 0 and "torch-pickle" in inspected.stdout
+
+
+def test_a_format_option_that_does_not_apply(files):
+    model, tmp = files
+    result = runner.invoke(app, ["inspect", str(model), "--module", "os:path"])
+    assert result.exit_code == 2 and "do not apply" in result.stderr

@@ -1,6 +1,7 @@
 """wrt: exact partial derivatives of neural networks with respect to named inputs."""
 
 from wrt.derivatives import grad, hessian, jacobian, laplacian, partials
+from wrt.describe import describe
 from wrt.errors import (
     DataError,
     EngineError,
@@ -13,6 +14,7 @@ from wrt.errors import (
     SpecError,
     UnsupportedFormatError,
     UnsupportedOpError,
+    VerificationSkippedWarning,
     WrtError,
     WrtWarning,
 )
@@ -38,9 +40,11 @@ __all__ = [
     "SpecError",
     "UnsupportedFormatError",
     "UnsupportedOpError",
+    "VerificationSkippedWarning",
     "WrtError",
     "WrtWarning",
     "__version__",
+    "describe",
     "format_spec",
     "grad",
     "hessian",

@@ -59,3 +59,7 @@ class PrecisionWarning(WrtWarning):
 
 class IdentifiabilityWarning(WrtWarning):
     """The data does not determine the asked derivative."""
+
+
+class VerificationSkippedWarning(WrtWarning):
+    """A converted model could not be cross-checked against its source framework."""

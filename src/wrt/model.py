@@ -71,6 +71,8 @@ class Model:
         inputs: input names, in the order of the columns of the points.
         outputs: output names, in the order of the output columns.
         source: where the model came from (a path, or ``"module"``), for messages.
+        format: the file format it was loaded from (``"torchscript"``, ``"keras"``,
+            ...), or ``"module"`` for a wrapped module.
     """
 
     def __init__(
@@ -80,11 +82,13 @@ class Model:
         outputs: Sequence[str],
         *,
         source: str = "module",
+        format: str = "module",
     ) -> None:
         self.module = module
         self.inputs = tuple(inputs)
         self.outputs = tuple(outputs)
         self.source = source
+        self.format = format
 
     @property
     def n_inputs(self) -> int:
@@ -136,7 +140,9 @@ class Model:
         if target is None or self.dtype in (None, target):
             return self
         module = _converted_copy(self.module, target)
-        return Model(module, self.inputs, self.outputs, source=self.source)
+        return Model(
+            module, self.inputs, self.outputs, source=self.source, format=self.format
+        )
 
     def index(self, name: str) -> int:
         """Column of input ``name``."""
@@ -196,7 +202,10 @@ def wrap(
             else check_names(outputs, kind="output", expected=base.n_outputs)
         )
         check_disjoint(names_in, names_out)
-        return Model(base.module, names_in, names_out, source=base.source).to(dtype)
+        renamed = Model(
+            base.module, names_in, names_out, source=base.source, format=base.format
+        )
+        return renamed.to(dtype)
     if not isinstance(module, nn.Module):
         if not callable(module):
             raise ModelError(
@@ -229,7 +238,14 @@ def wrap(
 
 
 def _converted_copy(module: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """A deep copy of ``module`` in ``dtype``; the original is left as it was."""
+    """A deep copy of ``module`` in ``dtype``; the original is left as it was.
+
+    A module that cannot simply be cast (a Keras model keeps a dtype policy of its
+    own) provides ``converted_to(dtype)``, which is used instead.
+    """
+    special = getattr(module, "converted_to", None)
+    if callable(special):
+        return special(dtype)
     with warnings.catch_warnings():
         # Converting a TorchScript module reads .grad of its parameters, which torch
         # reports as non-leaf access; the converted values are correct.
@@ -269,16 +285,23 @@ def _infer_n_inputs(module: nn.Module, source: str) -> int:
 def _probe(module: nn.Module, n_in: int, dtype: torch.dtype | None, source: str) -> int:
     """Call the module on zeros of shape (2, n_in); return its number of outputs."""
     device = next(iter(_tensors(module)), torch.empty(0)).device
-    x = torch.zeros(2, n_in, dtype=dtype or torch.get_default_dtype(), device=device)
-    try:
-        with torch.no_grad():
-            y = module(x)
-    except Exception as exc:  # any failure of user code: report, do not guess
-        raise ModelError(
-            f"Calling the model from {source} on points of shape (2, {n_in}) failed: "
-            f"{type(exc).__name__}: {exc}. Check the number of inputs (pass "
-            "inputs=[...] with one name per column)."
-        ) from exc
+    # A module without weights says nothing of its dtype: float64 is tried as well.
+    dtypes = (
+        [dtype] if dtype is not None else [torch.get_default_dtype(), torch.float64]
+    )
+    for attempt, probe_dtype in enumerate(dtypes):
+        x = torch.zeros(2, n_in, dtype=probe_dtype, device=device)
+        try:
+            with torch.no_grad():
+                y = module(x)
+            break
+        except Exception as exc:  # any failure of user code: report, do not guess
+            if attempt == len(dtypes) - 1:
+                raise ModelError(
+                    f"Calling the model from {source} on points of shape (2, {n_in}) "
+                    f"failed: {type(exc).__name__}: {exc}. Check the number of "
+                    "inputs (pass inputs=[...] with one name per column)."
+                ) from exc
     if not isinstance(y, torch.Tensor):
         raise ModelError(
             f"The model from {source} returned {type(y).__name__}, not a tensor. wrt "

@@ -8,6 +8,7 @@ import typer
 
 from wrt import __version__
 from wrt.cli.demo import demo_command
+from wrt.cli.inspect import inspect_command
 from wrt.cli.partials import EXAMPLES, partials_command
 
 app = typer.Typer(
@@ -22,6 +23,9 @@ app.command(
     epilog=EXAMPLES,
     help="Compute partial derivatives at every row of POINTS.",
 )(partials_command)
+app.command(
+    "inspect", help="Show a model file's format, names, layers and parameters."
+)(inspect_command)
 app.command("demo", help="Run the seed problem end to end.")(demo_command)
 
 

@@ -32,3 +32,16 @@ Outputs = Annotated[
     str | None,
     typer.Option("--outputs", help="Names of the model's outputs, comma-separated."),
 ]
+ModuleClass = Annotated[
+    str | None,
+    typer.Option(
+        "--module",
+        help="For state_dict files: the module to load the weights into, as "
+        "package.module:Class (importable, built without arguments).",
+    ),
+]
+
+
+def load_options(module: str | None) -> dict[str, str]:
+    """Format options for :func:`wrt.load` from the shared CLI options."""
+    return {"module": module} if module else {}

@@ -20,7 +20,15 @@ from rich.progress import (
 )
 
 from wrt.cli.errors import reports_errors
-from wrt.cli.options import DType, Engine, Inputs, ModelPath, Outputs
+from wrt.cli.options import (
+    DType,
+    Engine,
+    Inputs,
+    ModelPath,
+    ModuleClass,
+    Outputs,
+    load_options,
+)
 from wrt.data import as_points, frame_to_json, read_table, write_table
 from wrt.derivatives import partials
 from wrt.errors import SpecError
@@ -60,6 +68,7 @@ def partials_command(
     ] = None,
     inputs: Inputs = None,
     outputs: Outputs = None,
+    module: ModuleClass = None,
     engine: Engine = "auto",
     dtype: DType = None,
     output: Annotated[
@@ -86,7 +95,9 @@ def partials_command(
     The output has the input columns, then one column per spec headed by the spec
     exactly as written.
     """
-    loaded = load(model, inputs=inputs, outputs=outputs, dtype=dtype)
+    loaded = load(
+        model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
+    )
     specs: list[str] = list(spec or [])
     if order is not None:
         specs += [

@@ -141,4 +141,8 @@ def _gradient(
         allow_unused=True,
         materialize_grads=True,
     )
+    if grad._is_zerotensor():
+        # autograd's lazy zeros (e.g. the second derivative of abs) cannot be read
+        # by numpy or written in place; hand back an ordinary tensor of zeros.
+        return torch.zeros_like(x)
     return grad

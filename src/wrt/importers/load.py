@@ -1,25 +1,39 @@
-"""``wrt.load``: one entry point for every model file format."""
+"""``wrt.load``: one entry point for every model file format.
+
+The format is read from the file's content (:mod:`wrt.importers.sniff`), then the
+matching importer builds a :class:`~wrt.model.Model`. Every importer is a function
+``load_<format>(path, inputs, outputs, *, dtype, **options) -> Model`` in its own
+module, imported only when a file of its format is loaded (Keras and ONNX are heavy
+imports that a TorchScript user should not pay for).
+"""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from wrt.errors import ModelFormatError, UnsupportedFormatError
-from wrt.importers.sniff import sniff
-from wrt.importers.torch_files import load_torchscript
+from wrt.importers.sniff import FileFormat, sniff
 from wrt.model import DTypeLike, Model
 
-_NOT_YET = {
-    "torch-export": "export the module with torch.jit.script(module) and "
-    "torch.jit.save, or wrap the module in Python with wrt.wrap",
-    "torch-pickle": "build the module in Python, load its state_dict with "
-    "torch.load(path, weights_only=True) and use wrt.wrap(module)",
-    "keras": "export it to ONNX or rebuild it in torch and use wrt.wrap",
-    "keras-h5": "export it to ONNX or rebuild it in torch and use wrt.wrap",
-    "onnx": "convert it to torch (e.g. onnx2torch) and use wrt.wrap",
-    "npz": "build the network in torch from the arrays and use wrt.wrap",
-    "tf-savedmodel": "re-save it from Keras as .keras (model.save('m.keras'))",
+# detected kind -> (module, function) of its importer
+_IMPORTERS = {
+    "torchscript": ("wrt.importers.torch_files", "load_torchscript"),
+    "torch-export": ("wrt.importers.torch_export", "load_export"),
+    "torch-pickle": ("wrt.importers.torch_files", "load_state_dict"),
+    "keras": ("wrt.importers.keras", "load_keras"),
+    "keras-h5": ("wrt.importers.keras", "load_keras"),
+    "onnx": ("wrt.importers.onnx", "load_onnx"),
+    "npz": ("wrt.importers.arrays", "load_npz"),
+}
+
+_REFUSED = {
+    "tf-savedmodel": "wrt reads Keras files, not TensorFlow SavedModels. Re-save the "
+    "model from Keras: model.save('model.keras') (or tf.keras.models.load_model on "
+    "the directory, then save as .keras)",
 }
 
 
@@ -29,34 +43,58 @@ def load(
     outputs: Sequence[str] | str | None = None,
     *,
     dtype: DTypeLike = None,
+    **options: Any,
 ) -> Model:
     """Load a model file; its format is read from the content, not the extension.
 
     Args:
-        path: the model file.
-        inputs: names of the input columns (default ``x1 .. xn``).
-        outputs: names of the outputs (default ``y`` or ``y1 .. ym``).
+        path: the model file (or a TensorFlow SavedModel directory, refused with
+            advice).
+        inputs: names of the input columns (default: the file's own names, else
+            ``x1 .. xn``).
+        outputs: names of the outputs (default: the file's own, else ``y`` or
+            ``y1 .. ym``).
         dtype: ``"float64"`` for a float64 copy.
+        **options: format options: ``module=`` for a ``state_dict`` file,
+            ``activations=`` / ``layout=`` for ``.npz`` weight arrays.
 
     Returns:
-        The model.
+        The model; ``model.format`` names the detected format.
 
     Raises:
         ModelFormatError: missing, empty, damaged or unrecognised file.
-        UnsupportedFormatError: a model format wrt does not load yet.
+        UnsupportedFormatError: a model format wrt does not load.
     """
     path = Path(path)
     if not path.exists():
         raise ModelFormatError(f"No such model file: {path}. Check the path.")
     detected = sniff(path)
-    if detected.kind == "torchscript":
-        return load_torchscript(path, inputs, outputs).to(dtype)
-    if detected.kind in _NOT_YET:
+    if detected.kind in _REFUSED:
         raise UnsupportedFormatError(
-            f"{path} is {detected.description}; this format is not supported yet "
-            f"(wrt loads TorchScript archives). Meanwhile, {_NOT_YET[detected.kind]}."
+            f"{path} is {detected.description}. {_REFUSED[detected.kind]}."
         )
-    raise ModelFormatError(
-        f"{path} is not a model file wrt can read: it is {detected.description}. "
-        "Pass a TorchScript archive saved with torch.jit.save."
-    )
+    if detected.kind not in _IMPORTERS:
+        raise ModelFormatError(
+            f"{path} is not a model file wrt can read: it is {detected.description}. "
+            "wrt reads Keras (.keras, .h5), ONNX, torch.export (.pt2), TorchScript, "
+            "state_dict files and .npz weight arrays."
+        )
+    importer = _importer(detected)
+    parameters = inspect.signature(importer).parameters
+    accepted = set(parameters) - {"path", "inputs", "outputs"}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    unknown = [] if takes_any else sorted(set(options) - accepted)
+    if unknown:
+        valid = ", ".join(sorted(accepted - {"dtype"})) or "none"
+        raise ModelFormatError(
+            f"Option(s) {', '.join(unknown)} do not apply to {path}, which is "
+            f"{detected.description}. Its options: {valid}."
+        )
+    model = importer(path, inputs, outputs, dtype=dtype, **options)
+    model.format = detected.kind
+    return model.to(dtype)
+
+
+def _importer(detected: FileFormat):
+    module_name, function = _IMPORTERS[detected.kind]
+    return getattr(importlib.import_module(module_name), function)

@@ -1,0 +1,48 @@
+"""describe() and ``wrt inspect``: what a model is made of."""
+
+import json
+
+import torch
+from typer.testing import CliRunner
+
+import wrt
+from models import mlp, save_torchscript
+from wrt.cli.app import app
+from wrt.describe import describe
+
+
+def test_describe_a_wrapped_module():
+    net = torch.nn.Sequential(
+        torch.nn.Linear(2, 4),
+        torch.nn.LeakyReLU(),
+        torch.nn.Linear(4, 1),
+        torch.nn.Tanh(),
+    )
+    info = describe(wrt.wrap(net, inputs=["x", "t"]))
+    assert info["parameters"] == 2 * 4 + 4 + 4 + 1
+    assert info["activations"] == ["leaky_relu", "tanh"]
+    assert info["inputs"] == ["x", "t"] and info["outputs"] == ["y"]
+    assert info["format"] == "module" and info["dtype"] == "float32"
+    assert [layer["type"] for layer in info["layers"]] == [
+        "Linear", "LeakyReLU", "Linear", "Tanh"
+    ]  # fmt: skip
+
+
+def test_inspect_json_equals_describe(tmp_path):
+    path = save_torchscript(mlp(3, 2), tmp_path / "m.pt")
+    result = CliRunner().invoke(
+        app, ["inspect", str(path), "--json", "--inputs", "a,b,c"]
+    )
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown == describe(wrt.load(path, inputs="a,b,c"))
+    assert shown["format"] == "torchscript" and shown["dtype"] == "float64"
+
+
+def test_inspect_text_and_errors(tmp_path):
+    path = save_torchscript(mlp(2, 1), tmp_path / "m.pt")
+    result = CliRunner().invoke(app, ["inspect", str(path)])
+    assert result.exit_code == 0 and "parameters" in result.stdout
+    (tmp_path / "x.txt").write_text("hello")
+    result = CliRunner().invoke(app, ["inspect", str(tmp_path / "x.txt")])
+    assert result.exit_code == 2 and "text file" in result.stderr
