@@ -92,3 +92,13 @@ def test_seed000_h5_compiled_with_metrics_loads_uncompiled():
 def test_lambda_fixture_is_refused():
     with pytest.raises(wrt.ModelFormatError, match="Lambda"):
         wrt.load(FIXTURES / "lambda_layer.keras")
+
+
+def test_names_come_from_the_file_when_they_mean_something():
+    two_heads = wrt.load(FIXTURES / "two_heads.keras")
+    assert two_heads.outputs == ("u", "v1", "v2")  # v has two columns
+    two_inputs = wrt.load(FIXTURES / "two_inputs.h5")
+    assert two_inputs.inputs == ("x", "t") and two_inputs.outputs == ("u",)
+    # names Keras made up (input_layer, dense_7) give way to the defaults
+    seed = wrt.load(FIXTURES / "seed000.keras")
+    assert seed.inputs == ("x1", "x2") and seed.outputs == ("y",)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import warnings
 import zipfile
@@ -316,20 +317,50 @@ def _verify(module: nn.Module, kmodel, in_shapes, path: Path) -> None:
 
 
 def _input_names(kmodel, in_shapes) -> tuple[str, ...]:
+    """The Keras inputs' names when there are several, else ``x1 .. xn``."""
     names = [str(t.name).split(":")[0] for t in kmodel.inputs]
-    scalar = all(math.prod(s) == 1 for s in in_shapes)
-    if len(names) > 1 and scalar and all(n.isidentifier() for n in names):
-        return tuple(names)
-    return default_inputs(sum(math.prod(s) for s in in_shapes))
+    sizes = [math.prod(s) for s in in_shapes]
+    return _column_names(names, sizes) or default_inputs(sum(sizes))
+
+
+# Names Keras makes up (``dense_7``, ``input_layer``): they say nothing to a user.
+_GENERATED = re.compile(
+    r"(input_layer|input|dense|activation|add|subtract|multiply|average|concatenate"
+    r"|flatten|reshape|dropout|normalization|batch_normalization|leaky_re_lu|re_lu"
+    r"|rescaling|sequential|functional|model)(_\d+)?\Z"
+)
 
 
 def _output_names(kmodel, n_out: int) -> tuple[str, ...]:
-    names = list(getattr(kmodel, "output_names", []) or [])
-    scalar = all(math.prod(t.shape[1:]) == 1 for t in kmodel.outputs)
-    if len(names) == n_out and scalar and all(n.isidentifier() for n in names):
-        if n_out > 1 or not names[0].startswith(("dense", "sequential")):
-            return tuple(names)
-    return default_outputs(n_out)
+    """The Keras outputs' names when there are several, else ``y`` / ``y1 .. ym``.
+
+    A single output is named after its last layer (``dense_7``), which says nothing,
+    so it gets the default name.
+    """
+    names = [str(n) for n in (getattr(kmodel, "output_names", None) or [])]
+    sizes = [math.prod(t.shape[1:]) for t in kmodel.outputs]
+    if len(names) != len(sizes):
+        return default_outputs(n_out)
+    return _column_names(names, sizes) or default_outputs(n_out)
+
+
+def _column_names(names: list[str], sizes: list[int]) -> tuple[str, ...] | None:
+    """One name per column: ``u`` for a scalar tensor ``u``, ``v1, v2`` for a pair.
+
+    None (use the defaults) when a name is not an identifier, when one tensor of
+    several columns carries it (``x1, x2`` reads better), or when the names are
+    ones Keras made up.
+    """
+    if not all(name.isidentifier() for name in names):
+        return None
+    if len(names) == 1 and (sizes[0] > 1 or _GENERATED.match(names[0])):
+        return None
+    if all(_GENERATED.match(name) for name in names):
+        return None
+    columns = []
+    for name, size in zip(names, sizes, strict=True):
+        columns += [name] if size == 1 else [f"{name}{i}" for i in range(1, size + 1)]
+    return tuple(columns) if len(set(columns)) == len(columns) else None
 
 
 def layer_weights(layer) -> list[np.ndarray]:
