@@ -4,8 +4,9 @@ The user coded the Jacobian of a sigmoid MLP by hand and got the shapes wrong. W
 the worked example's all-ones network (2 inputs, 2 sigmoid units with weights and
 biases 1, a linear output with weights 1 and no bias) the Jacobian at x = [1, 1] is
 2 a / (1 + a)^2 * [1, 1] with a = exp(-3), i.e. [0.0903533, 0.0903533]. Here the
-same arrays become a torch network, and wrt gives the Jacobian, and second partials
-too, at any number of points in one call.
+same arrays become a torch network (by hand, and straight from a ``.npz`` file with
+``wrt.load``), and wrt gives the Jacobian, and second partials too, at any number of
+points in one call.
 
 Run: python examples/seed_004_numpy_network_jacobian.py
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -59,6 +61,15 @@ def main(quick: bool = False) -> np.ndarray:
     print("Jacobian at [1, 1]:", jac[0, 0].numpy(), f"(expected {expected:.7f} twice)")
     np.testing.assert_allclose(jac[0, 0].numpy(), [0.0903533, 0.0903533], atol=5e-8)
     np.testing.assert_allclose(jac[0, 0].numpy(), [expected, expected], rtol=1e-14)
+
+    # The same network saved as weight arrays (W1, b1, W2 + activations) loads
+    # directly: the layout (in, out) is inferred from the chain of shapes.
+    arrays = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "seed004.npz"
+    from_file = wrt.jacobian(wrt.load(arrays), np.array([[1.0, 1.0]]))
+    np.testing.assert_allclose(
+        from_file[0, 0].numpy(), [expected, expected], rtol=1e-14
+    )
+    print("from seed004.npz:", from_file[0, 0].numpy())
 
     # Many points at once, and orders the hand-written code never reached.
     n = 5 if quick else 1000

@@ -102,3 +102,12 @@ def test_names_come_from_the_file_when_they_mean_something():
     # names Keras made up (input_layer, dense_7) give way to the defaults
     seed = wrt.load(FIXTURES / "seed000.keras")
     assert seed.inputs == ("x1", "x2") and seed.outputs == ("y",)
+
+
+def test_the_seed_users_own_file_loads():
+    # Keras 2, Normalization first and no Input: the file records its input shape as
+    # [None, None] and Keras 3 alone cannot rebuild it; wrt reads the size from the
+    # normalisation's weights.
+    model = wrt.load(FIXTURES / "seed000_tfkeras_noinput.h5")
+    assert model.inputs == ("x1", "x2")
+    assert describe(model)["activations"] == ["leaky_relu"]

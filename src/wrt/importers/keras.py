@@ -25,7 +25,9 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
+import tempfile
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -64,14 +66,18 @@ def load_keras(
             Keras cannot read it.
         KerasBackendError: Keras is already imported on another backend.
     """
-    _refuse_code(path, read_config(path))
+    config = read_config(path)
+    _refuse_code(path, config)
     keras = import_keras()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as scratch:
             # Keras comments on how old files were built ("do not pass input_shape"):
             # nothing the person loading the file can act on.
             warnings.filterwarnings("ignore", category=UserWarning, module="keras")
-            kmodel = keras.saving.load_model(str(path), compile=False, safe_mode=True)
+            readable = _with_input_size(path, config, Path(scratch))
+            kmodel = keras.saving.load_model(
+                str(readable), compile=False, safe_mode=True
+            )
     except Exception as exc:  # Keras raises ValueError/TypeError/OSError variously
         raise ModelFormatError(
             f"Keras could not load {path}: {' '.join(str(exc).split())[:300]}"
@@ -155,6 +161,59 @@ def read_config(path: Path) -> dict[str, Any]:
             f"Cannot read the model config of {path}: {exc}. The file may be damaged "
             "or truncated."
         ) from exc
+
+
+def _with_input_size(path: Path, config: dict[str, Any], scratch: Path) -> Path:
+    """The file itself, or a copy whose unknown input size is filled in.
+
+    A Keras 2 ``Sequential`` built without ``Input`` (``Normalization`` first, as in
+    the first seed question) records its input shape as ``[None, None]``; Keras 3
+    cannot rebuild it. The size is read from the first layer's weights (the
+    normalisation's mean, or a kernel's rows) and written into a copy's config.
+    """
+    layers = config.get("config", {}).get("layers", [])
+    shapes = [
+        layer["config"].get("batch_input_shape")
+        for layer in layers
+        if isinstance(layer, dict) and "batch_input_shape" in layer.get("config", {})
+    ]
+    if zipfile.is_zipfile(path) or not shapes or None not in shapes[0][1:]:
+        return path
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        size = _first_weight_rows(handle.get("model_weights"))
+    if size is None:
+        return path
+    for layer in layers:
+        shape = layer["config"].get("batch_input_shape")
+        if shape is not None and len(shape) == 2 and shape[1] is None:
+            layer["config"]["batch_input_shape"] = [None, size]
+    copy = scratch / path.name
+    shutil.copyfile(path, copy)
+    with h5py.File(copy, "r+") as handle:
+        handle.attrs["model_config"] = json.dumps(config)
+    return copy
+
+
+def _first_weight_rows(weights) -> int | None:
+    """Input size from the first stored weight: a mean's length or a kernel's rows."""
+    if weights is None:
+        return None
+    for layer_name in weights.attrs.get("layer_names", []):
+        group = weights[
+            layer_name.decode() if isinstance(layer_name, bytes) else layer_name
+        ]
+        names = [
+            n.decode() if isinstance(n, bytes) else n
+            for n in group.attrs.get("weight_names", [])
+        ]
+        for name in names:
+            if name.split("/")[-1].startswith(("mean", "kernel")):
+                return int(group[name].shape[0])
+        if names:
+            return None
+    return None
 
 
 def _refuse_code(path: Path, config: Any) -> None:
