@@ -43,13 +43,14 @@ def check_case(case: ZooCase, engine: str) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-@pytest.mark.parametrize("engine", ["autograd", "finite_diff"])
+@pytest.mark.parametrize("engine", ["autograd", "taylor", "finite_diff"])
 def test_engine_matches_closed_form(case, engine):
     check_case(case, engine)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_autograd_order_five_pure_and_mixed(case):
+@pytest.mark.parametrize("engine", ["autograd", "taylor"])
+def test_order_five_pure_and_mixed(case, engine):
     model = wrt.wrap(case.module, inputs=case.inputs, outputs=case.outputs)
     n = len(case.inputs)
     alphas = [tuple(5 if i == k else 0 for i in range(n)) for k in range(n)]
@@ -59,11 +60,11 @@ def test_autograd_order_five_pure_and_mixed(case):
         wrt.Partial(case.outputs[0], dict(zip(case.inputs, a, strict=True)))
         for a in alphas
     ]
-    result = wrt.partials(model, case.points, specs, engine="autograd")
+    result = wrt.partials(model, case.points, specs, engine=engine)
     for spec, alpha in zip(specs, alphas, strict=True):
         expected = case.partial(case.points, 0, alpha)
         assert_partial_close(
-            result[spec], expected, **BY_ENGINE["autograd"], what=f"{case.name} {spec}"
+            result[spec], expected, **BY_ENGINE[engine], what=f"{case.name} {spec}"
         )
 
 

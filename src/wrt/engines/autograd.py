@@ -83,6 +83,20 @@ class AutogradEngine:
         return results
 
 
+def backward_passes(request: Request, inputs: tuple[str, ...]) -> int:
+    """How many backward passes :class:`AutogradEngine` makes for ``request``.
+
+    One per node of the trie of paths that has children: the distinct proper
+    prefixes of the paths, per output.
+    """
+    prefixes = set()
+    for partial in request.partials:
+        alpha = partial.multi_index(inputs)
+        path = tuple(i for i, power in enumerate(alpha) for _ in range(power))
+        prefixes.update((partial.output, path[:k]) for k in range(len(path)))
+    return len(prefixes)
+
+
 def _walk_trie(
     root: torch.Tensor,
     x: torch.Tensor,

@@ -1,0 +1,234 @@
+"""Truncated Taylor series and their arithmetic: the numbers the Taylor engine moves.
+
+A :class:`Series` holds normalised Taylor coefficients ``c_0 .. c_K`` of
+``t -> f(x + t v)``: ``c_0`` is the value and ``c_k = D^k f[v] / k!``. Every
+coefficient has the shape of the value. Products are Cauchy products, and the
+elementary functions use the classic recurrences of Taylor arithmetic (Griewank and
+Walther, *Evaluating Derivatives*, ch. 13): O(K^2) elementwise work per function.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+
+Tensor = torch.Tensor
+
+
+class Series:
+    """Coefficients ``c_0 .. c_K`` of a truncated Taylor series, each the same shape."""
+
+    __slots__ = ("coeffs",)
+
+    def __init__(self, coeffs: Sequence[Tensor]) -> None:
+        self.coeffs = list(coeffs)
+
+    @property
+    def order(self) -> int:
+        """K, the highest coefficient kept."""
+        return len(self.coeffs) - 1
+
+    def map(self, fn: Callable[[Tensor], Tensor]) -> Series:
+        """Apply a function that is linear in its argument to every coefficient."""
+        return Series([fn(c) for c in self.coeffs])
+
+    def __repr__(self) -> str:
+        return f"Series(K={self.order}, shape={tuple(self.coeffs[0].shape)})"
+
+
+def lift(value: Tensor | float, like: Series) -> Series:
+    """A constant as a series: the value, then zeros."""
+    value = torch.as_tensor(
+        value, dtype=like.coeffs[0].dtype, device=like.coeffs[0].device
+    )
+    zero = torch.zeros_like(value)
+    return Series([value] + [zero] * like.order)
+
+
+def add(a: Series, b: Series, alpha: float = 1.0) -> Series:
+    """A + alpha b."""
+    return Series([x + alpha * y for x, y in zip(a.coeffs, b.coeffs, strict=True)])
+
+
+def mul(a: Series, b: Series) -> Series:
+    """A b, the Cauchy product."""
+    K = a.order
+    return Series(
+        [sum(a.coeffs[j] * b.coeffs[k - j] for j in range(k + 1)) for k in range(K + 1)]
+    )
+
+
+def bilinear(op: Callable[[Tensor, Tensor], Tensor], a: Series, b: Series) -> Series:
+    """``op(a, b)`` for an op linear in each argument (mm, bmm): the Cauchy product."""
+    K = a.order
+    out = []
+    for k in range(K + 1):
+        terms = [op(a.coeffs[j], b.coeffs[k - j]) for j in range(k + 1)]
+        out.append(sum(terms[1:], terms[0]))
+    return Series(out)
+
+
+def div(a: Series, b: Series) -> Series:
+    """A / b: c_k = (a_k - sum_{j=1..k} b_j c_{k-j}) / b_0."""
+    c: list[Tensor] = []
+    inv = 1.0 / b.coeffs[0]
+    for k in range(a.order + 1):
+        acc = a.coeffs[k]
+        for j in range(1, k + 1):
+            acc = acc - b.coeffs[j] * c[k - j]
+        c.append(acc * inv)
+    return Series(c)
+
+
+def _derivative_recurrence(
+    u: Series, first: Tensor, factor: Callable[[list[Tensor], int], Tensor]
+) -> Series:
+    """Y with y' = z u', where z_m = factor(y, m) depends on y_0 .. y_m.
+
+    y_k = (1/k) sum_{j=1..k} j u_j z_{k-j}.
+    """
+    y = [first]
+    z = [factor(y, 0)]
+    ju = _scaled(u)
+    for k in range(1, u.order + 1):
+        y.append(_dot(ju, z, k) / k)
+        if k < u.order:
+            z.append(factor(y, k))
+    return Series(y)
+
+
+def _scaled(u: Series) -> list[Tensor]:
+    """[0, 1 u_1, 2 u_2, ..., K u_K]: the coefficients of t u'(t), computed once."""
+    return [u.coeffs[0]] + [j * c for j, c in enumerate(u.coeffs) if j]
+
+
+def _dot(ju: list[Tensor], z: list[Tensor], k: int) -> Tensor:
+    """sum_{j=1..k} (j u_j) z_{k-j}."""
+    acc = ju[1] * z[k - 1]
+    for j in range(2, k + 1):
+        acc = torch.addcmul(acc, ju[j], z[k - j])
+    return acc
+
+
+def _square(y: list[Tensor], m: int) -> Tensor:
+    """(y y)_m from y_0 .. y_m, using the symmetry of the terms."""
+    acc = y[0] * y[m] * 2.0 if m else y[0] * y[0]
+    for i in range(1, (m + 1) // 2):
+        acc = torch.addcmul(acc, y[i], y[m - i], value=2.0)
+    if m and m % 2 == 0:
+        acc = torch.addcmul(acc, y[m // 2], y[m // 2])
+    return acc
+
+
+def tanh(u: Series) -> Series:
+    """Tanh u, from y' = (1 - y^2) u'."""
+    return _derivative_recurrence(
+        u,
+        torch.tanh(u.coeffs[0]),
+        lambda y, m: (1.0 - _square(y, 0)) if m == 0 else -_square(y, m),
+    )
+
+
+def sigmoid(u: Series) -> Series:
+    """Sigmoid u, from y' = (y - y^2) u'."""
+    return _derivative_recurrence(
+        u, torch.sigmoid(u.coeffs[0]), lambda y, m: y[m] - _square(y, m)
+    )
+
+
+def exp(u: Series) -> Series:
+    """Exp u, from y' = y u'."""
+    return _derivative_recurrence(u, torch.exp(u.coeffs[0]), lambda y, m: y[m])
+
+
+def scaled_by(u: Series, rate: Series, first: Tensor) -> Series:
+    """Y with y' = rate u' and y_0 = first (rate known up to order K - 1)."""
+    y = [first]
+    ju = _scaled(u)
+    for k in range(1, u.order + 1):
+        y.append(_dot(ju, rate.coeffs, k) / k)
+    return Series(y)
+
+
+def log(u: Series) -> Series:
+    """Log u: y' = u' / u."""
+    return scaled_by(u, div(lift(1.0, u), u), torch.log(u.coeffs[0]))
+
+
+def sin_cos(u: Series) -> tuple[Series, Series]:
+    """(sin u, cos u) together: s' = c u', c' = -s u'."""
+    s, c = [torch.sin(u.coeffs[0])], [torch.cos(u.coeffs[0])]
+    ju = _scaled(u)
+    for k in range(1, u.order + 1):
+        s.append(_dot(ju, c, k) / k)
+        c.append(-_dot(ju, s, k) / k)
+    return Series(s), Series(c)
+
+
+def power(u: Series, p: float) -> Series:
+    """U ** p for a constant p: u y' = p y u'.
+
+    y_k = (1 / (k u_0)) sum_{j=1..k} (p j - (k - j)) u_j y_{k-j}.
+    """
+    if float(p).is_integer() and 0 <= p <= 4:
+        result = lift(1.0, u)
+        for _ in range(int(p)):
+            result = mul(result, u)
+        return result
+    y = [u.coeffs[0] ** p]
+    inv = 1.0 / u.coeffs[0]
+    for k in range(1, u.order + 1):
+        acc = sum((p * j - (k - j)) * u.coeffs[j] * y[k - j] for j in range(1, k + 1))
+        y.append(acc * inv / k)
+    return Series(y)
+
+
+def erf(u: Series) -> Series:
+    """Erf u: y' = (2 / sqrt(pi)) exp(-u^2) u'."""
+    rate = exp(mul(u, u).map(lambda c: -c))
+    rate = rate.map(lambda c: c * (2.0 / math.sqrt(math.pi)))
+    return scaled_by(u, rate, torch.erf(u.coeffs[0]))
+
+
+def softplus(u: Series, beta: float = 1.0, threshold: float = 20.0) -> Series:
+    """Torch's softplus: log(1 + exp(beta u)) / beta, and u itself past the threshold.
+
+    The cut-off is kept so the result equals differentiating torch's own function.
+    """
+    scaled = u.map(lambda c: c * beta)
+    s = sigmoid(scaled)
+    smooth = scaled_by(u, s, torch.nn.functional.softplus(u.coeffs[0], beta, threshold))
+    linear = (u.coeffs[0] * beta) > threshold
+    return Series(
+        [smooth.coeffs[0]]
+        + [
+            torch.where(linear, uk, yk)
+            for uk, yk in zip(u.coeffs[1:], smooth.coeffs[1:], strict=True)
+        ]
+    )
+
+
+def piecewise_linear(u: Series, value: Tensor, slope: Tensor) -> Series:
+    """A function that is linear around each point: value, then slope u_k."""
+    return Series([value] + [slope * c for c in u.coeffs[1:]])
+
+
+def compose(u: Series, derivatives: Sequence[Tensor]) -> Series:
+    """f(u) from f's derivatives at u_0 (f, f', ..., f^(K)), by Faa di Bruno.
+
+    y_k = sum_{j=1..k} f^(j)(u_0) / j! [(u - u_0)^j]_k. O(K^3); used for functions
+    without a recurrence of their own.
+    """
+    K = u.order
+    delta = Series([torch.zeros_like(u.coeffs[0])] + u.coeffs[1:])
+    y = [derivatives[0]] + [torch.zeros_like(u.coeffs[0]) for _ in range(K)]
+    power_j = delta
+    for j in range(1, K + 1):
+        scale = derivatives[j] / math.factorial(j)
+        for k in range(j, K + 1):
+            y[k] = y[k] + scale * power_j.coeffs[k]
+        if j < K:
+            power_j = mul(power_j, delta)
+    return Series(y)
