@@ -42,6 +42,8 @@ RULE_CASES = {
     .permute(0, 2, 1).squeeze(2).sum(1) * z.mean(1),
     "split_stack_where": lambda z: torch.stack(z.split(1, 1), 0).prod(0).squeeze(1)
     + torch.where(z[:, 0] > 0.7, z[:, 1] ** 2, z[:, 1]),
+    "index_max_min_norm": lambda z: torch.maximum(z[:, [1, 0]], z * 0.9).sum(1)
+    + torch.minimum(z[:, 0], z[:, 1]) + torch.linalg.vector_norm(z, dim=1),
     "matmul_bmm": lambda z: (z.unsqueeze(1) @ torch.ones(2, 3, dtype=z.dtype)).tanh()
     .sum((1, 2)),
 }  # fmt: skip

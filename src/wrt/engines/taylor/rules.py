@@ -363,3 +363,34 @@ def _logaddexp(a: Any, b: Any) -> Series:
     eb = S.exp(Series([b.coeffs[0] - shift, *b.coeffs[1:]]))
     total = S.log(S.add(ea, eb))
     return Series([torch.logaddexp(a.coeffs[0], b.coeffs[0]), *total.coeffs[1:]])
+
+
+RULES[aten.index] = _per_coefficient(aten.index)  # advanced indexing of columns
+
+
+def _pick(choose_first: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Rule:
+    def apply(a: Any, b: Any) -> Series:
+        ref = a if _is(a) else b
+        a, b = _like(a, ref), _like(b, ref)
+        first = choose_first(a.coeffs[0], b.coeffs[0])
+        return Series(
+            [torch.where(first, x, y) for x, y in zip(a.coeffs, b.coeffs, strict=True)]
+        )
+
+    return apply
+
+
+RULES[aten.maximum] = _pick(lambda a, b: a >= b)
+RULES[aten.minimum] = _pick(lambda a, b: a <= b)
+
+
+@rule(aten.linalg_vector_norm)
+def _norm(
+    x: Series, ord: float = 2, dim: Any = None, keepdim: bool = False, **kw: Any
+) -> Series:
+    if ord != 2 or kw.get("dtype") is not None:
+        raise UnsupportedOpError(f"no Taylor rule for the {ord}-norm (only the 2-norm)")
+    squares = S.mul(x, x).map(
+        lambda c: c.sum(dim=dim, keepdim=keepdim) if dim is not None else c.sum()
+    )
+    return S.power(squares, 0.5)
