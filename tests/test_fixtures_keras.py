@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import wrt
+from tolerances import framework_numbers
 from wrt.describe import describe
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -36,13 +37,7 @@ F64 = {"rtol": 1e-9, "atol": 1e-7}
 
 def _compare(model, ref, suffix, tolerance, what):
     x = torch.from_numpy(ref["points"]).to(model.dtype)
-    got = {
-        "values": model(x).detach(),
-        "grad": wrt.jacobian(model, x),
-        "hessian": torch.stack(
-            [wrt.hessian(model, x, output=o) for o in model.outputs], 1
-        ),
-    }
+    got = framework_numbers(model, x)
     for key, value in got.items():
         expected = torch.from_numpy(np.asarray(ref[key + suffix], dtype=np.float64))
         scale = max(1.0, float(expected.abs().max()))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch.nn import functional as F
 
 import wrt
-from tolerances import TAYLOR
+from tolerances import assert_engines_agree
 from wrt.engines.taylor.directions import weights
 
 ORDER = 4
@@ -59,14 +59,7 @@ def test_rule_matches_autograd(name):
     fn = RULE_CASES[name]
     module = fn.double() if isinstance(fn, torch.nn.Module) else fn
     model = wrt.wrap(module, inputs=["x", "t"])
-    x = _points()
-    expected = wrt.partials(model, x, SPECS, engine="autograd")
-    got = wrt.partials(model, x, SPECS, engine="taylor")
-    for spec in SPECS:
-        scale = max(1.0, float(expected[spec].abs().max()))
-        torch.testing.assert_close(
-            got[spec], expected[spec], rtol=TAYLOR["rtol"], atol=TAYLOR["atol"] * scale
-        )
+    assert_engines_agree(model, _points(), SPECS, engine="taylor")
 
 
 def test_mixed_weights_reproduce_the_polarisation_identity():
@@ -163,13 +156,7 @@ def test_random_mlps_agree_with_autograd(seed, n_in, depth, width, activation):
     if n_in > 1:
         specs.append(f"d4y/d{names[0]}^2d{names[1]}d{names[-1]}")
     x = torch.randn(6, n_in, dtype=torch.float64)
-    expected = wrt.partials(model, x, specs, engine="autograd")
-    got = wrt.partials(model, x, specs, engine="taylor")
-    for spec in specs:
-        scale = max(1.0, float(expected[spec].abs().max()))
-        torch.testing.assert_close(
-            got[spec], expected[spec], rtol=1e-10, atol=1e-12 * scale
-        )
+    assert_engines_agree(model, x, specs, engine="taylor")
 
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -193,10 +180,4 @@ def test_imported_models_go_through_taylor(name):
     first = model.inputs[0]
     out = model.outputs[0]
     specs = [f"d4{out}/d{first}^4", f"d2{out}/d{first}^2"]
-    expected = wrt.partials(model, x, specs, engine="autograd")
-    got = wrt.partials(model, x, specs, engine="taylor")
-    for spec in specs:
-        scale = max(1.0, float(expected[spec].abs().max()))
-        torch.testing.assert_close(
-            got[spec], expected[spec], rtol=1e-10, atol=1e-12 * scale
-        )
+    assert_engines_agree(model, x, specs, engine="taylor")

@@ -39,3 +39,39 @@ def assert_partial_close(
         f"{what}: point {worst} got {got[worst]!r}, expected {expected[worst]!r} "
         f"(error {error[worst]:.3e} > allowed {allowed[worst]:.3e})"
     )
+
+
+def assert_engines_agree(
+    model, x: torch.Tensor, specs, *, engine: str, reference: str = "autograd"
+) -> None:
+    """``engine`` and ``reference`` give the same partials, to the engine's tolerance.
+
+    The absolute part is relative to each partial's largest value over the batch.
+    """
+    import wrt  # the tolerances module stays importable without wrt's heavy imports
+
+    got = wrt.partials(model, x, specs, engine=engine)
+    expected = wrt.partials(model, x, specs, engine=reference)
+    tolerance = BY_ENGINE[engine]
+    for spec in specs:
+        scale = max(1.0, float(expected[spec].abs().max()))
+        torch.testing.assert_close(
+            got[spec],
+            expected[spec],
+            rtol=tolerance["rtol"],
+            atol=tolerance["atol"] * scale,
+            msg=lambda message, s=spec: f"{s}: {message}",
+        )
+
+
+def framework_numbers(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Values (N, m), Jacobians (N, m, n), Hessians (N, m, n, n): what references hold."""
+    import wrt
+
+    return {
+        "values": model(x).detach(),
+        "grad": wrt.jacobian(model, x),
+        "hessian": torch.stack(
+            [wrt.hessian(model, x, output=o) for o in model.outputs], 1
+        ),
+    }
