@@ -65,7 +65,7 @@ def assert_engines_agree(
 
 
 def framework_numbers(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Values (N, m), Jacobians (N, m, n), Hessians (N, m, n, n): what references hold."""
+    """Values (N, m), Jacobians (N, m, n) and Hessians (N, m, n, n) of a model."""
     import wrt
 
     return {
