@@ -5,10 +5,10 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint format bench fixtures docs clean
+.PHONY: help venv demo test lint format bench fixtures clean
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,8 +31,31 @@ format: $(STAMP) ## Format the code with ruff
 	$(VENV)/bin/ruff format src tests examples bench
 	$(VENV)/bin/ruff check --fix src tests examples bench
 
-bench: $(STAMP) ## Side-by-side benchmarks; writes docs/benchmarks.md
-	$(PY) bench/bench_autograd.py --write docs/benchmarks.md
+bench: $(STAMP) ## Side-by-side benchmarks of the engines and torch peers (prints)
+	$(PY) bench/bench_engines.py
+
+# bench-peers: the benchmark with optional peers (jet-for-pytorch, JAX, folx) in
+# their own environment, .bench-venv; they are never wrt's dependencies. A peer that
+# fails to install is reported and its rows are left out of the page.
+BENCH_VENV := .bench-venv
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml constraints.txt bench/requirements-peers.txt bench/patch_jet.py
+	test -x $(BENCH_PY) || python3 -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(BENCH_PY) -m pip install --quiet -c constraints.txt scipy
+	($(BENCH_PY) -m pip install --quiet --no-deps --ignore-requires-python jet-for-pytorch==1.0.0 \
+		&& $(BENCH_PY) bench/patch_jet.py) \
+		|| echo "bench-peers: jet-for-pytorch not installed; its rows will be left out"
+	$(BENCH_PY) -m pip install --quiet -c constraints.txt -r bench/requirements-peers.txt \
+		|| echo "bench-peers: JAX / folx not installed; their rows will be left out"
+	$(BENCH_PY) -m pip install --quiet -c constraints.txt -e .
+	touch $(BENCH_STAMP)
+
+.PHONY: bench-peers
+bench-peers: $(BENCH_STAMP) ## Benchmarks with jet, JAX, folx; writes docs/benchmarks.md
+	$(BENCH_PY) bench/bench_engines.py --write docs/benchmarks.md
 
 fixtures: ## Regenerate tests/fixtures (own .fixtures-venv with TensorFlow; slow)
 	test -x .fixtures-venv/bin/python || python3 -m venv .fixtures-venv
@@ -45,4 +68,4 @@ fixtures: ## Regenerate tests/fixtures (own .fixtures-venv with TensorFlow; slow
 	.fixtures-venv/bin/python fixtures/make_readme.py
 
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .bench-venv .fixtures-venv .pytest_cache .ruff_cache .hypothesis

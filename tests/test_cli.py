@@ -270,3 +270,20 @@ def test_a_format_option_that_does_not_apply(files):
     model, tmp = files
     result = runner.invoke(app, ["inspect", str(model), "--module", "os:path"])
     assert result.exit_code == 2 and "do not apply" in result.stderr
+
+
+def test_bench_runs_the_checkouts_benchmark(monkeypatch, tmp_path):
+    import wrt.cli.bench as bench
+
+    seen = []
+
+    class Done:
+        returncode = 0
+
+    monkeypatch.setattr(
+        bench.subprocess, "run", lambda cmd, check: seen.append(cmd) or Done
+    )
+    result = runner.invoke(app, ["bench", "--quick", "--write", str(tmp_path / "b.md")])
+    assert result.exit_code == 0, result.output
+    assert seen[0][1].endswith("bench/bench_engines.py")
+    assert seen[0][2:] == ["--quick", "--write", str(tmp_path / "b.md")]

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from wrt import __version__
+from wrt.cli.bench import bench_command
 from wrt.cli.demo import demo_command
 from wrt.cli.inspect import inspect_command
 from wrt.cli.partials import EXAMPLES, partials_command
@@ -27,6 +28,7 @@ app.command(
     "inspect", help="Show a model file's format, names, layers and parameters."
 )(inspect_command)
 app.command("demo", help="Run the seed problem end to end.")(demo_command)
+app.command("bench", help="Benchmark the engines against their peers.")(bench_command)
 
 
 def _version(value: bool) -> None:
