@@ -60,6 +60,15 @@ def missing_rules(graph: GraphModule) -> list[str]:
 def propagate(graph: GraphModule, x: Series) -> Series:
     """The output series of the graph when its input is the series ``x``."""
     env: dict[Node, Any] = {}
+    # Free each value after its last use: series of wide layers are large, and
+    # holding them all made glibc page memory back in on every call.
+    last_use: dict[Node, Node] = {}
+    for node in graph.graph.nodes:
+        for source in node.all_input_nodes:
+            last_use[source] = node
+    freed_by: dict[Node, list[Node]] = {}
+    for source, user in last_use.items():
+        freed_by.setdefault(user, []).append(source)
     for node in graph.graph.nodes:
         if node.op == "placeholder":
             env[node] = x
@@ -69,6 +78,8 @@ def propagate(graph: GraphModule, x: Series) -> Series:
             args = torch.fx.node.map_arg(node.args, lambda n: env[n])
             kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
             env[node] = _call(node, args, kwargs)
+            for source in freed_by.get(node, ()):
+                env.pop(source, None)
         elif node.op == "output":
             result = torch.fx.node.map_arg(node.args[0], lambda n: env[n])
             return result[0] if isinstance(result, (list, tuple)) else result
