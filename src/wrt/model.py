@@ -148,6 +148,11 @@ class Model:
         """Column of input ``name``."""
         return self.inputs.index(name)
 
+    @property
+    def index_of(self) -> dict[str, int]:
+        """Input name -> column, for lookups in loops."""
+        return {name: i for i, name in enumerate(self.inputs)}
+
     def __repr__(self) -> str:
         return (
             f"Model(inputs={list(self.inputs)}, outputs={list(self.outputs)}, "

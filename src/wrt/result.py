@@ -53,6 +53,8 @@ class Partials(Mapping[Partial, torch.Tensor]):
         return parse_spec(spec, self.inputs, self.outputs)
 
     def __getitem__(self, spec: str | Partial) -> torch.Tensor:
+        if isinstance(spec, Partial) and spec in self._values:  # already canonical
+            return self._values[spec]
         partial = self.key(spec)
         if partial not in self._values:
             asked = ", ".join(str(p) for p in self._values)

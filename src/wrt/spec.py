@@ -49,7 +49,7 @@ class Partial:
         (3, 'd3y/dx1^2dx2')
     """
 
-    __slots__ = ("output", "orders", "_key")
+    __slots__ = ("output", "orders", "order", "_key")
 
     def __init__(
         self, output: str, orders: Mapping[str, int] | Iterable[tuple[str, int]] = ()
@@ -65,12 +65,9 @@ class Partial:
                 merged[name] = merged.get(name, 0) + power
         self.output = output
         self.orders: tuple[tuple[str, int], ...] = tuple(merged.items())
+        #: Total order: the sum of the powers (0 for the value itself).
+        self.order: int = sum(merged.values())
         self._key = (output, frozenset(self.orders))
-
-    @property
-    def order(self) -> int:
-        """Total order: the sum of the powers (0 for the value itself)."""
-        return sum(power for _, power in self.orders)
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -110,6 +107,8 @@ class Partial:
     def in_order(self, inputs: Sequence[str]) -> Partial:
         """The same partial with its factors written in the model's input order."""
         self.check(inputs)
+        if len(self.orders) < 2:  # nothing to reorder
+            return self
         powers = dict(self.orders)
         return Partial(self.output, [(n, powers[n]) for n in inputs if n in powers])
 

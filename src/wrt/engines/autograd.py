@@ -58,13 +58,9 @@ class AutogradEngine:
         """
         x = x.detach().requires_grad_(True)
         paths: dict[str, dict[Path, Partial]] = defaultdict(dict)
+        index_of = model.index_of
         for partial in request.partials:
-            path = tuple(
-                i
-                for i, power in enumerate(partial.multi_index(model.inputs))
-                for _ in range(power)
-            )
-            paths[partial.output][path] = partial
+            paths[partial.output][_path(partial, index_of)] = partial
         with torch.enable_grad():
             y = model(x)
             results: dict[Partial, torch.Tensor] = {}
@@ -83,16 +79,23 @@ class AutogradEngine:
         return results
 
 
+def _path(partial: Partial, index_of: dict[str, int]) -> Path:
+    """The inputs to differentiate along, as sorted column indices: (0, 0, 1)."""
+    return tuple(
+        sorted(index_of[name] for name, power in partial.orders for _ in range(power))
+    )
+
+
 def backward_passes(request: Request, inputs: tuple[str, ...]) -> int:
     """How many backward passes :class:`AutogradEngine` makes for ``request``.
 
     One per node of the trie of paths that has children: the distinct proper
     prefixes of the paths, per output.
     """
+    index_of = {name: i for i, name in enumerate(inputs)}
     prefixes = set()
     for partial in request.partials:
-        alpha = partial.multi_index(inputs)
-        path = tuple(i for i, power in enumerate(alpha) for _ in range(power))
+        path = _path(partial, index_of)
         prefixes.update((partial.output, path[:k]) for k in range(len(path)))
     return len(prefixes)
 

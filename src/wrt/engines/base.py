@@ -8,6 +8,7 @@ chunk or choose: :mod:`wrt.derivatives` and :mod:`wrt.engines.choose` do.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,7 +32,7 @@ class Request:
     partials: tuple[Partial, ...]
     differentiable: bool = False
 
-    @property
+    @functools.cached_property
     def max_order(self) -> int:
         """Highest total order asked for (0 when only values are asked)."""
         return max((p.order for p in self.partials), default=0)
