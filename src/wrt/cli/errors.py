@@ -40,9 +40,13 @@ _HINTS: list[tuple[type[WrtError], str]] = [
         "(or name the inputs after the columns with --inputs).",
     ),
     (InvalidNameError, "Pass one identifier per input with --inputs a,b,c."),
-    (ModelFormatError, "Pass a model file wrt can read (a TorchScript archive)."),
+    (
+        ModelFormatError,
+        "wrt reads .keras/.h5, ONNX, .pt2, TorchScript, state_dict (--module) and "
+        ".npz files; see wrt inspect.",
+    ),
     (ModelError, "Check that the model maps (N, n_in) points to (N, n_out)."),
-    (EngineError, "Use --engine auto, autograd or finite_diff."),
+    (EngineError, "Use --engine auto (the default), autograd, taylor or finite_diff."),
 ]
 
 P = ParamSpec("P")

@@ -10,7 +10,10 @@ from wrt.engines.choose import ENGINE_NAMES
 
 ModelPath = Annotated[
     str,
-    typer.Argument(help="Model file (TorchScript archive), format read from content."),
+    typer.Argument(
+        help="Model file: .keras/.h5, ONNX, .pt2, TorchScript, state_dict, .npz "
+        "(the format is read from the content)."
+    ),
 ]
 Engine = Annotated[
     str,
