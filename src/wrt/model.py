@@ -144,10 +144,6 @@ class Model:
             module, self.inputs, self.outputs, source=self.source, format=self.format
         )
 
-    def index(self, name: str) -> int:
-        """Column of input ``name``."""
-        return self.inputs.index(name)
-
     @property
     def index_of(self) -> dict[str, int]:
         """Input name -> column, for lookups in loops."""

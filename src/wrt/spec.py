@@ -74,10 +74,6 @@ class Partial:
         """The inputs differentiated along, in written order."""
         return tuple(name for name, _ in self.orders)
 
-    def power(self, name: str) -> int:
-        """The power of ``d/d name`` in this partial (0 if absent)."""
-        return dict(self.orders).get(name, 0)
-
     def multi_index(self, inputs: Sequence[str]) -> tuple[int, ...]:
         """The powers as a tuple aligned with ``inputs``.
 

@@ -213,22 +213,3 @@ def softplus(u: Series, beta: float = 1.0, threshold: float = 20.0) -> Series:
 def piecewise_linear(u: Series, value: Tensor, slope: Tensor) -> Series:
     """A function that is linear around each point: value, then slope u_k."""
     return Series([value] + [slope * c for c in u.coeffs[1:]])
-
-
-def compose(u: Series, derivatives: Sequence[Tensor]) -> Series:
-    """f(u) from f's derivatives at u_0 (f, f', ..., f^(K)), by Faa di Bruno.
-
-    y_k = sum_{j=1..k} f^(j)(u_0) / j! [(u - u_0)^j]_k. O(K^3); used for functions
-    without a recurrence of their own.
-    """
-    K = u.order
-    delta = Series([torch.zeros_like(u.coeffs[0])] + u.coeffs[1:])
-    y = [derivatives[0]] + [torch.zeros_like(u.coeffs[0]) for _ in range(K)]
-    power_j = delta
-    for j in range(1, K + 1):
-        scale = derivatives[j] / math.factorial(j)
-        for k in range(j, K + 1):
-            y[k] = y[k] + scale * power_j.coeffs[k]
-        if j < K:
-            power_j = mul(power_j, delta)
-    return Series(y)
