@@ -2,6 +2,9 @@
 
 from wrt.derivatives import grad, hessian, jacobian, laplacian, partials
 from wrt.describe import describe
+from wrt.engines.autograd import AutogradEngine
+from wrt.engines.finite_diff import FiniteDiffEngine
+from wrt.engines.taylor.engine import HutchinsonEstimate, TaylorEngine
 from wrt.errors import (
     DataError,
     EngineError,
@@ -20,12 +23,17 @@ from wrt.errors import (
 )
 from wrt.importers import load
 from wrt.model import Model, wrap
+from wrt.randomized import laplacian_estimate
 from wrt.result import Partials
 from wrt.spec import Partial, format_spec, parse_spec
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutogradEngine",
+    "FiniteDiffEngine",
+    "HutchinsonEstimate",
+    "TaylorEngine",
     "DataError",
     "EngineError",
     "FallbackWarning",
@@ -50,6 +58,7 @@ __all__ = [
     "hessian",
     "jacobian",
     "laplacian",
+    "laplacian_estimate",
     "load",
     "parse_spec",
     "partials",

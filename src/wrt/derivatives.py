@@ -16,6 +16,7 @@ from torch import nn
 from wrt.data import PointsLike, as_points
 from wrt.engines.base import Engine, Request
 from wrt.engines.choose import resolve
+from wrt.engines.taylor.engine import TaylorEngine, points_per_chunk
 from wrt.errors import DataError, ModelError, SpecError
 from wrt.model import DTypeLike, Model, wrap
 from wrt.names import did_you_mean, listing
@@ -158,9 +159,23 @@ def laplacian(
     *,
     over: Sequence[str] | None = None,
     output: str | None = None,
-    **options,
+    weights: torch.Tensor | Sequence | None = None,
+    engine: str | Engine = "auto",
+    dtype: DTypeLike = None,
+    chunk_size: int | None = None,
+    differentiable: bool = False,
 ) -> torch.Tensor:
-    """Sum of the pure second partials over some inputs: shape (N,).
+    """Sum of the pure second partials over some inputs, or a weighted trace: (N,).
+
+    With ``weights`` C (a symmetric (R, R) matrix over ``over``, or a length-R
+    vector for a diagonal one), the result is ``sum_ij C_ij d2y/dx_i dx_j``, e.g. a
+    diffusion term with an anisotropic or correlated diffusion tensor.
+
+    The Taylor engine computes it by the forward Laplacian: the value, R first
+    derivatives and one collapsed second-order entry go through the model once; no
+    Hessian is formed. ``engine="auto"`` takes it when the model's operations all
+    have Taylor rules and R >= 3 (measured: fewer directions are cheaper in reverse
+    mode), else sums the autograd engine's second partials.
 
     Args:
         model: see :func:`partials`.
@@ -168,7 +183,11 @@ def laplacian(
         over: the inputs to sum over (default all), e.g. ``["x", "y"]`` to leave
             out time.
         output: output name; may be omitted for a single-output model.
-        **options: ``engine``, ``dtype``, ``chunk_size``, ``differentiable``.
+        weights: C, as above; None for the Laplacian (C = identity).
+        engine: ``"auto"``, ``"taylor"`` (forward Laplacian), ``"autograd"``, ...
+        dtype: see :func:`partials`.
+        chunk_size: see :func:`partials`.
+        differentiable: see :func:`partials`.
 
     Examples:
         The Laplacian of sum(x**2) is 2 n:
@@ -176,10 +195,43 @@ def laplacian(
         >>> m = wrap(lambda x: (x**2).sum(1), inputs=["a", "b", "c"])
         >>> laplacian(m, torch.ones(2, 3))
         tensor([6., 6.])
+        >>> laplacian(m, torch.ones(2, 3), weights=[1.0, 0.5, 0.0], engine="taylor")
+        tensor([3., 3.])
     """
-    model = as_model(model)
+    model = as_model(model).to(dtype)
     out = _single_output(model, output)
-    names = model.inputs if over is None else tuple(over)
+    names = _inputs_named(model, over)
+    matrix = _trace_weights(weights, len(names), model.dtype)
+    pairs = [
+        (i, j)
+        for i in range(len(names))
+        for j in range(i, len(names))
+        if matrix is None and i == j or matrix is not None and matrix[i, j] != 0
+    ]
+    specs = [Partial(out, [(names[i], 1), (names[j], 1)]) for i, j in pairs]
+    request = Request(tuple(specs), differentiable)
+    chosen = _laplacian_engine(engine, model, request, len(names))
+    x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
+    if isinstance(chosen, TaylorEngine):
+        over_positions = tuple(model.inputs.index(name) for name in names)
+        size = chunk_size or points_per_chunk(model, len(names) + 2)
+        pieces = [
+            chosen.weighted_trace(
+                model, x[s : s + size], out, over_positions, matrix, differentiable
+            )
+            for s in range(0, max(x.shape[0], 1), size)
+        ]
+        return _join(pieces)
+    values, _ = _compute_in_chunks(chosen, model, x, request, chunk_size, None)
+    total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+    for (i, j), spec in zip(pairs, specs, strict=True):
+        weight = 1.0 if matrix is None else float(matrix[i, j]) * (1 + (i != j))
+        total = total + weight * values[spec]
+    return total
+
+
+def _inputs_named(model: Model, over: Sequence[str] | None) -> tuple[str, ...]:
+    names = model.inputs if over is None else tuple(dict.fromkeys(over))
     for name in names:
         if name not in model.inputs:
             raise SpecError(
@@ -188,9 +240,40 @@ def laplacian(
             )
     if not names:
         raise SpecError("over= is empty; name at least one input.")
-    specs = [Partial(out, {name: 2}) for name in dict.fromkeys(names)]
-    result = partials(model, points, specs, **options)
-    return torch.stack([result[s] for s in specs]).sum(0)
+    return names
+
+
+def _trace_weights(
+    weights: torch.Tensor | Sequence | None, size: int, dtype: torch.dtype | None
+) -> torch.Tensor | None:
+    """The (R, R) symmetric weight matrix, or None for the identity."""
+    if weights is None:
+        return None
+    given = torch.as_tensor(weights, dtype=torch.float64)
+    matrix = torch.diag(given) if given.dim() == 1 else given
+    if matrix.shape != (size, size):
+        raise DataError(
+            f"weights= has shape {tuple(given.shape)}, but there are {size} inputs "
+            f"in over=; give a ({size},) vector or a ({size}, {size}) matrix."
+        )
+    if not torch.isfinite(matrix).all():
+        raise DataError("weights= holds NaN or Inf.")
+    if not torch.allclose(matrix, matrix.T, rtol=1e-12, atol=0.0):
+        raise DataError(
+            "weights= is not symmetric; d2y/dxidxj = d2y/dxjdxi, so only the "
+            "symmetric part counts: pass (C + C.T) / 2."
+        )
+    return matrix
+
+
+def _laplacian_engine(
+    engine: str | Engine, model: Model, request: Request, directions: int
+) -> Engine:
+    if engine != "auto":
+        return resolve(engine, model, request)
+    if directions >= 3 and TaylorEngine().supports(model) is True:
+        return TaylorEngine()
+    return resolve("autograd", model, request)
 
 
 def as_model(model: ModelLike) -> Model:
@@ -252,7 +335,7 @@ def _compute_in_chunks(
             f"chunk_size must be a positive number of points, not {chunk_size}."
         )
     n = x.shape[0]
-    size = chunk_size or engine.chunk_size(request)
+    size = chunk_size or engine.chunk_size(request, model)
     pieces: list[dict[Partial, torch.Tensor]] = []
     errors: list[dict[Partial, torch.Tensor]] = []
     for start in range(0, max(n, 1), max(size, 1)):

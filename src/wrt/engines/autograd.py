@@ -34,7 +34,7 @@ class AutogradEngine:
         """Every differentiable torch model is supported."""
         return True
 
-    def chunk_size(self, request: Request) -> int:
+    def chunk_size(self, request: Request, model: Model | None = None) -> int:
         """Smaller batches for order >= 3, whose nested graphs outgrow the caches.
 
         Measured on the seed network (2 cores): d4y/dx1^4 at N = 100000 ran twice as
@@ -86,18 +86,22 @@ def _path(partial: Partial, index_of: dict[str, int]) -> Path:
     )
 
 
-def backward_passes(request: Request, inputs: tuple[str, ...]) -> int:
-    """How many backward passes :class:`AutogradEngine` makes for ``request``.
+def backward_passes(request: Request, inputs: tuple[str, ...]) -> list[int]:
+    """The backward passes :class:`AutogradEngine` makes for ``request``, by depth.
 
-    One per node of the trie of paths that has children: the distinct proper
-    prefixes of the paths, per output.
+    One per node of the trie of paths that has children (the distinct proper
+    prefixes of the paths, per output); a pass at depth d differentiates a graph
+    that d earlier passes have grown, so its cost roughly doubles with d.
+
+    Returns:
+        The depth (0 for the first derivative) of every pass.
     """
     index_of = {name: i for i, name in enumerate(inputs)}
     prefixes = set()
     for partial in request.partials:
         path = _path(partial, index_of)
         prefixes.update((partial.output, path[:k]) for k in range(len(path)))
-    return len(prefixes)
+    return [len(prefix) for _, prefix in prefixes]
 
 
 def _walk_trie(

@@ -47,7 +47,7 @@ class Engine(Protocol):
         """True when the engine can compute the request, else the reason it cannot."""
         ...
 
-    def chunk_size(self, request: Request) -> int:
+    def chunk_size(self, request: Request, model: Model | None = None) -> int:
         """Points per batch when the caller sets none: bounds memory, keeps speed."""
         ...
 

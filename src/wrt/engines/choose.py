@@ -1,14 +1,22 @@
 """Resolve ``engine="auto" | "autograd" | "taylor" | "finite_diff"``, in one place.
 
 ``auto`` takes the cheapest engine that supports the request, by a cost model
-measured on the seed network (``docs/benchmarks.md``): one forward Taylor pass per
-direction against one backward pass per node of autograd's trie. Taylor mode wins
-for orders >= 3 along few directions (d4y/dx1^4: one direction against four nested
-passes); autograd wins for first and second order, where one backward pass gives
-every partial of the next order at once. When Taylor mode is preferred but the
-model has an operation without a Taylor rule, ``auto`` falls back to autograd with
-a :class:`~wrt.errors.FallbackWarning` naming the operation. ``finite_diff`` is
-never chosen by ``auto``: it is the independent check, asked for by name.
+fitted to the seed network's measurements (``docs/benchmarks.md``):
+
+- autograd: one backward pass per node of its trie, a pass at depth d costing
+  about 2^d forward passes (each nesting differentiates the graph the previous
+  pass built);
+- taylor: one forward pass of M kept entries (:mod:`wrt.engines.taylor.algebra`),
+  about M (K + 1) / 2 forward passes for order K (the products between entries).
+
+Taylor mode wins at order >= 4 along one or two directions (d4y/dx1^4: 5 entries
+against 15); autograd wins at first order, for Hessians of few inputs and mixed
+third orders, where reverse mode reuses one backward pass for every partial of the
+next order. (The Laplacian chooses apart, in :func:`wrt.laplacian`.) When Taylor
+mode is preferred but the model has an operation without a Taylor rule, ``auto``
+falls back to autograd with a :class:`~wrt.errors.FallbackWarning` naming the
+operation. ``finite_diff`` is never chosen by ``auto``: it is the independent
+check, asked for by name.
 """
 
 from __future__ import annotations
@@ -68,9 +76,10 @@ def _cheapest(model: Model, request: Request) -> Engine:
     if request.max_order < 3:
         return autograd
     taylor = TaylorEngine()
-    directions, _ = taylor.plan(request, model.inputs)
-    # measured: a Taylor pass per direction costs about two nested backward passes
-    if 2 * len(directions) > backward_passes(request, model.inputs):
+    algebra = taylor.plan(request, model.inputs).algebra
+    taylor_cost = len(algebra) * (algebra.order + 1) / 2
+    autograd_cost = sum(2**depth for depth in backward_passes(request, model.inputs))
+    if taylor_cost >= autograd_cost:
         return autograd
     verdict = taylor.supports(model, request)
     if verdict is not True:

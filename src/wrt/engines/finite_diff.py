@@ -59,7 +59,7 @@ class FiniteDiffEngine:
             return "finite differences of a float64 copy cannot be backpropagated"
         return True
 
-    def chunk_size(self, request: Request) -> int:
+    def chunk_size(self, request: Request, model: Model | None = None) -> int:
         """Points per batch: each point costs levels x stencil model evaluations."""
         stencil = max(
             (math.prod(power + 1 for _, power in p.orders) for p in request.partials),

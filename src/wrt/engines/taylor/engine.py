@@ -1,43 +1,81 @@
-"""The Taylor engine: univariate Taylor series pushed forward through the traced model.
+"""The Taylor engine: truncated multivariate Taylor polynomials pushed forward.
 
-For every direction a request needs, the input series is ``x + t v``; one pass
-through the graph (all directions stacked along the batch) gives the normalised
-coefficients ``c_k = D^k f[v] / k!`` of every output, for every k up to the highest
-order asked. A pure partial ``d^k y / dx_i^k`` is ``k! c_k`` along ``e_i``; a mixed
-one combines the directions of :mod:`directions` with exact weights. Lower orders
-come from the same pass. Nothing is differentiated backwards, so the cost grows
-about as K^2 per elementwise operation and K per matrix product, instead of
-exponentially as nested reverse mode does.
+For a request, the inputs it differentiates along become the R directions of an
+:class:`~wrt.engines.taylor.algebra.Algebra` that keeps exactly the coefficients
+below the asked multi-indices (their downward closure). The input jet is
+``x + sum_r t_r e_r``; one pass through the traced graph gives every kept
+coefficient of every output, ``c_a = d^a y / a!``. Mixed partials need no
+interpolation between directions: they are entries of the same jet, and every
+lower order of the request comes from the same pass. Nothing is differentiated
+backwards, so the cost per elementwise operation grows with the number of kept
+entries and the products between them, not exponentially with the order.
+
+Two operator paths skip entries nobody asked for: the forward Laplacian (a
+weighted trace ``sum c_ij d2/dx_i dx_j`` through one collapsed entry, never a
+Hessian) and the randomized (Hutchinson) Laplacian with its standard error.
 """
 
 from __future__ import annotations
 
 import math
-from fractions import Fraction
+import time
+from typing import NamedTuple
 
 import torch
 
 from wrt.engines.base import Request
-from wrt.engines.taylor.directions import weights
-from wrt.engines.taylor.interpreter import missing_rules, propagate, trace
-from wrt.engines.taylor.series import Series
+from wrt.engines.taylor.algebra import TRACE, Algebra, MultiIndex
+from wrt.engines.taylor.interpreter import flat, missing_rules, propagate, trace
+from wrt.engines.taylor.jet import Jet
 from wrt.model import Model
 from wrt.spec import Partial
 
-Direction = tuple[int, ...]
+#: Largest stack one chunk may build (bytes of the widest layer's jet): glibc
+#: returns blocks above 32 MiB to the system on free, so larger ones page-fault
+#: afresh on every call.
+STACK_BYTES = 24 * 2**20
+
+
+class Plan(NamedTuple):
+    """What one request propagates.
+
+    Attributes:
+        involved: input positions differentiated along, in the model's order.
+        algebra: the kept entries over those directions.
+        entries: per partial, its multi-index over ``involved`` (() for a value).
+    """
+
+    involved: tuple[int, ...]
+    algebra: Algebra
+    entries: dict[Partial, MultiIndex]
+
+
+class HutchinsonEstimate(NamedTuple):
+    """A randomized Laplacian: the estimate and its standard error, both (N,)."""
+
+    estimate: torch.Tensor
+    std_error: torch.Tensor
+    samples: int
 
 
 class TaylorEngine:
-    """Forward Taylor-mode propagation over the model's ATen graph."""
+    """Forward Taylor-mode propagation over the model's ATen graph.
+
+    Args:
+        compile: run the propagation through ``torch.compile`` (inductor on CPU:
+            the elementwise chains fuse into loops). Compiling takes seconds per
+            point shape (``compile_seconds`` adds them up) and pays off for
+            repeated calls on the same shapes; results that must stay
+            differentiable are not compiled.
+    """
 
     name = "taylor"
 
-    def __init__(self) -> None:
-        self._weights: dict[
-            tuple[int, ...], list[tuple[tuple[int, ...], Fraction]]
-        ] = {}
+    def __init__(self, compile: bool = False) -> None:
+        self.compile = compile
+        self.compile_seconds = 0.0
 
-    def supports(self, model: Model, request: Request) -> bool | str:
+    def supports(self, model: Model, request: Request | None = None) -> bool | str:
         """True when every operation on the model's traced path has a rule."""
         probe = torch.zeros(2, model.n_inputs, dtype=model.dtype or torch.float64)
         try:
@@ -49,53 +87,20 @@ class TaylorEngine:
             return f"no Taylor rule for {', '.join(missing)}"
         return True
 
-    def chunk_size(self, request: Request) -> int:
-        """Points per batch; each point carries one row per direction."""
-        directions = sum(
-            len(self._weights_for(tuple(p for _, p in partial.orders)))
-            for partial in request.partials
-            if partial.order
+    def chunk_size(self, request: Request, model: Model | None = None) -> int:
+        """Points per batch: the widest layer's jet stays under :data:`STACK_BYTES`."""
+        entries = len(self.plan(request, model.inputs).algebra) if model else 8
+        return points_per_chunk(model, entries)
+
+    def plan(self, request: Request, inputs: tuple[str, ...]) -> Plan:
+        """The directions and entries that ``request`` needs (see :class:`Plan`)."""
+        alphas = {p: p.multi_index(inputs) for p in request.partials}
+        involved = tuple(
+            i for i in range(len(inputs)) if any(a[i] for a in alphas.values())
         )
-        return max(256, 65536 // max(1, directions))
-
-    def plan(
-        self, request: Request, inputs: tuple[str, ...]
-    ) -> tuple[list[Direction], dict[Partial, list[tuple[Direction, Fraction]]]]:
-        """Directions to propagate and, per partial, its weighted directions.
-
-        Args:
-            request: the partials.
-            inputs: the model's input names (directions are vectors over them).
-
-        Returns:
-            The distinct directions, and for each partial the (direction, weight)
-            pairs whose weighted k-th directional derivatives add up to it (empty
-            for a value).
-        """
-        recipes: dict[Partial, list[tuple[Direction, Fraction]]] = {}
-        directions: dict[Direction, None] = {}
-        for partial in request.partials:
-            alpha = partial.multi_index(inputs)
-            support = [i for i, power in enumerate(alpha) if power]
-            recipe = []
-            if support:
-                powers = tuple(alpha[i] for i in support)
-                k = sum(powers)
-                for local, weight in self._weights_for(powers):
-                    # D^k f[g v] = g^k D^k f[v]: multiples share one direction
-                    g = math.gcd(*local)
-                    full = [0] * len(inputs)
-                    for position, value in zip(support, local, strict=True):
-                        full[position] = value // g
-                    recipe.append((tuple(full), weight * g**k))
-                    directions[tuple(full)] = None
-            recipes[partial] = recipe
-        return list(directions), recipes
-
-    def _weights_for(self, powers: tuple[int, ...]):
-        if powers not in self._weights:
-            self._weights[powers] = weights(powers)
-        return self._weights[powers]
+        entries = {p: tuple(a[i] for i in involved) for p, a in alphas.items()}
+        algebra = Algebra.closure(len(involved), entries.values())
+        return Plan(involved, algebra, entries)
 
     def compute(
         self, model: Model, x: torch.Tensor, request: Request
@@ -105,36 +110,142 @@ class TaylorEngine:
         Raises:
             UnsupportedOpError: an operation of the model has no Taylor rule.
         """
-        directions, recipes = self.plan(request, model.inputs)
-        order = request.max_order
-        n = x.shape[0]
-        x = x.detach()
-        if not directions:  # values only
-            with torch.set_grad_enabled(request.differentiable):
-                y = model(x)
-            return {p: y[:, model.outputs.index(p.output)] for p in request.partials}
-        v = torch.tensor(directions, dtype=x.dtype, device=x.device)  # (D, n_in)
-        points = x.repeat(len(directions), 1)  # (D*N, n_in), direction-major
-        tangent = v.repeat_interleave(n, dim=0)
-        coefficients = [points, tangent] + [torch.zeros_like(points)] * (order - 1)
-        graph = trace(model, points)
-        with torch.set_grad_enabled(request.differentiable):
-            y = propagate(graph, Series(coefficients))
-        index = {d: i for i, d in enumerate(directions)}
-        results: dict[Partial, torch.Tensor] = {}
-        for partial, recipe in recipes.items():
+        involved, algebra, entries = self.plan(request, model.inputs)
+        directions = torch.eye(model.n_inputs, dtype=x.dtype, device=x.device)
+        y = self._push(
+            model, x, directions[list(involved)], algebra, request.differentiable
+        )
+        results = {}
+        for partial, alpha in entries.items():
             column = model.outputs.index(partial.output)
-            if not recipe:
-                results[partial] = y.coeffs[0][:n, column]
-                continue
-            k = partial.order
-            scale = math.factorial(k)
-            total = None
-            for direction, weight in recipe:
-                start = index[direction] * n
-                term = y.coeffs[k][start : start + n, column] * (float(weight) * scale)
-                total = term if total is None else total + term
-            results[partial] = total
-        if not request.differentiable:
-            results = {p: t.detach() for p, t in results.items()}
+            scale = math.prod(math.factorial(a) for a in alpha)
+            value = y[algebra.position(alpha), :, column]
+            results[partial] = value * scale if scale != 1 else value
         return results
+
+    def weighted_trace(
+        self,
+        model: Model,
+        x: torch.Tensor,
+        output: str,
+        over: tuple[int, ...],
+        weights: torch.Tensor | None = None,
+        differentiable: bool = False,
+    ) -> torch.Tensor:
+        """``sum_ij C_ij d2y/dx_i dx_j`` over the inputs ``over``, shape (N,).
+
+        The forward Laplacian: the value, R first-order entries and one collapsed
+        second-order entry are propagated; no Hessian is formed. ``weights`` is the
+        symmetric (R, R) matrix C (None: the identity, the Laplacian); it is
+        diagonalised, C = sum_k l_k u_k u_k^T, and each eigenvector is a direction.
+        """
+        n_in, r = model.n_inputs, len(over)
+        if weights is None:
+            eigenvalues = torch.ones(r, dtype=torch.float64)
+            vectors = torch.eye(r, dtype=torch.float64)
+        else:
+            eigenvalues, vectors = torch.linalg.eigh(weights.to(torch.float64).cpu())
+        directions = torch.zeros(r, n_in, dtype=x.dtype, device=x.device)
+        directions[:, list(over)] = vectors.T.to(x.dtype).to(x.device)
+        algebra = Algebra.closure(r, [], trace_weights=eigenvalues.tolist())
+        y = self._push(model, x, directions, algebra, differentiable)
+        return 2 * y[algebra.position(TRACE), :, model.outputs.index(output)]
+
+    def hutchinson(
+        self,
+        model: Model,
+        x: torch.Tensor,
+        output: str,
+        over: tuple[int, ...],
+        samples: int,
+        generator: torch.Generator,
+        differentiable: bool = False,
+    ) -> HutchinsonEstimate:
+        """Randomized Laplacian: mean of v^T H v over Rademacher vectors v.
+
+        Each sample keeps its own second-order entry (not collapsed), so the spread
+        of the samples gives the standard error of the estimate, per point.
+        """
+        n_in = model.n_inputs
+        signs = torch.randint(0, 2, (samples, len(over)), generator=generator)
+        directions = torch.zeros(samples, n_in, dtype=x.dtype, device=x.device)
+        directions[:, list(over)] = (2.0 * signs - 1).to(x.dtype).to(x.device)
+        wanted = [
+            tuple(2 * int(i == s) for i in range(samples)) for s in range(samples)
+        ]
+        algebra = Algebra.closure(samples, wanted)
+        y = self._push(model, x, directions, algebra, differentiable)
+        column = model.outputs.index(output)
+        positions = [algebra.position(a) for a in wanted]
+        quadratic = 2 * y[positions, :, column]  # (samples, N): v^T H v
+        estimate = quadratic.mean(0)
+        spread = (
+            quadratic.std(0) if samples > 1 else torch.full_like(estimate, math.inf)
+        )
+        return HutchinsonEstimate(estimate, spread / math.sqrt(samples), samples)
+
+    def _push(
+        self,
+        model: Model,
+        x: torch.Tensor,
+        directions: torch.Tensor,
+        algebra: Algebra,
+        differentiable: bool,
+    ) -> torch.Tensor:
+        """The output stack (M, N, n_out) of the input jet ``x + sum_r t_r v_r``.
+
+        Args:
+            model: the model.
+            x: points (N, n_in).
+            directions: (R, n_in), the v_r, one per direction of the algebra.
+            algebra: the entries kept.
+            differentiable: keep the graph to the model's parameters.
+        """
+        start = time.perf_counter()
+        compiled_before = len(model.__dict__.get("_taylor_flat", {}))
+        y = _push(model, x, directions, algebra, differentiable, self.compile)
+        if (
+            self.compile
+            and len(model.__dict__.get("_taylor_flat", {})) != compiled_before
+        ):
+            self.compile_seconds += time.perf_counter() - start
+        return y
+
+
+def _push(
+    model: Model,
+    x: torch.Tensor,
+    directions: torch.Tensor,
+    algebra: Algebra,
+    differentiable: bool,
+    compile: bool = False,
+) -> torch.Tensor:
+    """See :meth:`TaylorEngine._push`."""
+    x = x.detach()
+    stack = x.new_zeros((len(algebra), *x.shape))
+    stack[0] = x
+    for r in range(algebra.n_directions):
+        stack[algebra.unit(r)] = directions[r]
+    if len(algebra) == 1:  # values only
+        with torch.set_grad_enabled(differentiable):
+            return model(x).unsqueeze(0)
+    graph = trace(model, x)
+    jet = Jet(stack, algebra)
+    if not differentiable:
+        compiled = flat(graph, model, jet, compile)
+        with torch.no_grad():
+            if compiled is not None:
+                return compiled(stack)
+            return propagate(graph, jet).stack
+    with torch.enable_grad():
+        return propagate(graph, jet).stack
+
+
+def points_per_chunk(model: Model | None, entries: int) -> int:
+    """Points whose widest jet (entries x width x itemsize) fits :data:`STACK_BYTES`."""
+    width, itemsize = 64, 4
+    if model is not None:
+        shapes = [p.shape for p in model.module.parameters() if p.dim()]
+        width = max([max(s) for s in shapes] + [model.n_inputs, 1])
+        itemsize = torch.empty((), dtype=model.dtype or torch.float32).element_size()
+    return max(16, STACK_BYTES // (entries * width * itemsize))

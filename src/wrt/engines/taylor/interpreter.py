@@ -3,21 +3,22 @@
 ``make_fx`` records the operations the model runs on a real input of the shape that
 will be evaluated (so view sizes are right) and keeps references to the model's own
 parameters, so results stay differentiable with respect to them. The interpreter
-walks the graph: nodes whose inputs hold no series are evaluated as they are (weights,
-constants), the others go through their rule in :mod:`rules`.
+walks the graph: nodes whose inputs hold no jet are evaluated as they are (weights,
+constants), the others go through their rule in :mod:`jet_rules`.
 """
 
 from __future__ import annotations
 
-import operator
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.fx import GraphModule, Node
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from wrt.engines.taylor.rules import RULES
-from wrt.engines.taylor.series import Series
+from wrt.engines.taylor.jet import Jet
+from wrt.engines.taylor.jet_rules import lookup
 from wrt.errors import UnsupportedOpError
 from wrt.model import Model
 
@@ -41,6 +42,47 @@ def trace(model: Model, x: torch.Tensor) -> GraphModule:
     return graphs[key]
 
 
+def flat(
+    graph: GraphModule, model: Model, x: Jet, compile: bool = False
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The propagation of jets like ``x`` through ``graph`` as one flat ATen graph.
+
+    Walking the graph and dispatching rules in Python costs a fixed few
+    microseconds per operation on every call; a flat graph of the ATen calls the
+    rules made runs without that (measured: d4y/dx1^4 on the seed network, 12.9 ->
+    9.7 ms). Tracing it costs about one propagation, so it is built on the second
+    call with the same graph, stack shape and algebra, and kept on the model beside
+    the graph. Only for results that need no gradient: the flat graph holds the
+    parameters as constants.
+
+    With ``compile``, the flat graph is built at once and handed to
+    ``torch.compile`` (inductor fuses the elementwise chains of the rules into
+    loops; seconds to compile, once per shape).
+    """
+    key = (graph, tuple(x.stack.shape), x.algebra, compile)
+    flats = model.__dict__.setdefault("_taylor_flat", {})
+    seen = flats.get(key)
+    if callable(seen):
+        return seen
+    if seen is None and not compile:  # first sighting: interpret this time
+        if len(flats) >= 16:
+            flats.pop(next(iter(flats)))
+        flats[key] = True
+        return None
+    algebra = x.algebra
+    with torch.no_grad():
+        flats[key] = make_fx(
+            lambda stack: propagate(graph, Jet(stack, algebra)).stack,
+            tracing_mode="real",
+        )(x.stack)
+        if compile:
+            with warnings.catch_warnings():  # torch's own deprecations, not ours
+                warnings.simplefilter("ignore", DeprecationWarning)
+                flats[key] = torch.compile(flats[key], dynamic=False)
+                flats[key](x.stack)  # compile now, not inside someone's timing
+    return flats[key]
+
+
 def _tensor_ids(model: Model) -> tuple[int, ...]:
     module = model.module
     return tuple(id(t) for t in (*module.parameters(), *module.buffers()))
@@ -51,14 +93,17 @@ def missing_rules(graph: GraphModule) -> list[str]:
     traced = _depends_on_input(graph)
     missing = []
     for node in graph.graph.nodes:
-        if node.op == "call_function" and node in traced and _rule(node) is None:
-            if node.target is not operator.getitem:
-                missing.append(str(node.target))
+        if (
+            node.op == "call_function"
+            and node in traced
+            and lookup(node.target) is None
+        ):
+            missing.append(str(node.target))
     return sorted(set(missing))
 
 
-def propagate(graph: GraphModule, x: Series) -> Series:
-    """The output series of the graph when its input is the series ``x``."""
+def propagate(graph: GraphModule, x: Jet) -> Jet:
+    """The output jet of the graph when its input is the jet ``x``."""
     env: dict[Node, Any] = {}
     # Free each value after its last use: series of wide layers are large, and
     # holding them all made glibc page memory back in on every call.
@@ -87,31 +132,23 @@ def propagate(graph: GraphModule, x: Series) -> Series:
 
 
 def _call(node: Node, args: Any, kwargs: Any) -> Any:
-    if not _holds_series((args, kwargs)):
+    if not _holds_jet((args, kwargs)):
         return node.target(*args, **kwargs)
-    if node.target is operator.getitem:
-        return args[0][args[1]]
-    rule = _rule(node)
+    rule = lookup(node.target)
     if rule is None:
         raise UnsupportedOpError(
             f"The Taylor engine has no rule for {node.target} (node {node.name})."
         )
-    return rule(*args, **kwargs)
+    return rule(node.target, *args, **kwargs)
 
 
-def _rule(node: Node):
-    target = node.target
-    packet = getattr(target, "overloadpacket", target)
-    return RULES.get(packet)
-
-
-def _holds_series(value: Any) -> bool:
-    if isinstance(value, Series):
+def _holds_jet(value: Any) -> bool:
+    if isinstance(value, Jet):
         return True
     if isinstance(value, (list, tuple)):
-        return any(_holds_series(v) for v in value)
+        return any(_holds_jet(v) for v in value)
     if isinstance(value, dict):
-        return any(_holds_series(v) for v in value.values())
+        return any(_holds_jet(v) for v in value.values())
     return False
 
 
