@@ -1,8 +1,10 @@
-"""Taylor-mode engine: trace once, push truncated Taylor series through a rule registry.
+"""The Taylor engine: truncated multivariate Taylor polynomials pushed forward.
 
-series.py       Series and Taylor arithmetic (products, quotients, recurrences)
-rules.py        one rule per ATen operation family
-interpreter.py  make_fx tracing and the graph walk
-directions.py   exact weights turning directional derivatives into mixed partials
-engine.py       TaylorEngine: plans directions, runs one pass, assembles partials
+algebra.py      which coefficients a request keeps (downward closure, trace entry)
+jet.py          the stacked coefficients: products, composition with a function
+jet_rules.py    one rule per ATen operation family
+series.py       univariate Taylor arithmetic (recurrences of Griewank and Walther)
+elementwise.py  each elementwise function as a series; its derivative coefficients
+interpreter.py  make_fx trace of the model, the graph walk, flat graphs
+engine.py       plan a request, one pass, read the partials; the Laplacians
 """
