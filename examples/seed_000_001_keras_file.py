@@ -8,7 +8,10 @@ graph (partials are with respect to the raw x1, x2), and runs ``wrt partials`` o
 
 Two things the numbers show: the partials disagree with cos(x1) and -sin(x2) because
 the data was collinear (see ``wrt demo``), and every second partial is exactly zero
-because LeakyReLU networks are piecewise linear.
+because LeakyReLU networks are piecewise linear. ``wrt check`` says both without
+knowing the true function: given the training data, it flags dy/dx1 and dy/dx2 as
+not identifiable (the data spans one direction) with the derivative along the line,
+which is meaningful, and the model as piecewise linear.
 
 Run: python examples/seed_000_001_keras_file.py
 """
@@ -16,6 +19,7 @@ Run: python examples/seed_000_001_keras_file.py
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -51,7 +55,43 @@ def main(quick: bool = False) -> pd.DataFrame:
     assert (table["d2y/dx1^2"] == 0).all(), "LeakyReLU networks are piecewise linear"
     info = wrt.describe(wrt.load(path))
     print(f"activations: {', '.join(info['activations'])}; second partials are 0")
+    check_with_training_data(path, n=200 if quick else 2000)
     return table
+
+
+def check_with_training_data(path: Path, n: int) -> list[dict]:
+    """``wrt check`` with the seed's training inputs: what it finds, and the number
+    that is meaningful (the derivative along the data's line)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        train = Path(scratch) / "train.csv"
+        x1 = np.linspace(0, 6 * np.pi, n)
+        pd.DataFrame({"x1": x1, "x2": 1.5 * x1}).to_csv(train, index=False)
+        command = [
+            sys.executable,
+            "-m",
+            "wrt",
+            "check",
+            str(path),
+            "--data",
+            str(train),
+        ]
+        print(f"$ wrt check {path.name} --data train.csv --json")
+        done = subprocess.run(command + ["--json"], capture_output=True, text=True)
+    assert done.returncode == 1, "errors found: the exit code says so"
+    findings = json.loads(done.stdout)["findings"]
+    for f in findings:
+        print(f"{f['severity']:8s} {f['code']:18s} {', '.join(f['specs'])}")
+    flagged = {f["specs"][0]: f for f in findings if f["code"] == "not-identifiable"}
+    assert sorted(flagged) == ["dy/dx1", "dy/dx2"]
+    assert "piecewise-linear" in [f["code"] for f in findings]
+    along = flagged["dy/dx1"]
+    direction = ", ".join(f"{c:.4f}" for c in along["direction"])
+    print(
+        f"the data determines the derivative along ({direction}); at x1 = 0 it is "
+        f"{along['directional_derivative'][0]:.4f} (true: "
+        f"{(1 + 1.5 * 0) / np.sqrt(3.25):.4f})"
+    )
+    return findings
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
 import math
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
 import wrt
 from wrt.cli.app import app
-from wrt.demo import evaluate, explanation, fd_agreement, run_demo
+from wrt.demo import difference_checks, evaluate, explanation, fd_agreement, run_demo
 from wrt.seed_problem import (
     DemoConfig,
     collinear_data,
@@ -68,3 +69,26 @@ def test_cli_demo_quick(tmp_path):
     assert result.exit_code == 0, result.output
     assert "collinear" in result.stdout and "grid" in result.stdout
     assert (tmp_path / "partials_on_line.csv").exists()
+    for name in ("collinear", "grid"):
+        assert "<img" in (tmp_path / f"report-{name}.html").read_text()
+    assert "np.diff(y) / 0.01" in result.stdout
+
+
+def test_check_flags_the_collinear_model_and_not_the_grid_model():
+    collinear, grid = run_demo(DemoConfig.quick())
+    flagged = collinear.check.by_code("not-identifiable")
+    assert sorted(f.specs[0] for f in flagged) == ["dy/dx1", "dy/dx2"]
+    u = torch.tensor([1.0, 1.5]) / math.sqrt(3.25)
+    torch.testing.assert_close(flagged[0].direction.float(), u)
+    assert not grid.check.by_code("not-identifiable")
+
+
+def test_difference_checks_show_the_seed_quotient_was_the_wrong_one():
+    truth = wrt.wrap(
+        lambda x: torch.sin(x[:, 0]) + torch.cos(x[:, 1]), inputs=["x1", "x2"]
+    )
+    d = difference_checks(truth)
+    assert d.user_quotient > 0.5  # wrong direction and wrong step
+    assert d.line_quotient < 1e-3  # along the line with its own step: O(h^2)
+    assert d.fd_x1 < 1e-9
+    assert d.spacing == pytest.approx(6 * math.pi / 1999, rel=1e-6)

@@ -1,5 +1,6 @@
 """wrt: exact partial derivatives of neural networks with respect to named inputs."""
 
+from wrt.checks import CheckReport, Finding, check
 from wrt.derivatives import grad, hessian, jacobian, laplacian, partials
 from wrt.describe import describe
 from wrt.engines.autograd import AutogradEngine
@@ -25,13 +26,16 @@ from wrt.importers import load
 from wrt.model import Model, wrap
 from wrt.randomized import laplacian_estimate
 from wrt.result import Partials
+from wrt.sensitivity import Sensitivity, sensitivity
 from wrt.spec import Partial, format_spec, parse_spec
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutogradEngine",
+    "CheckReport",
     "FiniteDiffEngine",
+    "Finding",
     "HutchinsonEstimate",
     "TaylorEngine",
     "DataError",
@@ -45,6 +49,7 @@ __all__ = [
     "Partial",
     "Partials",
     "PrecisionWarning",
+    "Sensitivity",
     "SpecError",
     "UnsupportedFormatError",
     "UnsupportedOpError",
@@ -52,6 +57,7 @@ __all__ = [
     "WrtError",
     "WrtWarning",
     "__version__",
+    "check",
     "describe",
     "format_spec",
     "grad",
@@ -62,5 +68,6 @@ __all__ = [
     "load",
     "parse_spec",
     "partials",
+    "sensitivity",
     "wrap",
 ]

@@ -4,7 +4,9 @@ Both models fit y = sin(x1) + cos(x2) well. Only the grid model's partials are
 right: the collinear data determines the derivative along its line and nothing
 across it. Every derivative here comes from :func:`wrt.partials`; the finite-
 difference engine cross-checks them, so what goes wrong is the model, not the
-arithmetic.
+arithmetic. :func:`wrt.check` says so before anyone compares with the truth: on the
+collinear model it flags dy/dx1 and dy/dx2 as not identifiable and gives the
+derivative along the line, which is right; on the grid model it finds nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from wrt.checks import CheckReport, check
 from wrt.derivatives import partials
 from wrt.model import Model, wrap
 from wrt.seed_problem import (
@@ -23,6 +26,7 @@ from wrt.seed_problem import (
     grid_data,
     heldout_box,
     heldout_line,
+    line_points,
     target,
     target_partials,
     train,
@@ -59,6 +63,9 @@ class DemoResult:
         on_line: errors at held-out points on the line (the same for both models).
         fd_agreement: largest |autograd - finite differences| of dy/dx1 and dy/dx2
             over the points on the line, both in float64.
+        train_inputs: the training inputs (N, 2).
+        check: :func:`wrt.check` at the held-out points of its own data, with its
+            training data.
     """
 
     name: str
@@ -68,6 +75,51 @@ class DemoResult:
     heldout: Errors
     on_line: Errors
     fd_agreement: float
+    train_inputs: torch.Tensor
+    check: CheckReport
+
+
+@dataclass(frozen=True)
+class DifferenceChecks:
+    """The seed's hand-made derivative check next to correct ones (collinear model).
+
+    All are root-mean-square differences over the seed's own line points (spacing
+    6 pi / 1999 in x1), against wrt's exact partials.
+
+    Attributes:
+        user_quotient: ``np.diff(y) / 0.01`` (the seed's check) vs dy/dx1: wrong in
+            direction (along the line, not along x1) and in step (0.01 is not the
+            spacing).
+        line_quotient: ``np.diff(y) / |step along the line|`` vs the exact
+            derivative along the line: right, because it differences along the line
+            with the true step.
+        fd_x1: wrt's finite differences along x1 (float64, Richardson) vs dy/dx1.
+        spacing: the actual spacing of the points in x1.
+    """
+
+    user_quotient: float
+    line_quotient: float
+    fd_x1: float
+    spacing: float
+
+
+def difference_checks(model: Model, n: int = 2000) -> DifferenceChecks:
+    """Compare the seed's difference quotient and two correct ones with the exact."""
+    X = line_points(n).double()
+    P = partials(model, X, ["y", "dy/dx1", "dy/dx2"], dtype="float64")
+    y, d1, d2 = P["y"], P["dy/dx1"], P["dy/dx2"]
+    mid = lambda t: (t[1:] + t[:-1]) / 2  # noqa: E731 - a one-line helper
+    user = torch.diff(y) / 0.01
+    step = (X[1:] - X[:-1]).norm(dim=1)
+    u = LINE_DIRECTION.double()
+    along = torch.diff(y) / step
+    fd = partials(model, X, ["dy/dx1"], engine="finite_diff")["dy/dx1"]
+    return DifferenceChecks(
+        user_quotient=_rmse(user, mid(d1)),
+        line_quotient=_rmse(along, mid(u[0] * d1 + u[1] * d2)),
+        fd_x1=_rmse(fd, d1),
+        spacing=float(X[1, 0] - X[0, 0]),
+    )
 
 
 def evaluate(model: Model, X: torch.Tensor) -> Errors:
@@ -126,6 +178,7 @@ def run_demo(config: DemoConfig | None = None) -> list[DemoResult]:
             num_threads=c.num_threads,
         )
         model = wrap(trained.net, inputs=["x1", "x2"], outputs=["y"])
+        report = check(model, X_eval, data=X)
         results.append(
             DemoResult(
                 name=name,
@@ -135,6 +188,8 @@ def run_demo(config: DemoConfig | None = None) -> list[DemoResult]:
                 heldout=evaluate(model, X_eval),
                 on_line=evaluate(model, on_line),
                 fd_agreement=fd_agreement(model, on_line),
+                train_inputs=X,
+                check=report,
             )
         )
     return results

@@ -83,12 +83,14 @@ class Model:
         *,
         source: str = "module",
         format: str = "module",
+        points_dtype: torch.dtype | None = None,
     ) -> None:
         self.module = module
         self.inputs = tuple(inputs)
         self.outputs = tuple(outputs)
         self.source = source
         self.format = format
+        self._points_dtype = points_dtype
 
     @property
     def n_inputs(self) -> int:
@@ -102,8 +104,12 @@ class Model:
 
     @property
     def dtype(self) -> torch.dtype | None:
-        """Dtype of the floating parameters, or None when it has none."""
-        return _float_dtype(self.module)
+        """Dtype of the floating parameters, or None when it has none.
+
+        A model without parameters that was converted with :meth:`to` reports the
+        dtype its points are cast to.
+        """
+        return _float_dtype(self.module) or self._points_dtype
 
     @property
     def device(self) -> torch.device:
@@ -137,8 +143,17 @@ class Model:
         The user's module is deep-copied before conversion, never changed.
         """
         target = as_dtype(dtype)
-        if target is None or self.dtype in (None, target):
+        if target is None or self.dtype == target:
             return self
+        if _float_dtype(self.module) is None:  # nothing to convert: cast the points
+            return Model(
+                self.module,
+                self.inputs,
+                self.outputs,
+                source=self.source,
+                format=self.format,
+                points_dtype=target,
+            )
         module = _converted_copy(self.module, target)
         return Model(
             module, self.inputs, self.outputs, source=self.source, format=self.format

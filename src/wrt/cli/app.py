@@ -8,9 +8,12 @@ import typer
 
 from wrt import __version__
 from wrt.cli.bench import bench_command
+from wrt.cli.check import check_command
 from wrt.cli.demo import demo_command
 from wrt.cli.inspect import inspect_command
 from wrt.cli.partials import EXAMPLES, partials_command
+from wrt.cli.report import report_command
+from wrt.cli.sens import sens_command
 
 app = typer.Typer(
     name="wrt",
@@ -27,6 +30,15 @@ app.command(
 app.command(
     "inspect", help="Show a model file's format, names, layers and parameters."
 )(inspect_command)
+app.command(
+    "check", help="Say when a partial is meaningless (data, activations) or wrong."
+)(check_command)
+app.command("sens", help="Sensitivity of the output to each input over data.")(
+    sens_command
+)
+app.command("report", help="One HTML or Markdown report: checks, sensitivities.")(
+    report_command
+)
 app.command("demo", help="Run the seed problem end to end.")(demo_command)
 app.command("bench", help="Benchmark the engines against their peers.")(bench_command)
 

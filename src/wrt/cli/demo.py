@@ -1,4 +1,4 @@
-"""``wrt demo``: the seed problem end to end, as a table and an explanation."""
+"""``wrt demo``: the seed problem end to end: tables, checks, a report per model."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from rich.table import Table
 
 from wrt.cli.errors import reports_errors
 from wrt.data import write_table
-from wrt.demo import DemoResult, explanation, run_demo
+from wrt.demo import (
+    DemoResult,
+    DifferenceChecks,
+    difference_checks,
+    explanation,
+    run_demo,
+)
 from wrt.derivatives import partials
 from wrt.seed_problem import DemoConfig, heldout_line, target_partials
 
@@ -22,9 +28,13 @@ from wrt.seed_problem import DemoConfig, heldout_line, target_partials
 def demo_command(
     context: typer.Context,
     out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Also write the per-point partials as CSV here."),
-    ] = None,
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for the reports (HTML, figures embedded) and the per-point "
+            "partials (CSV).",
+        ),
+    ] = Path("wrt-demo"),
     quick: Annotated[
         bool, typer.Option("--quick", help="Tiny sizes (about a second; poor fits).")
     ] = False,
@@ -40,6 +50,9 @@ def demo_command(
     start = time.perf_counter()
     collinear, grid = run_demo(config)
     console.print(_table([collinear, grid]))
+    for result in (collinear, grid):
+        _print_check(console, result)
+    console.print(_difference_table(difference_checks(collinear.model)))
     if quick:
         console.print(
             "[yellow]--quick trains far too little for these numbers to mean much; "
@@ -47,12 +60,71 @@ def demo_command(
         )
     else:
         console.print(explanation(collinear, grid))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "partials_on_line.csv"
+    write_table(_per_point([collinear, grid], config.n_eval), path)
+    for result in (collinear, grid):
+        _write_report(result, out / f"report-{result.name}.html")
+    console.print(
+        f"Reports written to {out}/report-collinear.html and report-grid.html; "
+        f"per-point partials to {path}"
+    )
     console.print(f"[dim]Done in {time.perf_counter() - start:.1f} s.[/dim]")
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "partials_on_line.csv"
-        write_table(_per_point([collinear, grid], config.n_eval), path)
-        console.print(f"Per-point partials written to {path}")
+
+
+def _print_check(console: Console, result: DemoResult) -> None:
+    """What wrt.check says about one model, in a few lines."""
+    findings = [f for f in result.check if f.severity != "info"]
+    if not findings:
+        console.print(
+            f"[green]wrt check ({result.name} model, its own training data)[/green]: "
+            "no findings; the data determines every first partial."
+        )
+        return
+    console.print(
+        f"[bold]wrt check ({result.name} model, its own training data)[/bold]:"
+    )
+    for f in findings:
+        console.print(
+            f"  [red]{f.severity}[/red] {f.code} [{', '.join(f.specs)}]: {f.message}",
+            highlight=False,
+        )
+
+
+def _difference_table(d: DifferenceChecks) -> Table:
+    table = Table(title="Checking dy/dx1 of the collinear model by differences")
+    table.add_column("difference quotient")
+    table.add_column("compared with")
+    table.add_column("RMS difference", justify="right")
+    table.add_row(
+        "np.diff(y) / 0.01 (the seed's check)", "dy/dx1", f"{d.user_quotient:.3f}"
+    )
+    table.add_row(
+        "np.diff(y) / |step along the line|",
+        "derivative along the line",
+        f"{d.line_quotient:.2e}",
+    )
+    table.add_row("wrt finite_diff along x1", "dy/dx1", f"{d.fd_x1:.1e}")
+    table.caption = (
+        f"The points are {d.spacing:.5f} apart in x1, not 0.01, and consecutive "
+        "points differ along the line, not along x1."
+    )
+    return table
+
+
+def _write_report(result: DemoResult, path: Path) -> None:
+    from wrt.report import build_report  # matplotlib, only when writing
+
+    notes = [
+        f"The seed network trained on {result.n_train} {result.name} points "
+        "(y = sin(x1) + cos(x2)); checked at its training points."
+    ]
+    build_report(
+        result.model,
+        result.train_inputs,
+        title=f"wrt demo: the {result.name} model",
+        notes=notes,
+    ).write(path)
 
 
 def _table(results: list[DemoResult]) -> Table:

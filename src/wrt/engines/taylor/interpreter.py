@@ -90,7 +90,7 @@ def _tensor_ids(model: Model) -> tuple[int, ...]:
 
 def missing_rules(graph: GraphModule) -> list[str]:
     """Names of the operations on the traced path that have no Taylor rule."""
-    traced = _depends_on_input(graph)
+    traced = depends_on_input(graph)
     missing = []
     for node in graph.graph.nodes:
         if (
@@ -152,7 +152,8 @@ def _holds_jet(value: Any) -> bool:
     return False
 
 
-def _depends_on_input(graph: GraphModule) -> set[Node]:
+def depends_on_input(graph: GraphModule) -> set[Node]:
+    """The nodes whose value depends on the graph's input (the traced path)."""
     reached: set[Node] = set()
     for node in graph.graph.nodes:
         if node.op == "placeholder" or any(a in reached for a in node.all_input_nodes):

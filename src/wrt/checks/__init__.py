@@ -1,0 +1,13 @@
+"""Checks that say when a partial derivative is meaningless, and verify the rest.
+
+findings.py     Finding, CheckReport: severity, code, message, hint, specs, points
+support.py      neighbourhoods in the training data: identifiability, coverage
+activations.py  non-smooth operations (piecewise-linear models)
+numerics.py     non-finite values, float32 round-off, finite-difference agreement
+run.py          wrt.check: all of them, one report
+"""
+
+from wrt.checks.findings import CODES, CheckReport, Finding
+from wrt.checks.run import check
+
+__all__ = ["CODES", "CheckReport", "Finding", "check"]

@@ -1,0 +1,141 @@
+"""Findings and the report that holds them: what a check says, in plain language.
+
+A :class:`Finding` has a severity (``error``: the number is wrong or meaningless;
+``warning``: it may mislead; ``info``: worth knowing), a stable ``code`` that
+scripts can rely on, a ``message`` saying what was found, a ``hint`` saying what to
+do, and the specs and point indices it concerns. Some findings carry numbers
+(``details``), e.g. the directional derivative that *is* meaningful.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+SEVERITIES = ("error", "warning", "info")
+
+#: Every code a check may report, with its severity.
+CODES = {
+    "not-identifiable": "error",
+    "fd-disagreement": "error",
+    "nonfinite": "error",
+    "far-from-data": "warning",
+    "piecewise-linear": "warning",
+    "float32-roundoff": "warning",
+    "check-skipped": "info",
+}
+
+
+@dataclass
+class Finding:
+    """One thing a check found.
+
+    Attributes:
+        code: a key of :data:`CODES`.
+        message: what was found, in plain language.
+        hint: what to do about it.
+        specs: the derivative specs it concerns (as written).
+        points: indices of the query points it concerns (empty: all or none).
+        details: numbers that go with it (lists or scalars, JSON-ready).
+    """
+
+    code: str
+    message: str
+    hint: str
+    specs: list[str] = field(default_factory=list)
+    points: list[int] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def severity(self) -> str:
+        """``error``, ``warning`` or ``info``, fixed by the code."""
+        return CODES[self.code]
+
+    def __getattr__(self, name: str) -> Any:
+        """Details read as attributes: ``finding.directional_derivative``."""
+        details = self.__dict__.get("details", {})
+        if name in details:
+            return details[name]
+        raise AttributeError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: severity, code, message, hint, specs, points and details."""
+        out = {
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "specs": list(self.specs),
+            "points": [int(p) for p in self.points],
+        }
+        out.update({k: _plain(v) for k, v in self.details.items()})
+        return out
+
+
+@dataclass
+class CheckReport:
+    """The findings of :func:`wrt.check`, errors first."""
+
+    findings: list[Finding] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self.findings)
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    @property
+    def has_errors(self) -> bool:
+        """True when any finding is an error (``wrt check`` then exits with 1)."""
+        return any(f.severity == "error" for f in self.findings)
+
+    def codes(self) -> list[str]:
+        """The codes found, in order."""
+        return [f.code for f in self.findings]
+
+    def by_code(self, code: str) -> list[Finding]:
+        """The findings with one code."""
+        return [f for f in self.findings if f.code == code]
+
+    def sorted(self) -> CheckReport:
+        """Errors first, then warnings, then info (stable otherwise)."""
+        rank = {s: i for i, s in enumerate(SEVERITIES)}
+        return CheckReport(sorted(self.findings, key=lambda f: rank[f.severity]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"findings": [...]}``, as ``wrt check --json`` prints it."""
+        return {"findings": [f.to_dict() for f in self.findings]}
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def __str__(self) -> str:
+        if not self.findings:
+            return "No findings: nothing suggests these partials are meaningless."
+        lines = []
+        for f in self.findings:
+            where = f" [{', '.join(f.specs)}]" if f.specs else ""
+            lines.append(f"{f.severity.upper()} {f.code}{where}: {f.message}")
+            lines.append(f"  hint: {f.hint}")
+        return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    """Tensors and arrays as lists, numpy scalars as Python numbers."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

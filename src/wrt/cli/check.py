@@ -1,0 +1,105 @@
+"""``wrt check``: is each partial meaningful, and is it right?"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from wrt.checks import check
+from wrt.cli.errors import EXIT_CHECK_FAILED, reports_errors
+from wrt.cli.options import (
+    DType,
+    Engine,
+    Inputs,
+    ModelPath,
+    ModuleClass,
+    Outputs,
+    load_options,
+)
+from wrt.data import read_table
+from wrt.importers import load
+
+STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+TrainData = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="The training inputs (CSV, Parquet or JSON, a column per input): "
+        "enables the not-identifiable and far-from-data checks.",
+    ),
+]
+
+
+@reports_errors
+def check_command(
+    context: typer.Context,
+    model: ModelPath,
+    data: TrainData = None,
+    points: Annotated[
+        Path | None,
+        typer.Option("--points", help="Where to check (default: the --data rows)."),
+    ] = None,
+    spec: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--spec",
+            "-d",
+            metavar="SPEC",
+            help="A partial to check; repeat for more (default: every first partial).",
+        ),
+    ] = None,
+    inputs: Inputs = None,
+    outputs: Outputs = None,
+    module: ModuleClass = None,
+    engine: Engine = "auto",
+    dtype: DType = None,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Skip the finite-difference check.")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help='Print {"findings": [...]} as JSON on stdout.'),
+    ] = False,
+) -> None:
+    """Say when a partial is meaningless (data, activations, round-off) or wrong.
+
+    Exit code 1 when any finding is an error (not-identifiable, fd-disagreement,
+    nonfinite), else 0.
+    """
+    loaded = load(
+        model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
+    )
+    train = read_table(data) if data is not None else None
+    if points is not None:
+        where = read_table(points)
+    elif train is not None:
+        where = train
+    else:
+        raise typer.BadParameter("give --data TRAIN (and optionally --points PTS).")
+    report = check(
+        loaded, where, data=train, specs=spec, engine=engine, verify=not no_verify
+    )
+    if as_json:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        console = Console()
+        if not report.findings:
+            console.print(
+                "[green]No findings[/green]: nothing suggests these "
+                "partials are meaningless."
+            )
+        for finding in report:
+            where_specs = f" [{', '.join(finding.specs)}]" if finding.specs else ""
+            console.print(
+                f"[{STYLE[finding.severity]}]{finding.severity}[/] "
+                f"[bold]{finding.code}[/bold]{where_specs}: {finding.message}",
+                highlight=False,
+            )
+            console.print(f"  [dim]hint:[/dim] {finding.hint}", highlight=False)
+    if report.has_errors:
+        raise typer.Exit(EXIT_CHECK_FAILED)

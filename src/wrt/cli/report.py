@@ -1,0 +1,50 @@
+"""``wrt report``: model summary, checks, sensitivities and figures in one file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wrt.cli.check import TrainData
+from wrt.cli.errors import reports_errors
+from wrt.cli.options import (
+    Engine,
+    Inputs,
+    ModelPath,
+    ModuleClass,
+    Outputs,
+    load_options,
+)
+from wrt.data import read_table
+from wrt.importers import load
+from wrt.report import build_report
+
+
+@reports_errors
+def report_command(
+    context: typer.Context,
+    model: ModelPath,
+    data: TrainData = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="The report file.")
+    ] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="html (one file) or md (plus PNGs).")
+    ] = "html",
+    inputs: Inputs = None,
+    outputs: Outputs = None,
+    module: ModuleClass = None,
+    engine: Engine = "auto",
+) -> None:
+    """Write a report: model, check findings, sensitivity tables and figures."""
+    if data is None:
+        raise typer.BadParameter(
+            "give --data TRAIN: the inputs the model was trained on."
+        )
+    loaded = load(model, inputs=inputs, outputs=outputs, **load_options(module))
+    report = build_report(loaded, read_table(data), engine=engine)
+    path = output or Path(f"report.{format}")
+    report.write(path, format)
+    typer.echo(f"wrote {path}")

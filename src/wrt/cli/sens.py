@@ -1,0 +1,119 @@
+"""``wrt sens``: how strongly the output depends on each input, over a data set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from wrt import plots
+from wrt.cli.errors import reports_errors
+from wrt.cli.options import (
+    DType,
+    Engine,
+    Inputs,
+    ModelPath,
+    ModuleClass,
+    Outputs,
+    load_options,
+)
+from wrt.data import read_table
+from wrt.errors import DataError
+from wrt.importers import load
+from wrt.sensitivity import sensitivity
+
+
+@reports_errors
+def sens_command(
+    context: typer.Context,
+    model: ModelPath,
+    data: Annotated[
+        Path,
+        typer.Option("--data", help="Points sampling the inputs: CSV, Parquet, JSON."),
+    ],
+    output: Annotated[
+        str | None, typer.Option("--output", help="Which output (multi-output models).")
+    ] = None,
+    order: Annotated[
+        int,
+        typer.Option("--order", help="2 adds second-order interactions.", min=1, max=2),
+    ] = 1,
+    ranges: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--range",
+            metavar="NAME=LOW:HIGH",
+            help="An input uniform on [LOW, HIGH] (gives the Sobol' bound); repeat.",
+        ),
+    ] = None,
+    plots_dir: Annotated[
+        Path | None, typer.Option("--plots", help="Write the figures (PNG) here.")
+    ] = None,
+    inputs: Inputs = None,
+    outputs: Outputs = None,
+    module: ModuleClass = None,
+    engine: Engine = "auto",
+    dtype: DType = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Mean, std, rms and DGSM of each partial over the data (NeuralSens' measures)."""
+    loaded = load(
+        model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
+    )
+    result = sensitivity(
+        loaded,
+        read_table(data),
+        order=order,
+        output=output,
+        ranges=_ranges(ranges or []),
+        engine=engine,
+    )
+    if plots_dir is not None:
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        figures = {
+            "importance": plots.importance_bars(result),
+            "mean_sd": plots.mean_sd_scatter(result),
+            "partials_vs_inputs": plots.derivative_vs_input(result),
+        }
+        if result.interactions is not None:
+            figures["interactions"] = plots.interaction_heatmap(result)
+        for name, fig in figures.items():
+            fig.savefig(plots_dir / f"{name}.png", dpi=130)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    table = Table(
+        "input",
+        "mean",
+        "std",
+        "rms",
+        "DGSM",
+        "Sobol total <=",
+        title=f"sensitivity of {result.output} ({result.points.shape[0]} points)",
+    )
+    for name, row in result.table.iterrows():
+        bound = row["sobol_total_bound"]
+        table.add_row(
+            str(name),
+            *(f"{row[c]:.4g}" for c in ("mean", "std", "rms", "dgsm")),
+            "" if bound != bound else f"{bound:.3g}",
+        )
+    Console().print(table)
+
+
+def _ranges(items: list[str]) -> dict[str, tuple[float, float]]:
+    out = {}
+    for item in items:
+        name, _, bounds = item.partition("=")
+        low, _, high = bounds.partition(":")
+        try:
+            out[name.strip()] = (float(low), float(high))
+        except ValueError:
+            raise DataError(
+                f"--range {item!r}: write NAME=LOW:HIGH, e.g. x1=0:1."
+            ) from None
+    return out

@@ -1,0 +1,101 @@
+"""Figures of sensitivities and partials: each function returns a matplotlib Figure.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly, never pyplot:
+nothing is shown, no GUI backend is needed, and a figure is freed with its last
+reference. Save one with ``fig.savefig("name.png", dpi=150)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from wrt.sensitivity import Sensitivity
+
+
+def importance_bars(s: Sensitivity) -> Figure:
+    """Root-mean-square of dy/dx_i per input, largest first (NeuralSens' ranking)."""
+    table = s.table.sort_values("rms", ascending=True)
+    fig = Figure(figsize=(6, 0.5 + 0.4 * len(table)), layout="constrained")
+    ax = fig.add_subplot()
+    ax.barh(list(table.index), table["rms"], color="#3b6ea8")
+    ax.set_xlabel(f"rms of d{s.output}/dx over the points")
+    ax.set_title(f"Importance of each input for {s.output}")
+    return fig
+
+
+def mean_sd_scatter(s: Sensitivity) -> Figure:
+    """Mean against standard deviation of dy/dx_i: linear, non-linear, sign-changing.
+
+    Points near the x axis have a constant slope (linear effect); far above it, the
+    slope varies over the data; a mean near 0 with a large std changes sign.
+    """
+    fig = Figure(figsize=(5, 4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.scatter(s.table["mean"], s.table["std"], color="#3b6ea8")
+    for name, row in s.table.iterrows():
+        ax.annotate(
+            str(name),
+            (row["mean"], row["std"]),
+            textcoords="offset points",
+            xytext=(4, 4),
+        )
+    ax.axvline(0.0, color="grey", lw=0.8)
+    ax.set_xlabel(f"mean of d{s.output}/dx")
+    ax.set_ylabel(f"std of d{s.output}/dx")
+    ax.set_title("Mean and spread of each partial")
+    return fig
+
+
+def derivative_vs_input(s: Sensitivity, bins: int = 40) -> Figure:
+    """Dy/dx_i against x_i, one panel per input, coloured by the density of points."""
+    n = len(s.inputs)
+    columns = min(n, 3)
+    rows = -(-n // columns)
+    fig = Figure(figsize=(4 * columns, 3.2 * rows), layout="constrained")
+    x = s.points.detach().cpu().double().numpy()
+    g = s.gradients.detach().cpu().double().numpy()
+    for i, name in enumerate(s.inputs):
+        ax = fig.add_subplot(rows, columns, i + 1)
+        density = _density(x[:, i], g[:, i], bins)
+        order = np.argsort(density)
+        ax.scatter(x[order, i], g[order, i], c=density[order], s=6, cmap="viridis")
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_xlabel(name)
+        ax.set_ylabel(f"d{s.output}/d{name}")
+    fig.suptitle("Each partial over its input (colour: density of points)")
+    return fig
+
+
+def interaction_heatmap(s: Sensitivity) -> Figure:
+    """Mean |d2y/dx_i dx_j|: the second-order interactions (needs ``order=2``)."""
+    if s.interactions is None:
+        raise ValueError("No second partials: compute wrt.sensitivity(..., order=2).")
+    values = s.interactions.to_numpy()
+    n = len(s.inputs)
+    fig = Figure(figsize=(1.2 + 0.7 * n, 0.8 + 0.7 * n), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(values, cmap="magma_r")
+    ax.set_xticks(range(n), s.inputs)
+    ax.set_yticks(range(n), s.inputs)
+    for i in range(n):
+        for j in range(n):
+            ax.text(
+                j,
+                i,
+                f"{values[i, j]:.2g}",
+                ha="center",
+                va="center",
+                color="white" if values[i, j] > values.max() / 2 else "black",
+            )
+    fig.colorbar(image, ax=ax, label=f"mean |d2{s.output}/dxi dxj|")
+    ax.set_title("Second-order interactions")
+    return fig
+
+
+def _density(a: np.ndarray, b: np.ndarray, bins: int) -> np.ndarray:
+    """Points per 2-D histogram cell, looked up for each point."""
+    counts, xe, ye = np.histogram2d(a, b, bins=bins)
+    i = np.clip(np.searchsorted(xe, a, side="right") - 1, 0, bins - 1)
+    j = np.clip(np.searchsorted(ye, b, side="right") - 1, 0, bins - 1)
+    return counts[i, j]
