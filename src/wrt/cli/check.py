@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from wrt.checks import check
 from wrt.cli.errors import EXIT_CHECK_FAILED, reports_errors
@@ -97,9 +98,10 @@ def check_command(
             where_specs = f" [{', '.join(finding.specs)}]" if finding.specs else ""
             console.print(
                 f"[{STYLE[finding.severity]}]{finding.severity}[/] "
-                f"[bold]{finding.code}[/bold]{where_specs}: {finding.message}",
+                f"[bold]{finding.code}[/bold]{escape(where_specs)}: "
+                f"{escape(finding.message)}",
                 highlight=False,
             )
-            console.print(f"  [dim]hint:[/dim] {finding.hint}", highlight=False)
+            console.print(f"  [dim]hint:[/dim] {escape(finding.hint)}", highlight=False)
     if report.has_errors:
         raise typer.Exit(EXIT_CHECK_FAILED)

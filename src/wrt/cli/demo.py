@@ -9,6 +9,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from wrt.cli.errors import reports_errors
@@ -86,9 +87,14 @@ def _print_check(console: Console, result: DemoResult) -> None:
     )
     for f in findings:
         console.print(
-            f"  [red]{f.severity}[/red] {f.code} [{', '.join(f.specs)}]: {f.message}",
+            f"  [red]{f.severity}[/red] {f.code} {escape(_specs(f.specs))}: "
+            f"{escape(f.message)}",
             highlight=False,
         )
+
+
+def _specs(specs: list[str]) -> str:
+    return f"[{', '.join(specs)}]" if specs else ""
 
 
 def _difference_table(d: DifferenceChecks) -> Table:
