@@ -41,6 +41,9 @@ def mean_sd_scatter(s: Sensitivity) -> Figure:
             xytext=(4, 4),
         )
     ax.axvline(0.0, color="grey", lw=0.8)
+    reach = 1.15 * max(float(s.table["mean"].abs().max()), 1e-12)
+    ax.set_xlim(-reach, reach)  # the sign of each mean at a glance
+    ax.set_ylim(0.0, 1.15 * max(float(s.table["std"].max()), 1e-12))
     ax.set_xlabel(f"mean of d{s.output}/dx")
     ax.set_ylabel(f"std of d{s.output}/dx")
     ax.set_title("Mean and spread of each partial")
@@ -73,7 +76,7 @@ def interaction_heatmap(s: Sensitivity) -> Figure:
         raise ValueError("No second partials: compute wrt.sensitivity(..., order=2).")
     values = s.interactions.to_numpy()
     n = len(s.inputs)
-    fig = Figure(figsize=(1.2 + 0.7 * n, 0.8 + 0.7 * n), layout="constrained")
+    fig = Figure(figsize=(3.6 + 0.7 * n, 2.8 + 0.6 * n), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(values, cmap="magma_r")
     ax.set_xticks(range(n), s.inputs)

@@ -151,6 +151,14 @@ def build_report(
         )
         for out in model.outputs
     ]
+    flagged = sorted({s for f in findings.by_code("not-identifiable") for s in f.specs})
+    if flagged:
+        notes = [
+            *notes,
+            f"The training data does not determine {', '.join(flagged)}: the "
+            "sensitivities below describe what the network does off the data, not "
+            "the data; see the checks.",
+        ]
     figures: dict[str, Figure] = {}
     for s in sensitivities:
         figures[f"Importance of each input for {s.output}"] = plots.importance_bars(s)
