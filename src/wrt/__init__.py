@@ -9,13 +9,16 @@ from wrt.engines.taylor.engine import HutchinsonEstimate, TaylorEngine
 from wrt.errors import (
     DataError,
     EngineError,
+    ExpressionError,
     FallbackWarning,
     IdentifiabilityWarning,
     InvalidNameError,
     ModelError,
     ModelFormatError,
+    NonFiniteLossError,
     PrecisionWarning,
     SpecError,
+    UnboundedLossError,
     UnsupportedFormatError,
     UnsupportedOpError,
     VerificationSkippedWarning,
@@ -28,6 +31,7 @@ from wrt.randomized import laplacian_estimate
 from wrt.result import Partials
 from wrt.sensitivity import Sensitivity, sensitivity
 from wrt.spec import Partial, format_spec, parse_spec
+from wrt.training import History, fit, match, mlp, objective, residual, rows
 
 __version__ = "0.1.0"
 
@@ -40,17 +44,21 @@ __all__ = [
     "TaylorEngine",
     "DataError",
     "EngineError",
+    "ExpressionError",
+    "History",
     "FallbackWarning",
     "IdentifiabilityWarning",
     "InvalidNameError",
     "Model",
     "ModelError",
     "ModelFormatError",
+    "NonFiniteLossError",
     "Partial",
     "Partials",
     "PrecisionWarning",
     "Sensitivity",
     "SpecError",
+    "UnboundedLossError",
     "UnsupportedFormatError",
     "UnsupportedOpError",
     "VerificationSkippedWarning",
@@ -59,6 +67,7 @@ __all__ = [
     "__version__",
     "check",
     "describe",
+    "fit",
     "format_spec",
     "grad",
     "hessian",
@@ -66,8 +75,13 @@ __all__ = [
     "laplacian",
     "laplacian_estimate",
     "load",
+    "match",
+    "mlp",
+    "objective",
     "parse_spec",
     "partials",
+    "residual",
+    "rows",
     "sensitivity",
     "wrap",
 ]

@@ -45,6 +45,32 @@ class UnsupportedOpError(EngineError, NotImplementedError):
     """An engine met an operation it has no rule for; ``auto`` falls back."""
 
 
+class ExpressionError(WrtError, ValueError):
+    """A residual or objective expression is malformed; the message points at it."""
+
+
+class UnboundedLossError(WrtError, ValueError):
+    """An objective is not provably bounded below: minimising it can diverge."""
+
+
+class NonFiniteLossError(WrtError, ArithmeticError):
+    """Training met a NaN or Inf loss; the model keeps its last finite parameters.
+
+    Attributes:
+        term: name of the term whose loss was not finite.
+        step: the training step.
+        point: index of the first offending point of that term (or None).
+        history: the history up to the last finite step.
+    """
+
+    def __init__(self, message: str, term: str, step: int, point, history) -> None:
+        super().__init__(message)
+        self.term = term
+        self.step = step
+        self.point = point
+        self.history = history
+
+
 class WrtWarning(UserWarning):
     """Base class of wrt's warnings."""
 
