@@ -235,9 +235,9 @@ def _guarded(
     )
     raise NonFiniteLossError(
         f"Training stopped at step {step}: the loss of term {problem.names[bad]!r} is "
-        f"{float(losses[bad].detach())}{where}. The model keeps its parameters from the last "
-        "finite step. Lower the learning rate, rescale the inputs or outputs, or "
-        "check the term (log or sqrt of negative values, division by zero).",
+        f"{float(losses[bad].detach())}{where}. The model keeps its parameters from "
+        "the last finite step. Lower the learning rate, rescale the inputs or "
+        "outputs, or check the term (log or sqrt of negatives, division by zero).",
         problem.names[bad],
         step,
         point,
