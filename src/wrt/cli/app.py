@@ -14,6 +14,7 @@ from wrt.cli.inspect import inspect_command
 from wrt.cli.partials import EXAMPLES, partials_command
 from wrt.cli.report import report_command
 from wrt.cli.sens import sens_command
+from wrt.cli.train import train_command
 
 app = typer.Typer(
     name="wrt",
@@ -38,6 +39,9 @@ app.command("sens", help="Sensitivity of the output to each input over data.")(
 )
 app.command("report", help="One HTML or Markdown report: checks, sensitivities.")(
     report_command
+)
+app.command("train", help="Train a model on derivative terms from a TOML config.")(
+    train_command
 )
 app.command("demo", help="Run the seed problem end to end.")(demo_command)
 app.command("bench", help="Benchmark the engines against their peers.")(bench_command)

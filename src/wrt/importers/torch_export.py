@@ -88,9 +88,11 @@ def load_export(
 
     Args:
         path: the ``.pt2`` file.
-        inputs: input names; default: the program's argument names when every
-            argument is one column (``forward(self, x, t)``), else ``x1 .. xn``.
-        outputs: output names (default ``y`` or ``y1 .. ym``).
+        inputs: input names; default: those saved in the archive by ``wrt
+            train`` (``extra/wrt.json``), else the program's argument names when
+            every argument is one column (``forward(self, x, t)``), else ``x1 ..
+            xn``.
+        outputs: output names (default: saved ones, else ``y`` or ``y1 .. ym``).
         dtype: ``"float64"`` for a float64 copy.
 
     Returns:
@@ -109,6 +111,9 @@ def load_export(
     except OSError as exc:
         raise ModelFormatError(f"Cannot read {path}: {exc}.") from exc
     _check_pt2(data, path)
+    saved = _saved_names(data)  # names wrt train wrote beside the program
+    inputs = inputs if inputs is not None else saved.get("inputs")
+    outputs = outputs if outputs is not None else saved.get("outputs")
     # torch.export.load logs a traceback as a warning before raising on a damaged
     # archive; wrt reports the failure itself, in one line
     logger = logging.getLogger("torch.export")
@@ -205,6 +210,32 @@ class _Exported(nn.Module):
         if self.unwrap:
             y = y[0]
         return y[:n]
+
+
+def _saved_names(data: bytes) -> dict[str, list[str]]:
+    """Input and output names from the archive's ``extra/wrt.json``, if any.
+
+    ``wrt train`` saves them there (``torch.export.save(..., extra_files=...)``);
+    the member is plain JSON, read as data. Anything malformed is ignored.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            member = next(
+                (n for n in archive.namelist() if n.endswith("/extra/wrt.json")), None
+            )
+            if member is None:
+                return {}
+            saved = json.loads(archive.read(member))
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return {}
+    if not isinstance(saved, dict):
+        return {}
+    return {
+        key: list(saved[key])
+        for key in ("inputs", "outputs")
+        if isinstance(saved.get(key), list)
+        and all(isinstance(name, str) for name in saved[key])
+    }
 
 
 def _check_pt2(data: bytes, path: Path) -> None:

@@ -1,0 +1,166 @@
+"""Samplers, the TOML config, and ``wrt train`` with checkpoints and --resume."""
+
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import wrt
+from wrt.cli.app import app
+from wrt.training.config import TrainConfig, run
+from wrt.training.samplers import sample
+
+runner = CliRunner()
+BOX = {"x": (-1.0, 1.0), "t": (0.0, 2.0)}
+
+
+@pytest.mark.parametrize("method", ["uniform", "lhs", "sobol"])
+def test_samplers_fill_the_box(method):
+    x = sample(BOX, 512, ["x", "t"], method=method, seed=3)
+    assert x.shape == (512, 2) and x.dtype == torch.float64
+    assert float(x[:, 0].min()) >= -1 and float(x[:, 0].max()) <= 1
+    assert float(x[:, 1].min()) >= 0 and float(x[:, 1].max()) <= 2
+    # every quarter of each interval gets about a quarter of the points
+    counts = torch.histc(x[:, 0], bins=4, min=-1, max=1)
+    assert float(counts.min()) > 80
+    assert torch.equal(x, sample(BOX, 512, ["x", "t"], method=method, seed=3))
+
+
+def test_latin_hypercube_has_one_point_per_stratum():
+    x = sample({"a": (0, 1), "b": (0, 1)}, 50, ["a", "b"], method="lhs")
+    for column in range(2):
+        strata = torch.floor(x[:, column] * 50).long()
+        assert sorted(strata.tolist()) == list(range(50))
+
+
+def test_boundary_points_lie_on_the_chosen_faces():
+    x = sample(BOX, 100, ["x", "t"], boundary=True, faces=["x"])
+    assert set(x[:, 0].tolist()) == {-1.0, 1.0}
+    all_faces = sample(BOX, 100, ["x", "t"], boundary=True)
+    on_face = (
+        (all_faces[:, 0].abs() == 1) | (all_faces[:, 1] == 0) | (all_faces[:, 1] == 2)
+    )
+    assert bool(on_face.all())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "halton"}, "Unknown sampler"),
+        ({"box": {"x": (0, 1)}}, "missing: t"),
+        ({"box": {"x": (1, 0), "t": (0, 1)}}, "low <= high"),
+        ({"boundary": True, "faces": ["z"]}, "Unknown face"),
+    ],
+)
+def test_sampler_errors(kwargs, message):
+    args = {"box": BOX, **kwargs}
+    with pytest.raises(wrt.DataError, match=message):
+        sample(args.pop("box"), 10, ["x", "t"], **args)
+
+
+CONFIG = """
+[model]
+inputs = ["x", "t"]
+outputs = ["u"]
+hidden = [8, 8]
+
+[[terms]]
+kind = "residual"
+expr = "du/dt + u*du/dx - 0.01/pi*d2u/dx^2"
+points = { sampler = "sobol", n = 128, box = { x = [-1, 1], t = [0, 1] } }
+
+[[terms]]
+kind = "match"
+target = "u"
+values = "-sin(pi*x)"
+points = { sampler = "uniform", n = 64, box = { x = [-1, 1], t = [0, 0] } }
+
+[[terms]]
+kind = "match"
+target = "u"
+values = { column = "u" }
+points = { file = "walls.csv" }
+
+[train]
+optimizer = "adam"
+steps = 30
+lr = 1e-3
+checkpoint_every = 10
+
+[output]
+folder = "out"
+"""
+
+
+@pytest.fixture
+def config(tmp_path):
+    pd.DataFrame(
+        {"x": [-1.0, 1.0, -1.0, 1.0], "t": [0.2, 0.4, 0.6, 0.8], "u": 0.0}
+    ).to_csv(tmp_path / "walls.csv", index=False)
+    path = tmp_path / "burgers.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_wrt_train_writes_every_output_and_the_model_loads_back(config):
+    result = runner.invoke(app, ["train", str(config)])
+    assert result.exit_code == 0, result.output
+    out = config.parent / "out"
+    for name in (
+        "model.pt2",
+        "state_dict.pt",
+        "history.csv",
+        "loss.png",
+        "checkpoint.pt",
+    ):
+        assert (out / name).exists(), name
+    history = pd.read_csv(out / "history.csv")
+    assert list(history.columns)[:2] == ["step", "loss"] and len(history) == 30
+    loaded = wrt.load(out / "model.pt2")
+    assert loaded.inputs == ("x", "t") and loaded.outputs == ("u",)
+    state = torch.load(out / "state_dict.pt", weights_only=True)
+    model = wrt.mlp(["x", "t"], ["u"], hidden=[8, 8])
+    model.module.load_state_dict(state)
+    x = torch.rand(5, 2, dtype=torch.float64)
+    torch.testing.assert_close(loaded(x), model(x))
+    # and its partials, through the exported program
+    spec = "d2u/dx^2"
+    torch.testing.assert_close(
+        wrt.partials(loaded, x, spec)[spec], wrt.partials(model, x, spec)[spec]
+    )
+
+
+def test_resume_continues_from_the_checkpoint(config):
+    parsed = TrainConfig.read(config)
+    parsed.train["steps"] = 20
+    run(parsed)
+    parsed.train["steps"] = 30
+    _, history = run(parsed, resume=True)
+    assert history.frame["step"].tolist() == list(range(30))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("hidden = [8, 8]", "hiden = [8]"), "Unknown key.*hiden"),
+        (
+            lambda t: t.replace('kind = "residual"', 'kind = "pde"'),
+            "kind must be one of",
+        ),
+        (lambda t: t.replace("[model]", "[modle]"), "Unknown key"),
+        (lambda t: t + "\n[[terms]\n", "not valid TOML"),
+        (lambda t: t.replace('"du/dt + u*du/dx', '"du/dt + u*du/dy'), "du/dy"),
+    ],
+)
+def test_config_errors_exit_2_with_a_message(config, edit, message):
+    config.write_text(edit(CONFIG))
+    result = runner.invoke(app, ["train", str(config)])
+    assert result.exit_code == 2
+    import re
+
+    assert re.search(message, result.output), result.output
+
+
+def test_resume_without_a_checkpoint_is_an_error(config):
+    result = runner.invoke(app, ["train", str(config), "--resume"])
+    assert result.exit_code == 2 and "no checkpoint" in result.output
