@@ -15,9 +15,11 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import (
@@ -31,9 +33,10 @@ from wrt.cli.options import (
 )
 from wrt.data import as_points, frame_to_json, read_table, write_table
 from wrt.derivatives import partials
-from wrt.errors import SpecError
+from wrt.errors import DataError, SpecError
 from wrt.importers import load
 from wrt.spec import format_spec, partials_up_to
+from wrt.streaming import STREAM_SUFFIXES, count_rows, partials_stream
 
 EXAMPLES = """
 Examples:
@@ -89,11 +92,20 @@ def partials_command(
         int,
         typer.Option("--chunk-size", help="Points per batch; bounds memory.", min=1),
     ] = 65536,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted run into the same -o file (Parquet/CSV).",
+        ),
+    ] = False,
 ) -> None:
     """Compute partial derivatives at every row of POINTS.
 
     The output has the input columns, then one column per spec headed by the spec
-    exactly as written.
+    exactly as written. From a Parquet or CSV file to a Parquet or CSV file the
+    rows are streamed in chunks of --chunk-size (memory stays bounded whatever the
+    file's size) and an interrupted run can be continued with --resume.
     """
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
@@ -108,6 +120,22 @@ def partials_command(
             "No derivative asked for. Give -d SPEC (e.g. -d dy/dx1) or --order K."
         )
     specs = list(dict.fromkeys(specs))
+    if output is not None and _streamable(points, output):
+        total = count_rows(points)
+        with _progress(total, chunk_size) as advance:
+            partials_stream(
+                loaded,
+                points,
+                specs,
+                output,
+                chunk_size=chunk_size,
+                engine=engine,
+                resume=resume,
+                on_chunk=advance,
+            )
+        return
+    if resume:
+        raise DataError("--resume needs -o with a .parquet or .csv file, from one.")
     table = read_table(points)
     x = as_points(table, loaded.inputs, dtype=loaded.dtype)
     with _progress(x.shape[0], chunk_size) as advance:
@@ -125,8 +153,21 @@ def partials_command(
         frame.to_csv(sys.stdout, index=False, float_format="%.17g")
 
 
+def _streamable(points: Path, output: Path) -> bool:
+    suffixes = (points.suffix.lower(), output.suffix.lower())
+    return all(s in STREAM_SUFFIXES for s in suffixes)
+
+
+class _Speed(ProgressColumn):
+    """Points per second so far."""
+
+    def render(self, task) -> Text:
+        speed = task.speed
+        return Text(f"{speed:,.0f} points/s" if speed else "")
+
+
 @contextmanager
-def _progress(total: int, chunk_size: int) -> Iterator[Callable[[int], None]]:
+def _progress(total: int | None, chunk_size: int) -> Iterator[Callable[[int], None]]:
     """A rich progress bar on stderr for runs of several chunks, if it is a terminal.
 
     Yields:
@@ -138,10 +179,11 @@ def _progress(total: int, chunk_size: int) -> Iterator[Callable[[int], None]]:
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("points"),
+        _Speed(),
         TimeRemainingColumn(),
         console=console,
         transient=True,
-        disable=total <= chunk_size or not console.is_terminal,
+        disable=(total is not None and total <= chunk_size) or not console.is_terminal,
     )
     task = bar.add_task("partials", total=total)
     with bar:
