@@ -1,5 +1,6 @@
 """Samplers, the TOML config, and ``wrt train`` with checkpoints and --resume."""
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -164,3 +165,22 @@ def test_config_errors_exit_2_with_a_message(config, edit, message):
 def test_resume_without_a_checkpoint_is_an_error(config):
     result = runner.invoke(app, ["train", str(config), "--resume"])
     assert result.exit_code == 2 and "no checkpoint" in result.output
+
+
+def test_two_processes_follow_the_single_process_history(config, tmp_path):
+    text = CONFIG.replace(
+        'optimizer = "adam"', 'optimizer = "adam+lbfgs"\nlbfgs_steps = 20'
+    )
+    config.write_text(text.replace('folder = "out"', 'folder = "one"'))
+    result = runner.invoke(app, ["train", str(config)])
+    assert result.exit_code == 0, result.output
+    two = tmp_path / "two.toml"
+    two.write_text(text.replace('folder = "out"', 'folder = "two"'))
+    result = runner.invoke(app, ["train", str(two), "--nproc", "2"])
+    assert result.exit_code == 0, result.output
+    one = pd.read_csv(tmp_path / "one" / "history.csv")
+    both = pd.read_csv(tmp_path / "two" / "history.csv")
+    assert len(one) == len(both) == 31  # 30 Adam steps, one L-BFGS block of 20
+    # same global loss, up to the order of the sums (float64)
+    np.testing.assert_allclose(both["loss"], one["loss"], rtol=1e-9)
+    np.testing.assert_allclose(both.iloc[:, 2:], one.iloc[:, 2:], rtol=1e-9, atol=1e-14)

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from wrt.cli.errors import reports_errors
 from wrt.training.config import TrainConfig, run
+from wrt.training.distributed import init_from_environment, launch
 
 
 @reports_errors
@@ -22,9 +23,22 @@ def train_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the folder's checkpoint.")
     ] = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            help="Data-parallel processes (gloo); the points are shared out.",
+            min=1,
+        ),
+    ] = 1,
 ) -> None:
     """Train the model of CONFIG: model.pt2, state_dict.pt, history.csv, loss.png."""
     parsed = TrainConfig.read(config)
+    if nproc > 1:
+        launch(config, nproc, resume)
+        typer.echo(f"trained in {nproc} processes; outputs in {parsed.folder}")
+        return
+    init_from_environment()  # under torchrun: join its process group
     console = Console(stderr=True)
     total = int(parsed.train.get("steps", 1000))
     if parsed.train.get("optimizer") == "adam+lbfgs":

@@ -71,7 +71,7 @@ from wrt.errors import DataError
 from wrt.model import Model
 from wrt.training import samplers
 from wrt.training.expression import Expression
-from wrt.training.fitting import History, fit
+from wrt.training.fitting import History, fit, world
 from wrt.training.networks import mlp
 from wrt.training.terms import Term, match, objective, residual, rows
 
@@ -250,6 +250,7 @@ def run(
     """Train as the config says; write the outputs; return the model and history."""
     model = config.build_model()
     terms = config.build_terms(model)
+    writer = world()[0] == 0  # with several processes, rank 0 writes
     settings = dict(config.train)
     every = int(settings.pop("checkpoint_every", 0))
     steps = int(settings.pop("steps", 1000))
@@ -278,7 +279,7 @@ def run(
         rows_so_far.append([reached - 1, total, *losses])
         if on_step is not None:
             on_step(reached - 1, total, losses)
-        if every and reached // every > saved["at"] // every:
+        if writer and every and reached // every > saved["at"] // every:
             columns = ["step", "loss", *[t.name for t in terms]]
             _save_checkpoint(checkpoint, model, rows_so_far, columns, reached)
             saved["at"] = reached
@@ -297,8 +298,9 @@ def run(
     frame["step"] = frame["step"].astype(int)
     full = History(frame, history.optimizer, history.seconds)
     reached = int(frame["step"].iloc[-1]) + 1 if len(frame) else done
-    _save_checkpoint(checkpoint, model, rows_so_far, columns, reached)
-    write_outputs(model, full, folder)
+    if writer:
+        _save_checkpoint(checkpoint, model, rows_so_far, columns, reached)
+        write_outputs(model, full, folder)
     return model, full
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
+from torch import distributed as dist
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from wrt.derivatives import ModelLike, as_model, partials
@@ -104,7 +105,53 @@ class Problem:
             names.append(term.name)
             term.bind(model)
         self.names = names
+        self.rank, self.world = world()
+        self.scales = [1.0] * len(self.terms)
+        if self.world > 1:
+            self._shard()
         self.groups = _group_by_points(self.terms)
+
+    def _shard(self) -> None:
+        """Keep rows rank, rank + world, ... of every term (data parallelism).
+
+        Each rank's term loss is scaled by its share of the rows, so that the sum
+        over ranks of the losses (and of their gradients) is the loss of the whole
+        point set: the same numbers as one process, whatever the world size.
+        """
+        for i, term in enumerate(self.terms):
+            n = term.x.shape[0]
+            if n < self.world:
+                raise DataError(
+                    f"Term {term.name!r} has {n} points for {self.world} processes; "
+                    "give every process at least one point."
+                )
+            rows = slice(self.rank, None, self.world)
+            term.x = term.x[rows]
+            if getattr(term, "_y", None) is not None:
+                term._y = term._y[rows]
+            self.scales[i] = term.x.shape[0] / n
+
+    def reduce(self, total: torch.Tensor, losses: list[torch.Tensor]) -> list[float]:
+        """[total, *losses] summed over the processes (as they are, alone)."""
+        values = torch.stack([total.detach(), *(v.detach() for v in losses)])
+        if self.world > 1:
+            values = values.to(torch.float64)
+            dist.all_reduce(values)
+        return values.tolist()
+
+    def reduce_gradients(self) -> None:
+        """Sum the parameters' gradients over the processes (one all-reduce)."""
+        if self.world == 1:
+            return
+        params = _parameters(self.model)
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        offset = 0
+        for p in params:
+            size = p.numel()
+            p.grad = flat[offset : offset + size].view_as(p).clone()
+            offset += size
 
     def losses(self) -> tuple[torch.Tensor, list[torch.Tensor], list[dict]]:
         """Weighted total, each term's loss, and each group's values (for the guard)."""
@@ -119,7 +166,7 @@ class Problem:
             )
             all_values.append(values)
             for i in members:
-                per_term[i] = self.terms[i].loss(values, self.model)
+                per_term[i] = self.terms[i].loss(values, self.model) * self.scales[i]
         losses = [per_term[i] for i in range(len(self.terms))]
         total = sum(t.weight * loss for t, loss in zip(self.terms, losses, strict=True))
         return total, losses, all_values
@@ -131,7 +178,12 @@ class Problem:
             values = partials(self.model, term.x, term.needs(), engine=self.engine)
             pointwise = term.pointwise(values, self.model)
         bad = torch.nonzero(~torch.isfinite(pointwise)).flatten()
-        return int(bad[0]) if bad.numel() else None
+        first = int(bad[0]) * self.world + self.rank if bad.numel() else -1
+        if self.world > 1:  # the smallest row over the processes, in the whole set
+            found = torch.tensor([first if first >= 0 else 2**62])
+            dist.all_reduce(found, op=dist.ReduceOp.MIN)
+            first = int(found) if int(found) < 2**62 else -1
+        return first if first >= 0 else None
 
 
 def fit(
@@ -199,6 +251,13 @@ def fit(
     return rows.history(name, time.perf_counter() - start)
 
 
+def world() -> tuple[int, int]:
+    """(rank, world size) of the process group, (0, 1) without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def _parameters(model: Model) -> list[torch.nn.Parameter]:
     params = [p for p in model.module.parameters() if p.requires_grad]
     if not params:
@@ -221,21 +280,22 @@ def _guarded(
     """
     total, losses, _ = problem.losses()
     params = _parameters(problem.model)
-    if torch.isfinite(total):
+    reported = problem.reduce(total, losses)
+    if math.isfinite(reported[0]):
         last_good.copy_(parameters_to_vector(params).detach())  # these were finite
-        return total, losses
-    bad = next((i for i, loss in enumerate(losses) if not torch.isfinite(loss)), 0)
+        return total, reported
+    bad = next((i for i, v in enumerate(reported[1:]) if not math.isfinite(v)), 0)
     with torch.no_grad():
         vector_to_parameters(last_good, params)
     point = problem.first_bad_point(bad)
     where = (
         f", first at point {point} ({_point_text(problem, bad, point)})"
-        if point is not None
-        else ""
+        if point is not None and problem.world == 1
+        else (f", first at point {point}" if point is not None else "")
     )
     raise NonFiniteLossError(
         f"Training stopped at step {step}: the loss of term {problem.names[bad]!r} is "
-        f"{float(losses[bad].detach())}{where}. The model keeps its parameters from "
+        f"{reported[1 + bad]}{where}. The model keeps its parameters from "
         "the last finite step. Lower the learning rate, rescale the inputs or "
         "outputs, or check the term (log or sqrt of negatives, division by zero).",
         problem.names[bad],
@@ -260,10 +320,11 @@ def _adam(problem, steps, lr, rows, callback, start, name) -> None:
     last_good = parameters_to_vector(params).detach().clone()
     for step in range(steps):
         opt.zero_grad(set_to_none=True)
-        total, losses = _guarded(problem, step, rows, last_good, name, start)
+        total, reported = _guarded(problem, step, rows, last_good, name, start)
         total.backward()
+        problem.reduce_gradients()
         opt.step()
-        _record(rows, callback, step, total, losses)
+        _record(rows, callback, step, reported)
 
 
 def _lbfgs(problem, steps, rows, callback, start, name, offset: int) -> None:
@@ -291,32 +352,37 @@ def _lbfgs(problem, steps, rows, callback, start, name, offset: int) -> None:
     while done < steps:
         opt.param_groups[0]["max_iter"] = min(block, steps - done)
         step = offset + done
-        seen: dict[str, object] = {}
 
-        def closure(step=step, last_good=last_good, seen=seen):
+        def closure(step=step, last_good=last_good):
             opt.zero_grad(set_to_none=True)
-            total, losses = _guarded(problem, step, rows, last_good, name, start)
+            total, reported = _guarded(problem, step, rows, last_good, name, start)
             total.backward()
-            seen.setdefault("total", total)  # the loss where the block started
-            seen.setdefault("losses", losses)
-            return total
+            problem.reduce_gradients()
+            # the line search must see the loss of all processes, the same on each
+            return torch.tensor(reported[0], dtype=total.dtype)
 
         opt.step(closure)
         done += opt.param_groups[0]["max_iter"]
         with torch.no_grad():
             total, losses, _ = problem.losses()
-        _record(rows, callback, offset + done - 1, total, losses)
+        _record(rows, callback, offset + done - 1, problem.reduce(total, losses))
 
 
-def _record(rows: _Rows, callback, step: int, total, losses) -> None:
-    values = [float(v.detach()) for v in losses]
-    rows.add(step, float(total.detach()), values)
+def _record(rows: _Rows, callback, step: int, reported: list[float]) -> None:
+    total, values = reported[0], reported[1:]
+    rows.add(step, total, values)
     if callback is not None:
-        callback(step, float(total.detach()), values)
+        callback(step, total, values)
 
 
 def _gradient_free(problem, name, steps, population, seed, rows, callback) -> None:
     import nevergrad as ng  # deferred: only these optimisers need it
+
+    if problem.world > 1:
+        raise DataError(
+            f"{name} runs in one process: its candidates are not data-parallel. "
+            "Train with adam or lbfgs across processes, or run it alone."
+        )
 
     params = _parameters(problem.model)
     start_vector = parameters_to_vector(params).detach()
