@@ -99,6 +99,18 @@ def partials_command(
             help="Continue an interrupted run into the same -o file (Parquet/CSV).",
         ),
     ] = False,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Run on Ray Data (an actor pool; pip install 'wrt[ray]'): a local "
+            "Ray instance, or the cluster of --ray-address.",
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="The Ray cluster's head, e.g. HEAD:6379."),
+    ] = None,
 ) -> None:
     """Compute partial derivatives at every row of POINTS.
 
@@ -120,6 +132,19 @@ def partials_command(
             "No derivative asked for. Give -d SPEC (e.g. -d dy/dx1) or --order K."
         )
     specs = list(dict.fromkeys(specs))
+    if ray or ray_address:
+        _on_ray(
+            model,
+            points,
+            specs,
+            output,
+            ray_address,
+            chunk_size,
+            engine,
+            dtype,
+            {"inputs": inputs, "outputs": outputs, **load_options(module)},
+        )
+        return
     if output is not None and _streamable(points, output):
         total = count_rows(points)
         with _progress(total, chunk_size) as advance:
@@ -151,6 +176,27 @@ def partials_command(
         sys.stdout.write(frame_to_json(frame) + "\n")
     else:
         frame.to_csv(sys.stdout, index=False, float_format="%.17g")
+
+
+def _on_ray(model, points, specs, output, address, chunk_size, engine, dtype, load):
+    """The same job on Ray Data; the output file is the same as a local run's."""
+    from wrt import distributed  # Ray is optional: imported only here
+
+    if output is None or not _streamable(points, output):
+        raise DataError(
+            "--ray reads and writes files: give POINTS and -o as .parquet/.csv."
+        )
+    distributed.connect(address)
+    dataset = distributed.partials(
+        distributed.read(points),
+        model,
+        specs,
+        batch_size=chunk_size,
+        engine=engine,
+        dtype=dtype,
+        load_options=load,
+    )
+    distributed.write(dataset, output, batch_size=chunk_size)
 
 
 def _streamable(points: Path, output: Path) -> bool:

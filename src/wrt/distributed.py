@@ -1,0 +1,198 @@
+"""Partials over a Ray dataset: the same job on many machines (optional: ``wrt[ray]``).
+
+:func:`partials` maps a pool of actors over the dataset's batches: each actor
+builds the model once (from a file path it loads itself, or from the model object
+Ray ships to it) and computes the partials of every batch it is given
+(``map_batches``); the result is a Ray dataset with the input columns and one
+column per spec, in the input's order (``preserve_order``), so a run on a cluster
+writes the same file as a local one.
+
+Without an address, :func:`connect` starts a local Ray instance (what the tests and
+``wrt partials --ray`` on one machine use). On a cluster, start Ray there
+(``ray start --head`` on one node, ``ray start --address=HEAD:6379`` on the
+others) and pass the head's address (``--ray-address HEAD:6379`` or
+``connect("HEAD:6379")``); the workers must have wrt installed and see the model
+file at the same path (or be given the model object).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from wrt.errors import DataError
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Ray's own deprecation and resource notices are not the user's business."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="ray")
+        yield
+
+
+def _ray():
+    try:
+        with _quiet():
+            import ray
+            import ray.data  # noqa: F401 - Ray Data, not only the core
+    except ImportError:
+        raise DataError(
+            "Ray is not installed: pip install 'wrt[ray]' (or pip install 'ray[data]')."
+        ) from None
+    return ray
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Join the Ray cluster at ``address``, or start a local one (once per process)."""
+    ray = _ray()
+    if ray.is_initialized():
+        return
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    with _quiet():
+        if address:
+            ray.init(address=address, **options)
+        else:
+            ray.init(num_cpus=num_cpus, **options)
+
+
+class _Worker:
+    """One actor: the model, built once; partials of each batch."""
+
+    def __init__(self, model: Any, specs: Sequence[str], options: dict) -> None:
+        import torch
+
+        from wrt.derivatives import as_model
+
+        torch.set_num_threads(options.pop("threads", 1))
+        load = options.pop("load", {})
+        if isinstance(model, (str, Path)):
+            from wrt.importers import load as load_file
+
+            model = load_file(model, **load)
+        self.model = as_model(model).to(options.pop("dtype", None))
+        self.specs = list(specs)
+        self.options = options
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        from wrt.derivatives import partials
+
+        inputs = _numpy_columns(batch[list(self.model.inputs)])
+        result = partials(self.model, inputs, self.specs, **self.options)
+        return pd.concat([inputs, result.to_frame()], axis=1)
+
+
+def partials(
+    dataset: Any,
+    model: Any,
+    specs: Sequence[str],
+    *,
+    batch_size: int = 65536,
+    concurrency: int | None = None,
+    num_cpus: float = 1.0,
+    engine: str = "auto",
+    dtype: Any = None,
+    load_options: dict | None = None,
+) -> Any:
+    """The partials of every row of a Ray dataset, as a Ray dataset (lazy).
+
+    Args:
+        dataset: a ``ray.data.Dataset`` with a column per model input.
+        model: a model file path (each actor loads it) or a Model / module.
+        specs: the partials, as in :func:`wrt.partials`.
+        batch_size: rows per batch given to an actor.
+        concurrency: actors in the pool (default: the cluster's CPUs less one,
+            at least one: reading the files needs a CPU too, or the pipeline
+            stalls with every CPU held by an idle actor).
+        num_cpus: CPUs each actor reserves (and torch threads it uses); below 1
+            packs several actors on a core.
+        engine: see :func:`wrt.partials`.
+        dtype: see :func:`wrt.partials`.
+        load_options: for a path: ``inputs``, ``outputs``, ``module``, ...
+
+    Returns:
+        A dataset with the input columns and one column per spec, in row order.
+    """
+    ray = _ray()
+    with _quiet():
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = False
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        workers = concurrency or max(1, cpus - 1)
+        options = {
+            "engine": engine,
+            "dtype": dtype,
+            "load": dict(load_options or {}),
+            "threads": max(1, int(num_cpus)),
+        }
+        return dataset.map_batches(
+            _Worker,
+            fn_constructor_args=(model, list(specs), options),
+            batch_size=batch_size,
+            batch_format="pandas",
+            concurrency=workers,
+            num_cpus=num_cpus,
+        )
+
+
+def read(path: str | Path) -> Any:
+    """A Ray dataset of a Parquet or CSV file (or folder of them)."""
+    ray = _ray()
+    path = str(path)
+    with _quiet():
+        if path.lower().endswith(".csv"):
+            return ray.data.read_csv(path)
+        return ray.data.read_parquet(path)
+
+
+def write(dataset: Any, sink: str | Path, batch_size: int = 65536) -> int:
+    """Stream a dataset into one Parquet or CSV file, in order; the number of rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = Path(sink)
+    rows = 0
+    writer = None
+    first = True
+    temporary = sink.with_name(sink.name + ".tmp")
+    with _quiet():
+        batches = list_batches(dataset, batch_size)
+    for batch in batches:
+        batch = _numpy_columns(batch)
+        rows += len(batch)
+        if sink.suffix.lower() == ".csv":
+            batch.to_csv(
+                temporary,
+                index=False,
+                float_format="%.17g",
+                mode="w" if first else "a",
+                header=first,
+            )
+        else:
+            table = pa.Table.from_pandas(batch, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(temporary, table.schema)
+            writer.write_table(table)
+        first = False
+    if writer is not None:
+        writer.close()
+    temporary.replace(sink)
+    return rows
+
+
+def _numpy_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Plain numpy columns (Ray hands out Arrow-backed ones), a fresh index."""
+    return pd.DataFrame({c: frame[c].to_numpy() for c in frame.columns})
+
+
+def list_batches(dataset: Any, batch_size: int) -> Iterator[pd.DataFrame]:
+    """The dataset's batches as pandas frames, in order (streamed)."""
+    yield from dataset.iter_batches(batch_size=batch_size, batch_format="pandas")
