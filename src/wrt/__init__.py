@@ -31,6 +31,7 @@ from wrt.randomized import laplacian_estimate
 from wrt.result import Partials
 from wrt.sensitivity import Sensitivity, sensitivity
 from wrt.spec import Partial, format_spec, parse_spec
+from wrt.streaming import partials_stream
 from wrt.training import History, fit, match, mlp, objective, residual, rows
 
 __version__ = "0.1.0"
@@ -80,6 +81,7 @@ __all__ = [
     "objective",
     "parse_spec",
     "partials",
+    "partials_stream",
     "residual",
     "rows",
     "sensitivity",

@@ -138,7 +138,7 @@ def partials(
             fn_constructor_args=(model, list(specs), options),
             batch_size=batch_size,
             batch_format="pandas",
-            concurrency=workers,
+            compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=num_cpus,
         )
 
