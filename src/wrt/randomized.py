@@ -83,33 +83,15 @@ def laplacian_estimate(
         )
     size = chunk_size or points_per_chunk(model, 1 + 2 * samples)
     pieces = []
+    estimate = engine.hutchinson if verdict is True else _by_autograd
     for start in range(0, max(x.shape[0], 1), size):
         chunk = x[start : start + size]
         generator = torch.Generator().manual_seed(seed)  # same vectors every chunk
-        if verdict is True:
-            pieces.append(
-                engine.hutchinson(
-                    model,
-                    chunk,
-                    out,
-                    over_positions,
-                    samples,
-                    generator,
-                    differentiable,
-                )
+        pieces.append(
+            estimate(
+                model, chunk, out, over_positions, samples, generator, differentiable
             )
-        else:
-            pieces.append(
-                _by_autograd(
-                    model,
-                    chunk,
-                    out,
-                    over_positions,
-                    samples,
-                    generator,
-                    differentiable,
-                )
-            )
+        )
     return HutchinsonEstimate(
         _join([p.estimate for p in pieces]),
         _join([p.std_error for p in pieces]),

@@ -10,6 +10,7 @@ derivative computation per step (:mod:`wrt.training.fitting`).
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,7 @@ Values = Mapping[Partial, torch.Tensor]
 
 
 @dataclass
-class Term:
+class Term(abc.ABC):
     """Base of every term: a name, a weight, points; see the module docstring."""
 
     points: Any
@@ -36,9 +37,9 @@ class Term:
     name: str = ""
     x: torch.Tensor | None = field(default=None, init=False, repr=False)
 
+    @abc.abstractmethod
     def needs(self) -> list[Partial]:
         """The outputs (order 0) and partials the term reads at its points."""
-        raise NotImplementedError
 
     def bind(self, model: Model) -> None:
         """Check the term against the model and convert its points."""
@@ -52,9 +53,9 @@ class Term:
                 f"Term {self.name!r}: weight must be >= 0, not {self.weight!r}."
             )
 
+    @abc.abstractmethod
     def pointwise(self, values: Values, model: Model) -> torch.Tensor:
         """The per-point quantity, (N,)."""
-        raise NotImplementedError
 
     def loss(self, values: Values, model: Model) -> torch.Tensor:
         """Mean square of :meth:`pointwise` (objectives: its mean)."""
