@@ -46,6 +46,19 @@ RULE_CASES = {
     + torch.minimum(z[:, 0], z[:, 1]) + torch.linalg.vector_norm(z, dim=1),
     "matmul_bmm": lambda z: (z.unsqueeze(1) @ torch.ones(2, 3, dtype=z.dtype)).tanh()
     .sum((1, 2)),
+    "conv_layernorm_softmax": torch.nn.Sequential(
+        torch.nn.Unflatten(1, (1, 2)), torch.nn.Conv1d(1, 3, 2, padding=1),
+        torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.LayerNorm(9),
+        torch.nn.Linear(9, 4), torch.nn.Softmax(-1), torch.nn.Linear(4, 1)),
+    "group_norm": torch.nn.Sequential(
+        torch.nn.Linear(2, 4), torch.nn.GroupNorm(2, 4), torch.nn.Tanh(),
+        torch.nn.Linear(4, 1)),
+    "conv2d_log_softmax": lambda z: torch.log_softmax(
+        torch.nn.functional.conv2d(
+            (z[:, :, None, None] * z[:, None, :, None]).tanh(),
+            torch.linspace(-1, 1, 12, dtype=z.dtype).reshape(3, 2, 2, 1),
+            torch.tensor([0.1, -0.2, 0.3], dtype=z.dtype), padding=(1, 0)),
+        dim=1).sum((1, 2, 3)),
 }  # fmt: skip
 
 

@@ -9,16 +9,22 @@ at once. Shared prefixes are therefore computed once: asking for ``dy/dx1``,
 ``d2y/dx1^2`` and ``d3y/dx1^2dx2`` costs three backward passes, the same as the
 last one alone. Gradients are always taken on the full input tensor, never on a
 slice of it (a slice is a new tensor the output does not depend on, which is why
-``tape.gradient(f, x[0][0])`` returns None).
+``tape.gradient(f, x[0][0])`` returns None). From order 3 on, layer and group norms
+run as plain compositions (:mod:`wrt.engines.exact_norms`): torch's fused kernels
+give wrong third derivatives.
 """
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections import defaultdict
 
 import torch
 
 from wrt.engines.base import Request
+from wrt.engines.exact_norms import ExactNorms, fused_norms
+from wrt.errors import PrecisionWarning
 from wrt.model import Model
 from wrt.spec import Partial
 
@@ -61,8 +67,13 @@ class AutogradEngine:
         index_of = model.index_of
         for partial in request.partials:
             paths[partial.output][_path(partial, index_of)] = partial
+        exact = contextlib.nullcontext()
+        if request.max_order >= 3:  # fused norms are wrong at order >= 3 in torch
+            exact = ExactNorms()
+            _warn_if_fused(model)
         with torch.enable_grad():
-            y = model(x)
+            with exact:  # the forward only: the backward passes run as usual
+                y = model(x)
             results: dict[Partial, torch.Tensor] = {}
             for k, (output, wanted) in enumerate(paths.items()):
                 root = y[:, model.outputs.index(output)]
@@ -84,6 +95,19 @@ def _path(partial: Partial, index_of: dict[str, int]) -> Path:
     return tuple(
         sorted(index_of[name] for name, power in partial.orders for _ in range(power))
     )
+
+
+def _warn_if_fused(model: Model) -> None:
+    fused = fused_norms(model)
+    if fused:
+        warnings.warn(
+            f"The model calls torch's fused {', '.join(fused)} directly (a compiled "
+            "or exported graph); nested autograd gets its derivatives of order >= 3 "
+            "wrong (pytorch issues #175754, #186256). Use engine='taylor' (exact), "
+            "or load the model as Python modules.",
+            PrecisionWarning,
+            stacklevel=5,
+        )
 
 
 def backward_passes(request: Request, inputs: tuple[str, ...]) -> list[int]:

@@ -27,6 +27,7 @@ import warnings
 
 from wrt.engines.autograd import AutogradEngine, backward_passes
 from wrt.engines.base import Engine, Request
+from wrt.engines.exact_norms import fused_norms
 from wrt.engines.finite_diff import FiniteDiffEngine
 from wrt.engines.taylor.engine import TaylorEngine
 from wrt.errors import EngineError, FallbackWarning
@@ -78,6 +79,8 @@ def _cheapest(model: Model, request: Request) -> Engine:
     if request.max_order < 3:
         return autograd
     taylor = TaylorEngine()
+    if fused_norms(model) and taylor.supports(model, request) is True:
+        return taylor  # autograd's order >= 3 through fused norms is wrong
     algebra = taylor.plan(request, model.inputs).algebra
     # one direction runs the series recurrences directly: cheaper than composing
     taylor_cost = len(algebra) * (algebra.order + 1) / (3 if algebra.univariate else 2)

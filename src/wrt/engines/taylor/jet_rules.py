@@ -92,7 +92,7 @@ def _on_stack(op: Any, x: Jet, args: tuple, kwargs: dict) -> Any:
     bound = set(names[: len(args)]) | set(kwargs)
     if packet in (aten.sum, aten.mean) and "dim" not in bound:
         kwargs["dim"] = list(range(1, ndim + 1))  # a full reduction of the value
-        op = packet.dim_IntList
+        op = packet.dim_IntList if packet is aten.sum else packet.dim
     if packet is aten.squeeze and "dim" not in bound:
         dims = [i + 1 for i, s in enumerate(x.shape) if s == 1]
         return op.overloadpacket.dims(x.stack, dims)
@@ -344,3 +344,170 @@ def lookup(target: Any) -> Rule | None:
     if target is operator.getitem:
         return lambda op, seq, i: seq[i]
     return RULES.get(getattr(target, "overloadpacket", target))
+
+
+# --- layers that are compositions of the above --------------------------------------
+
+
+@rule(aten.convolution)
+def _convolution(
+    op: Any,
+    x: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    transposed: bool,
+    output_padding: Any,
+    groups: int,
+) -> Jet:
+    """Convolution is linear in its input: the entries go through as extra batch rows.
+
+    The bias is added to the value only.
+    """
+    if not _is(x) or _is(weight) or _is(bias):
+        raise UnsupportedOpError(
+            "no Taylor rule for a convolution whose weights depend on the inputs"
+        )
+    m, shape = x.stack.shape[0], x.shape
+    flat = x.stack.reshape(m * shape[0], *shape[1:])
+    out = op(
+        flat,
+        weight,
+        None,
+        stride,
+        padding,
+        dilation,
+        transposed,
+        output_padding,
+        groups,
+    )
+    stack = out.reshape(m, shape[0], *out.shape[1:])
+    if bias is not None:
+        stack[0] += bias.view(1, -1, *[1] * (stack.dim() - 3))
+    return x.same(stack)
+
+
+def _reduce(x: Jet, dims: list[int], mean: bool) -> Jet:
+    return _linear(aten.mean.dim if mean else aten.sum.dim_IntList, x, dims, True)
+
+
+@rule(aten.native_layer_norm)
+def _layer_norm(
+    op: Any, x: Jet, normalized_shape: Any, weight: Any, bias: Any, eps: float
+) -> list[Any]:
+    """(y, mean, rstd), with y = (x - mean) rsqrt(var + eps) * weight + bias."""
+    dims = list(range(len(x.shape) - len(normalized_shape), len(x.shape)))
+    centred = J.add(x, _reduce(x, dims, mean=True), -1.0)
+    variance = _reduce(J.product(centred, centred), dims, mean=True)
+    rstd = _unary("rsqrt", J.add_constant(variance, eps))
+    y = J.product(centred, rstd)
+    if weight is not None:
+        y = _scale(y, weight)
+    if bias is not None:
+        y = J.add_constant(y, bias)
+    mean = _reduce(x, dims, mean=True)
+    return [y, mean.value, rstd.value]
+
+
+def _shifted_exp(x: Jet, dim: int) -> Jet:
+    """Exp(x - max), the max a detached constant (softmax's usual shift)."""
+    shift = x.value.detach().amax(dim=dim, keepdim=True)
+    return _unary("exp", J.add_constant(x, -shift))
+
+
+@rule(aten._softmax)
+def _softmax(op: Any, x: Jet, dim: int, half_to_float: bool = False) -> Jet:
+    """Exp(x) / sum exp(x) along ``dim``."""
+    e = _shifted_exp(x, dim)
+    total = _reduce(e, [dim], mean=False)
+    return J.product(e, _unary("reciprocal", total))
+
+
+@rule(aten._log_softmax)
+def _log_softmax(op: Any, x: Jet, dim: int, half_to_float: bool = False) -> Jet:
+    """X - log sum exp(x) along ``dim``."""
+    shift = x.value.detach().amax(dim=dim, keepdim=True)
+    total = _reduce(_shifted_exp(x, dim), [dim], mean=False)
+    return J.add(x, J.add_constant(_unary("log", total), shift), -1.0)
+
+
+@rule(aten.native_group_norm)
+def _group_norm(
+    op: Any,
+    x: Jet,
+    weight: Any,
+    bias: Any,
+    n: int,
+    c: int,
+    hw: int,
+    group: int,
+    eps: float,
+) -> list[Any]:
+    """Layer norm over each group of channels, then the per-channel affine map."""
+    m = x.stack.shape[0]
+    grouped = x.same(x.stack.reshape(m, n, group, -1))
+    normed, mean, rstd = _layer_norm(op, grouped, [grouped.shape[-1]], None, None, eps)
+    y = x.same(normed.stack.reshape(x.stack.shape))
+    shape = (c, *[1] * (len(x.shape) - 2))
+    if weight is not None:
+        y = _scale(y, weight.reshape(shape))
+    if bias is not None:
+        y = J.add_constant(y, bias.reshape(shape))
+    return [y, mean.reshape(n, group), rstd.reshape(n, group)]
+
+
+def _batch_norm_eval(
+    x: Jet, weight: Any, bias: Any, mean: Any, var: Any, eps: float
+) -> Jet:
+    """Batch norm with running statistics: an affine map per channel (dim 1)."""
+    shape = (-1, *[1] * (len(x.shape) - 2))
+    scale = torch.rsqrt(var + eps)
+    if weight is not None:
+        scale = scale * weight
+    y = _scale(x, scale.reshape(shape))
+    shift = -mean * scale
+    if bias is not None:
+        shift = shift + bias
+    return J.add_constant(y, shift.reshape(shape))
+
+
+@rule(aten.native_batch_norm, aten._native_batch_norm_legit)
+def _native_batch_norm(
+    op: Any,
+    x: Jet,
+    weight: Any,
+    bias: Any,
+    mean: Any,
+    var: Any,
+    training: bool,
+    momentum: float,
+    eps: float,
+) -> list[Any]:
+    """Eval mode only: batch statistics of the points themselves have no rule."""
+    if training or mean is None:
+        raise UnsupportedOpError(
+            "no Taylor rule for batch norm in training mode (statistics of the "
+            "batch); put the model in eval mode"
+        )
+    y = _batch_norm_eval(x, weight, bias, mean, var, eps)
+    empty = x.value.new_zeros(0)
+    return [y, empty, empty]
+
+
+@rule(aten._native_batch_norm_legit_no_training)
+def _batch_norm_no_training(
+    op: Any,
+    x: Jet,
+    weight: Any,
+    bias: Any,
+    mean: Any,
+    var: Any,
+    momentum: float,
+    eps: float,
+) -> list[Any]:
+    """Batch norm with running statistics (the eval-mode operator)."""
+    y = _batch_norm_eval(x, weight, bias, mean, var, eps)
+    empty = x.value.new_zeros(0)
+    return [y, empty, empty]
