@@ -247,3 +247,10 @@ def test_unknown_optimizer_and_callable_residuals():
     )
     history = wrt.fit(model, [term], steps=50, lr=1e-2)
     assert history.final["loss"] < history.frame["loss"].iloc[0]
+
+
+def test_rows_find_a_fully_labelled_value_column_by_the_specs_beside_it():
+    table = pd.DataFrame(
+        {"x1": [0.0, 1.0], "x2": [1.0, 2.0], "y": [1.0, 2.0], "dy/dx1": [0.5, 0.3]}
+    )
+    assert [t.target for t in wrt.rows(table)] == ["y", "dy/dx1"]

@@ -11,6 +11,7 @@ derivative computation per step (:mod:`wrt.training.fitting`).
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -246,7 +247,8 @@ def rows(
         value_column: the value column of the long layout.
         weight: the weight of each term.
         labels: for the wide layout, the label columns (default: the columns
-            named like a derivative spec, with a ``/``, and the columns with a NaN).
+            named like a derivative spec (with a ``/``), the outputs those specs
+            name (``y`` for ``dy/dx1``), and any column with a NaN).
     """
     frame = pd.DataFrame(table)
     if label_column in frame.columns:
@@ -261,11 +263,7 @@ def rows(
                 match(str(label), points, group[value_column].to_numpy(), weight)
             )
         return terms
-    chosen = (
-        list(labels)
-        if labels is not None
-        else [c for c in frame.columns if frame[c].isna().any() or "/" in str(c)]
-    )
+    chosen = list(labels) if labels is not None else _label_columns(frame)
     if not chosen:
         raise DataError(
             "No label columns found: give a long table with 'label' and 'value' "
@@ -283,3 +281,21 @@ def rows(
                 )
             )
     return terms
+
+
+_SPEC_OUTPUT = re.compile(r"^d\d*([A-Za-z_]\w*?)/d")
+
+
+def _label_columns(frame: pd.DataFrame) -> list[str]:
+    """Wide layout: the spec columns, the outputs they name, columns with NaN."""
+    specs = [str(c) for c in frame.columns if "/" in str(c)]
+    outputs = set()
+    for spec in specs:
+        found = _SPEC_OUTPUT.match(spec)
+        if found:
+            outputs.add(found.group(1))
+    return [
+        c
+        for c in frame.columns
+        if str(c) in specs or str(c) in outputs or frame[c].isna().any()
+    ]
