@@ -60,16 +60,6 @@ def mul(a: Series, b: Series) -> Series:
     )
 
 
-def bilinear(op: Callable[[Tensor, Tensor], Tensor], a: Series, b: Series) -> Series:
-    """``op(a, b)`` for an op linear in each argument (mm, bmm): the Cauchy product."""
-    K = a.order
-    out = []
-    for k in range(K + 1):
-        terms = [op(a.coeffs[j], b.coeffs[k - j]) for j in range(k + 1)]
-        out.append(sum(terms[1:], terms[0]))
-    return Series(out)
-
-
 def div(a: Series, b: Series) -> Series:
     """A / b: c_k = (a_k - sum_{j=1..k} b_j c_{k-j}) / b_0."""
     c: list[Tensor] = []
