@@ -50,6 +50,8 @@ RULE_CASES = {
         torch.nn.Unflatten(1, (1, 2)), torch.nn.Conv1d(1, 3, 2, padding=1),
         torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.LayerNorm(9),
         torch.nn.Linear(9, 4), torch.nn.Softmax(-1), torch.nn.Linear(4, 1)),
+    "default_dims": lambda z: torch.stack(z.T.unbind(), 1).prod(1)
+    + sum(c.sum(0) for c in (z * z).T.chunk(2)) + z.T.split(1)[0].squeeze(0),
     "group_norm": torch.nn.Sequential(
         torch.nn.Linear(2, 4), torch.nn.GroupNorm(2, 4), torch.nn.Tanh(),
         torch.nn.Linear(4, 1)),

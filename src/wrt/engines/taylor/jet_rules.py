@@ -90,6 +90,16 @@ def _on_stack(op: Any, x: Jet, args: tuple, kwargs: dict) -> Any:
         args[i] = fix(names[i], value)
     kwargs = {k: fix(k, v) for k, v in kwargs.items()}
     bound = set(names[: len(args)]) | set(kwargs)
+    # a dimension left at its default (unbind(x) means dim 0) must move too
+    for argument in op._schema.arguments[1:]:
+        if (
+            argument.name in _DIM_ARGS
+            and argument.name not in bound
+            and argument.has_default_value()
+            and argument.default_value is not None
+        ):
+            kwargs[argument.name] = fix(argument.name, argument.default_value)
+            bound.add(argument.name)
     if packet in (aten.sum, aten.mean) and "dim" not in bound:
         kwargs["dim"] = list(range(1, ndim + 1))  # a full reduction of the value
         op = packet.dim_IntList if packet is aten.sum else packet.dim
