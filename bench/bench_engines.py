@@ -666,10 +666,10 @@ interpreter and libraries and by allocator caching, and is much coarser.
 
 Peak memory also costs time. glibc hands blocks above 32 MiB back to the system
 when they are freed, so a call whose tensors are that large page-faults its memory
-afresh every time: on the paper MLP the taylor engine's Laplacian (about 1 GiB)
-spends about as much system CPU time on page faults as on arithmetic, and its
-timing varied between 0.6 and 1.7 s from one process to another (the other rows
-of that table by up to 1.5x)."""
+afresh every time (the first Taylor engine's Laplacian on the paper MLP, about
+1 GiB, spent as much system time on page faults as on arithmetic). The taylor
+engine therefore sizes its chunks so that its widest stack of coefficients stays
+under 24 MiB."""
 
 
 def markdown(tables: list[Table], command: str, load: float | None, opt: bool) -> str:
