@@ -21,10 +21,7 @@ SPECS = ["dy/dx", "d2y/dxdt"]
 def local_ray():
     from wrt import distributed
 
-    try:
-        distributed.connect(num_cpus=2)
-    except (RuntimeError, ConnectionError, OSError) as exc:  # no Ray runtime here
-        pytest.skip(f"Ray could not start a local instance: {exc}")
+    distributed.connect(num_cpus=2)  # ray is in the dev extra: it must start
     yield
     ray.shutdown()
 
