@@ -23,9 +23,10 @@ demo: $(STAMP) ## Run the main job: the seed problem, end to end
 test: $(STAMP) ## Run the test suite (unit, property, CLI, examples, doctests)
 	$(PY) -m pytest
 
-lint: $(STAMP) ## ruff check and format check
+lint: $(STAMP) ## ruff check, ruff format check, pyright (basic) on src
 	$(VENV)/bin/ruff check src tests examples bench
 	$(VENV)/bin/ruff format --check src tests examples bench
+	$(VENV)/bin/pyright
 
 format: $(STAMP) ## Format the code with ruff
 	$(VENV)/bin/ruff format src tests examples bench

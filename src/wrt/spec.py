@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import cast
 
 from wrt.errors import SpecError
 from wrt.names import did_you_mean, listing
@@ -54,7 +55,10 @@ class Partial:
     def __init__(
         self, output: str, orders: Mapping[str, int] | Iterable[tuple[str, int]] = ()
     ) -> None:
-        pairs = orders.items() if isinstance(orders, Mapping) else orders
+        pairs = cast(
+            Iterable[tuple[str, int]],
+            orders.items() if isinstance(orders, Mapping) else orders,
+        )
         merged: dict[str, int] = {}
         for name, power in pairs:
             if isinstance(power, bool) or not isinstance(power, int) or power < 0:

@@ -54,7 +54,7 @@ from wrt.importers.onnx_verify import (
 from wrt.model import DTypeLike, Model
 from wrt.names import check_disjoint, check_names, default_inputs, default_outputs
 
-_FLOAT_INPUTS = {
+_FLOAT_INPUTS: dict[int, type] = {
     onnx.TensorProto.FLOAT: np.float32,
     onnx.TensorProto.DOUBLE: np.float64,
     onnx.TensorProto.FLOAT16: np.float16,
@@ -339,7 +339,7 @@ def convert(graph: onnx.GraphProto, source: str = "the ONNX graph") -> OnnxModul
     return module.eval()
 
 
-_PRECISIONS = {
+_PRECISIONS: dict[int, torch.dtype] = {
     onnx.TensorProto.DOUBLE: torch.float64,
     onnx.TensorProto.FLOAT: torch.float32,
     onnx.TensorProto.FLOAT16: torch.float16,
@@ -351,11 +351,12 @@ def _precision(
     graph: onnx.GraphProto, tensors: dict[str, tuple[torch.Tensor, bool]]
 ) -> torch.dtype:
     """The least precise floating dtype of the inputs, tensors and Cast targets."""
-    found = {_PRECISIONS.get(v.type.tensor_type.elem_type) for v in graph.input}
-    found |= {t.dtype for t, _ in tensors.values() if t.is_floating_point()}
+    codes = [v.type.tensor_type.elem_type for v in graph.input]
     for node in graph.node:
         if node.op_type == "Cast":
-            found |= {_PRECISIONS.get(a.i) for a in node.attribute if a.name == "to"}
+            codes += [a.i for a in node.attribute if a.name == "to"]
+    found = {_PRECISIONS[code] for code in codes if code in _PRECISIONS}
+    found |= {t.dtype for t, _ in tensors.values() if t.is_floating_point()}
     found &= set(VERIFY_TOLERANCE)
     return max(found, key=lambda d: torch.finfo(d).eps, default=torch.float32)
 

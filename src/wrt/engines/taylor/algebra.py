@@ -96,7 +96,8 @@ class Algebra:
             for i, power in enumerate(a):
                 if power:
                     frontier.append(a[:i] + (power - 1,) + a[i + 1 :])
-        entries: list[Entry] = sorted(kept, key=lambda a: (sum(a), a))
+        ordered: list[MultiIndex] = sorted(kept, key=lambda a: (sum(a), a))
+        entries: list[Entry] = list(ordered)
         if trace_weights is not None:
             entries.append(TRACE)
             trace_weights = tuple(float(w) for w in trace_weights)
@@ -111,7 +112,7 @@ class Algebra:
 
     def degree(self, entry: Entry) -> int:
         """Total degree (2 for the trace entry)."""
-        return 2 if entry == TRACE else sum(entry)
+        return 2 if isinstance(entry, str) else sum(entry)
 
     @functools.cached_property
     def univariate(self) -> bool:
@@ -140,7 +141,7 @@ class Algebra:
         """
         terms = []
         for t, target in enumerate(self.entries):
-            if target == TRACE:
+            if isinstance(target, str):  # the trace entry
                 if self.degree(target) < min_target or min_left > 1:
                     continue
                 units = sorted(
@@ -151,7 +152,7 @@ class Algebra:
             if sum(target) < min_target:
                 continue
             for left in self.entries:
-                if left == TRACE or not sum(left) or sum(left) < min_left:
+                if isinstance(left, str) or not sum(left) or sum(left) < min_left:
                     continue
                 if all(lp <= tp for lp, tp in zip(left, target, strict=True)):
                     right = tuple(tp - lp for lp, tp in zip(left, target, strict=True))
