@@ -11,11 +11,16 @@ import functools
 import math
 
 import mpmath
+import numpy as np
+import onnx
 import pytest
 import torch
 import torch.nn.functional as F
 
 import wrt
+from wrt.importers import keras_layers
+from wrt.importers.arrays import load_npz
+from wrt.importers.onnx import load_onnx
 
 mpmath.mp.dps = 60
 POINTS = [-800.0, -40.0, -20.0, 0.0, 20.0, 40.0, 800.0]
@@ -130,10 +135,12 @@ class Act(torch.nn.Module):
         return self.fn(u).unsqueeze(1)
 
 
-def _check(name, engine, n_in, orders=ORDERS):
-    fn, _, points = ACTIVATIONS[name]
+def _check(name, engine, n_in, orders=ORDERS, points=None, fn=None, model=None):
+    own_fn, _, own_points = ACTIVATIONS[name]
+    fn = fn or own_fn
+    points = points or own_points
     inputs = ["u"] if n_in == 1 else ["u", "v"]
-    model = wrt.wrap(Act(fn, n_in), inputs=inputs)
+    model = model or wrt.wrap(Act(fn, n_in), inputs=inputs)
     u = torch.tensor(points, dtype=torch.float64)
     x = u[:, None] if n_in == 1 else torch.stack([u, torch.zeros_like(u)], 1)
     if n_in == 1:
@@ -152,10 +159,19 @@ def _check(name, engine, n_in, orders=ORDERS):
     assert not bad, bad
 
 
+@pytest.mark.parametrize("engine", ["taylor", "autograd"])
 @pytest.mark.parametrize("n_in", [1, 2])
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
-def test_taylor_keeps_relative_accuracy_in_the_tails(name, n_in):
-    _check(name, "taylor", n_in)
+def test_engines_keep_relative_accuracy_in_the_tails(name, n_in, engine):
+    _check(name, engine, n_in)
+
+
+@pytest.mark.parametrize("engine", ["taylor", "autograd"])
+@pytest.mark.parametrize("name", sorted(set(ACTIVATIONS) - {"elu", "selu"}))
+def test_just_inside_the_limits_torch_s_own_derivatives_suffice(name, engine):
+    # autograd reroutes an activation only past a limit (4 or 7); just inside it,
+    # torch's own backward must still be accurate to 1e-12
+    _check(name, engine, 2, points=[-6.9, -3.9, 3.9, 6.9])
 
 
 @pytest.mark.parametrize("name", ["tanh", "sigmoid", "softplus", "silu", "gelu"])
@@ -175,3 +191,67 @@ def test_no_nan_or_overflow_far_out(name):
     got = wrt.partials(model, x, specs, engine="taylor")
     for spec in specs:
         assert torch.isfinite(got[spec]).all(), (spec, got[spec])
+
+
+# --- converted models: the activations wrt writes for Keras, ONNX and .npz ---------
+
+KERAS = {
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+    "softplus": "softplus",
+    "log_sigmoid": "log_sigmoid",
+    "silu": "silu",
+    "swish": "silu",
+    "elu": "elu",
+    "selu": "selu",
+    "gelu": "gelu",
+}
+
+
+@pytest.mark.parametrize("engine", ["taylor", "autograd"])
+@pytest.mark.parametrize("keras_name", sorted(KERAS))
+def test_keras_activations_keep_relative_accuracy(keras_name, engine):
+    fn = keras_layers._ACTIVATIONS[keras_name]
+    _check(KERAS[keras_name], engine, 2, fn=fn)
+
+
+@pytest.mark.parametrize("engine", ["taylor", "autograd"])
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "softplus", "silu", "gelu", "elu"])
+def test_npz_networks_keep_relative_accuracy(tmp_path, name, engine):
+    path = tmp_path / "m.npz"
+    one = np.ones((1, 1))
+    np.savez(
+        path, W1=one, b1=np.zeros(1), W2=one, activations=np.array([name, "linear"])
+    )
+    model = load_npz(path, ["u"], ["y"], layout="in_out")
+    _check(name, engine, 1, model=model)
+
+
+ONNX = {
+    "Tanh": ("tanh", {}),
+    "Sigmoid": ("sigmoid", {}),
+    "Softplus": ("softplus", {}),
+    "Elu": ("elu", {}),
+    "Gelu": ("gelu", {}),
+    "Erf": ("erf", {}),
+}
+
+
+@pytest.mark.parametrize("engine", ["taylor", "autograd"])
+@pytest.mark.parametrize("op", sorted(ONNX))
+def test_onnx_activations_keep_relative_accuracy(tmp_path, op, engine):
+    name, attrs = ONNX[op]
+    double = onnx.TensorProto.DOUBLE
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node(op, ["x"], ["y"], name="n", **attrs)],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", double, ["N", 1])],
+        [onnx.helper.make_tensor_value_info("y", double, ["N", 1])],
+    )
+    model = onnx.helper.make_model(
+        graph, opset_imports=[onnx.helper.make_opsetid("", 20)], ir_version=9
+    )
+    onnx.save(model, tmp_path / "m.onnx")
+    loaded = load_onnx(tmp_path / "m.onnx")
+    renamed = wrt.wrap(loaded.module, inputs=["u"], outputs=["y"])
+    _check(name, engine, 1, model=renamed)
