@@ -24,6 +24,7 @@ import torch
 
 from wrt.engines.base import Request
 from wrt.engines.exact_norms import ExactNorms, fused_norms
+from wrt.engines.saturating import AccurateActivations
 from wrt.errors import PrecisionWarning
 from wrt.model import Model
 from wrt.spec import Partial
@@ -72,7 +73,7 @@ class AutogradEngine:
             exact = ExactNorms()
             _warn_if_fused(model)
         with torch.enable_grad():
-            with exact:  # the forward only: the backward passes run as usual
+            with exact, AccurateActivations():  # the forward only
                 y = model(x)
             results: dict[Partial, torch.Tensor] = {}
             for k, (output, wanted) in enumerate(paths.items()):

@@ -8,6 +8,18 @@ powers of the step, so Richardson extrapolation over the steps
 the table. Per point, the estimate with the smallest estimated error over the
 whole table is kept; that error is returned too.
 
+The error of each difference quotient includes the rounding noise of the function
+values actually observed, not only the unit round-off of float64: a model that is
+a small difference of large terms (``1e6 * (tanh(s) - tanh(s - 1e-6))``) carries
+noise a million times its unit round-off. The noise level is estimated per point
+from high-order differences of the function on a fine equally spaced probe, the
+method of Hamming (*Numerical Methods for Scientists and Engineers*, 1973, ch. 4)
+made practical by More and Wild ("Estimating computational noise", SIAM J. Sci.
+Comput. 33(3), 2011, their ECnoise): for independent noise of standard deviation
+sigma, ``E[(delta^k f)^2] = C(2k, k) sigma^2``, while the smooth part of
+``delta^k f`` shrinks as ``h^k``. A noisy function therefore widens the error
+estimate (and moves the chosen step up) instead of making the estimate look sure.
+
 The step scale of each input comes from the points' own spread (their standard
 deviation), never a fixed number: a step that ignores the data's scale is what made
 the hand-made check in the first seed question look wrong. It is never the default
@@ -29,6 +41,20 @@ MAX_ORDER = 4
 # Relative round-off of one float64 model evaluation, with room for the
 # evaluation's own error growth (a few dozen operations of unit round-off).
 _EPS = 32 * torch.finfo(torch.float64).eps
+# The noise probe: _PROBE + 1 equally spaced values, differences of orders
+# _NOISE_ORDERS (high enough that a smooth function's part is negligible at the
+# probe's step, low enough to leave several differences to average). Its step is a
+# quarter of the smallest Richardson step: the noise is measured at the scale the
+# differences see. (At much smaller steps the rounding errors of some functions,
+# exp for one, are correlated and the noise looks smaller than it is.)
+_PROBE = 10
+_NOISE_ORDERS = range(4, 7)
+# Noise of the values counts this many standard deviations in a bound: the
+# estimated error is the smallest of many in the table, and sigma itself is
+# estimated from a handful of differences.
+_NOISE_BOUND = 3.0
+# The probe's step is at least this fraction of |x|: its points stay distinct.
+_PROBE_STEP_OF_X = 2.0**-36
 
 
 class FiniteDiffEngine:
@@ -65,7 +91,7 @@ class FiniteDiffEngine:
             (math.prod(power + 1 for _, power in p.orders) for p in request.partials),
             default=1,
         )
-        return max(1, 2**18 // (self.levels * stencil))
+        return max(1, 2**18 // (self.levels * stencil + _PROBE + 1))
 
     def compute(
         self, model: Model, x: torch.Tensor, request: Request
@@ -113,6 +139,7 @@ class FiniteDiffEngine:
         offsets, weights = _stencil(alpha)  # (S, n_in), (S,)
         ratios = 2.0 ** -torch.arange(self.levels, dtype=torch.float64)  # (L,)
         steps = ratios[:, None] * scale[None, :]  # (L, n_in)
+        sigma = noise_level(model, x, column, alpha, steps[-1] / 4)  # (N,)
         points = x[None, None] + offsets[None, :, None] * steps[:, None, None]
         n = x.shape[0]
         values = model(points.reshape(-1, x.shape[1]))[:, column]
@@ -120,19 +147,23 @@ class FiniteDiffEngine:
         powers = torch.tensor(alpha, dtype=torch.float64)
         denominators = torch.prod(steps**powers, dim=1)[:, None]  # (L, 1)
         weighted = weights[None, :, None] * values
-        column = weighted.sum(1) / denominators  # (L, N)
-        # Round-off of each difference quotient: the terms' own round-off, summed.
-        roundoff = _EPS * weighted.abs().sum(1) / denominators
-        best = column[-1]
+        table = weighted.sum(1) / denominators  # (L, N)
+        # Round-off of each difference quotient: the terms' own round-off, summed,
+        # plus the observed noise of the values, added up as for a bound.
+        roundoff = (
+            _EPS * weighted.abs().sum(1)
+            + _NOISE_BOUND * weights.abs().sum() * sigma[None]
+        ) / denominators
+        best = table[-1]
         best_error = torch.full_like(best, math.inf)
         for m in range(1, self.levels):
             factor = 4.0**m
-            nxt = (factor * column[1:] - column[:-1]) / (factor - 1.0)
+            nxt = (factor * table[1:] - table[:-1]) / (factor - 1.0)
             # Extrapolation amplifies round-off by at most (factor + 1) / (factor - 1).
             roundoff = roundoff[1:] * (factor + 1.0) / (factor - 1.0)
             # Error of entry (j, m): its change from column m-1 at the same step plus
             # its change from the previous step in column m, plus round-off.
-            error = (nxt - column[1:]).abs() + roundoff
+            error = (nxt - table[1:]).abs() + roundoff
             error[1:] += (nxt[1:] - nxt[:-1]).abs()
             error[0] = math.inf  # no previous step to compare with
             smallest, where = error.min(0)
@@ -140,8 +171,51 @@ class FiniteDiffEngine:
             better = smallest < best_error
             best = torch.where(better, pick, best)
             best_error = torch.where(better, smallest, best_error)
-            column = nxt
+            table = nxt
         return best, best_error
+
+
+def noise_level(
+    model: Model,
+    x: torch.Tensor,
+    column: int,
+    alpha: tuple[int, ...],
+    step: torch.Tensor,
+) -> torch.Tensor:
+    """Standard deviation of the rounding noise of one output around each point.
+
+    The model is evaluated at ``x + i h v`` (i = 0 .. _PROBE), v along the inputs
+    the partial differentiates, h a quarter of the smallest step. For
+    differences of order k of independent noise, ``sigma_k^2 = mean((delta^k
+    f)^2) / C(2k, k)`` estimates sigma^2 (More and Wild's ECnoise); the largest
+    over a few orders is kept, so that neither an accidentally small difference
+    nor a lingering smooth part makes the noise look smaller than it is.
+
+    Args:
+        model: the float64 model.
+        x: points, shape (N, n_in), float64.
+        column: the output's column.
+        alpha: the partial's powers per input.
+        step: the probe's step per input, shape (n_in,).
+
+    Returns:
+        sigma, shape (N,), float64; ``inf`` where a probe value is not finite.
+    """
+    direction = torch.tensor([float(a > 0) for a in alpha], dtype=torch.float64)
+    step = (
+        torch.maximum(step[None, :], _PROBE_STEP_OF_X * x.abs()) * direction
+    )  # (N, n_in)
+    offsets = torch.arange(_PROBE + 1, dtype=torch.float64)
+    points = x[None] + offsets[:, None, None] * step[None]  # (P, N, n_in)
+    values = model(points.reshape(-1, x.shape[1]))[:, column]
+    differences = values.reshape(_PROBE + 1, x.shape[0])
+    sigma = torch.zeros(x.shape[0], dtype=torch.float64)
+    for k in range(1, max(_NOISE_ORDERS) + 1):
+        differences = differences[1:] - differences[:-1]
+        if k in _NOISE_ORDERS:
+            estimate = (differences.pow(2).mean(0) / math.comb(2 * k, k)).sqrt()
+            sigma = torch.maximum(sigma, estimate)
+    return torch.nan_to_num(sigma, nan=math.inf)
 
 
 def step_scale(x: torch.Tensor) -> torch.Tensor:

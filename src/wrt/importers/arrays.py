@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from wrt.errors import ModelFormatError
+from wrt.importers.activations import softplus
 from wrt.model import DTypeLike, Model, wrap
 from wrt.names import did_you_mean
 
@@ -34,14 +35,14 @@ class _Sin(nn.Module):
 
 
 class _Softplus(nn.Module):
-    """``log(1 + exp(x))`` computed as ``logaddexp(x, 0)``: exact for every x.
+    """``log(1 + exp(x))``, exact for every x (:func:`activations.softplus`).
 
-    ``nn.Softplus`` switches to ``x`` above a threshold, which zeroes the
-    derivatives of order >= 2 there.
+    ``nn.Softplus`` switches to ``x`` above 20, where the value is still off by
+    1e-10 and torch's backward zeroes the derivatives of order >= 2.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.logaddexp(x, torch.zeros_like(x))
+        return softplus(x)
 
 
 # name -> module factory; several names for one function are aliases

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from wrt.importers.activations import softplus
+
 Config = dict[str, Any]
 Weights = list[np.ndarray]
 
@@ -55,7 +57,7 @@ _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu6": F.relu6,
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
-    "softplus": F.softplus,
+    "softplus": softplus,  # exact past x = 20, where F.softplus cuts off
     "softsign": F.softsign,
     "elu": F.elu,
     "selu": F.selu,

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from onnx import NodeProto, TensorProto, helper
 
+from wrt.importers.activations import softplus
+
 Args = list[torch.Tensor | None]
 Result = torch.Tensor | tuple[torch.Tensor, ...]
 OpFunction = Callable[..., Result]
@@ -74,10 +76,9 @@ def _div(args: Args, ft: torch.dtype) -> torch.Tensor:
 
 
 def _softplus(args: Args, ft: torch.dtype) -> torch.Tensor:
-    # log(1 + e^x) without torch's linear cut-off above x = 20 (F.softplus), which
-    # would make every derivative of order >= 2 exactly zero there.
-    x = args[0]
-    return torch.logaddexp(x, torch.zeros_like(x))
+    # log(1 + e^x) without torch's linear cut-off at x = 20 (F.softplus), which
+    # would make every derivative of order >= 2 exactly zero there
+    return softplus(args[0])
 
 
 def _leaky_relu(args: Args, ft: torch.dtype, *, alpha: float) -> torch.Tensor:

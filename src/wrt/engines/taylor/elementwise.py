@@ -48,13 +48,22 @@ def _silu(x: Series) -> Series:
     return S.mul(x, S.sigmoid(x))
 
 
+def _one_plus(series: Series, value: torch.Tensor) -> Series:
+    """1 + series, its value given (computed without cancelling)."""
+    return Series([value, *series.coeffs[1:]])
+
+
 def _gelu(x: Series, *, approximate: str = "none") -> Series:
+    # 1 + erf(v) and 1 + tanh(v) cancel for v << 0: their values are erfc(-v) and
+    # 2 sigmoid(2 v) (gelu'(-20) is -1.07e-86, not 0.3% off)
     if approximate == "tanh":
         inner = S.add(x, S.power(x, 3).map(lambda c: 0.044715 * c))
-        t = S.tanh(inner.map(lambda c: math.sqrt(2.0 / math.pi) * c))
-        return S.mul(x.map(lambda c: 0.5 * c), S.add(t, S.lift(1.0, x)))
-    e = S.erf(x.map(lambda c: c / math.sqrt(2.0)))
-    return S.mul(x.map(lambda c: 0.5 * c), S.add(e, S.lift(1.0, x)))
+        v = inner.map(lambda c: math.sqrt(2.0 / math.pi) * c)
+        one_plus = _one_plus(S.tanh(v), 2.0 * torch.sigmoid(2.0 * v.coeffs[0]))
+        return S.mul(x.map(lambda c: 0.5 * c), one_plus)
+    v = x.map(lambda c: c / math.sqrt(2.0))
+    one_plus = _one_plus(S.erf(v), torch.erfc(-v.coeffs[0]))
+    return S.mul(x.map(lambda c: 0.5 * c), one_plus)
 
 
 def _elu(
@@ -122,6 +131,7 @@ ELEMENTWISE: dict[str, Function] = {
     "log1p": _log1p,
     "expm1": _expm1,
     "softplus": _softplus,
+    "log_sigmoid": S.log_sigmoid,
     "silu": _silu,
     "gelu": _gelu,
     "elu": _elu,
@@ -169,51 +179,73 @@ def derivative_coefficients(
 
 
 def _tanh_low(u: torch.Tensor) -> list[torch.Tensor]:
-    """Tanh, tanh' = 1 - y^2 and tanh'' / 2 = -y (1 - y^2)."""
+    """Tanh, tanh' = sech^2 u (= 1 - y^2) and tanh'' / 2 = -y (1 - y^2)."""
     y = torch.tanh(u)
-    slope = 1 - y * y
+    slope = S.tanh_slope(u)
     return [y, slope, -y * slope]
 
 
 def _sigmoid_low(u: torch.Tensor) -> list[torch.Tensor]:
-    """Sigmoid s, s' = s (1 - s) and s'' / 2 = s' (1 - 2 s) / 2."""
+    """Sigmoid s, s' = s(u) s(-u) (= s (1 - s)) and s'' / 2 = s' (1 - 2 s) / 2."""
     s = torch.sigmoid(u)
-    slope = s - s * s
+    slope = s * torch.sigmoid(-u)
     return [s, slope, slope * (0.5 - s)]
 
 
 #: Closed forms for orders <= 2 of the commonest activations (no recurrence).
 _LOW_ORDER = {"tanh": _tanh_low, "sigmoid": _sigmoid_low}
 
-#: Functions whose derivative is a polynomial q of their value: g' = q(g).
-#: Then g^(j) = p_j(g) with p_1 = q and p_{j+1} = p_j' q, all polynomials in g.
+#: Functions whose derivative is a polynomial q of their value, g' = q(g), with
+#: q(g(u)) computed accurately from u (the ``slope``). Then g^(j) = p_j(g) with
+#: p_1 = q and p_{j+1} = p_j' q, so every p_j = q r_j: r_1 = 1 and
+#: r_{j+1} = q' r_j + q r_j'. Computing g^(j) as slope(u) r_j(g) keeps its relative
+#: accuracy in the tails, where q(g) itself is all cancellation (1 - tanh^2).
 _POLYNOMIAL = {
-    "tanh": (torch.tanh, (1.0, 0.0, -1.0)),
-    "sigmoid": (torch.sigmoid, (0.0, 1.0, -1.0)),
+    "tanh": (torch.tanh, S.tanh_slope, (1.0, 0.0, -1.0)),
+    "sigmoid": (torch.sigmoid, S.sigmoid_slope, (0.0, 1.0, -1.0)),
 }
+
+
+def _poly_mul(a: list[float], b: list[float]) -> list[float]:
+    out = [0.0] * (len(a) + len(b) - 1)
+    for i, ca in enumerate(a):
+        for j, cb in enumerate(b):
+            out[i + j] += ca * cb
+    return out
+
+
+def _poly_add(a: list[float], b: list[float]) -> list[float]:
+    size = max(len(a), len(b))
+    return [
+        (a[i] if i < len(a) else 0.0) + (b[i] if i < len(b) else 0.0)
+        for i in range(size)
+    ]
+
+
+def _poly_derivative(a: list[float]) -> list[float]:
+    return [k * c for k, c in enumerate(a)][1:] or [0.0]
 
 
 @functools.lru_cache(maxsize=32)
 def _derivative_polynomials(name: str, order: int) -> list[tuple[float, ...]]:
-    """Coefficients (lowest degree first) of p_j / j!, j = 1..order."""
-    q = list(_POLYNOMIAL[name][1])
-    polys, p = [], q
+    """Coefficients (lowest degree first) of r_j / j!, j = 1..order."""
+    q = list(_POLYNOMIAL[name][2])
+    dq = _poly_derivative(q)
+    polys, r = [], [1.0]
     for j in range(1, order + 1):
-        polys.append(tuple(c / math.factorial(j) for c in p))
-        derivative = [k * c for k, c in enumerate(p)][1:]
-        p = [0.0] * (len(derivative) + len(q) - 1)
-        for a, ca in enumerate(derivative):
-            for b, cb in enumerate(q):
-                p[a + b] += ca * cb
+        polys.append(tuple(c / math.factorial(j) for c in r))
+        r = _poly_add(_poly_mul(dq, r), _poly_mul(q, _poly_derivative(r)))
     return polys
 
 
 def _by_polynomials(name: str, value: torch.Tensor, order: int) -> list[torch.Tensor]:
-    y = _POLYNOMIAL[name][0](value)
+    function, slope, _ = _POLYNOMIAL[name]
+    y = function(value)
+    base = slope(value)
     out = [y]
     for poly in _derivative_polynomials(name, order):
         acc = torch.full_like(y, poly[-1])
         for c in reversed(poly[:-1]):  # Horner
             acc = acc * y + c if c else acc * y
-        out.append(acc)
+        out.append(acc * base)
     return out
