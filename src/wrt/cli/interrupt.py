@@ -1,0 +1,64 @@
+"""Ctrl-C during a streamed run: say what was kept and how to continue; exit 130."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+import typer
+
+from wrt.streaming import kept, parts_folder
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
+def interrupted(context: click.Context, output: Path) -> None:
+    """Report an interrupted streamed run into ``output`` and exit 130.
+
+    Prints, on stderr, the finished parts and rows kept on disk and the exact
+    command that continues the run (the same command with ``--resume``).
+
+    Raises:
+        typer.Exit: always, with code 130.
+    """
+    parts, rows = kept(output)
+    folder = parts_folder(output)
+    if folder.exists():
+        print(
+            f"wrt: interrupted: {rows} rows in {parts} finished parts kept in "
+            f"{folder}.",
+            file=sys.stderr,
+        )
+        print(f"wrt: continue with: {resume_command(context)}", file=sys.stderr)
+    else:
+        print("wrt: interrupted: nothing was kept.", file=sys.stderr)
+    raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def resume_command(context: click.Context) -> str:
+    """The command line of ``context`` with ``--resume`` (and without --overwrite).
+
+    Rebuilt from the parsed parameters, so it is the same request whatever the
+    order or spelling of the options on the original line.
+    """
+    words = ["wrt", context.info_name or "partials"]
+    for param in context.command.params:
+        value = context.params.get(param.name or "")
+        if isinstance(param, click.Argument):
+            words.append(str(value))
+            continue
+        option = max(param.opts, key=len)  # the long spelling
+        if param.name in ("resume", "overwrite") or value is None:
+            continue
+        if getattr(param, "is_flag", False):
+            if value and value != param.default:
+                words.append(option)
+        elif getattr(param, "multiple", False):
+            for item in value:
+                words += [option, str(item)]
+        elif value != param.default:
+            words += [option, str(value)]
+    words.append("--resume")
+    return shlex.join(words)
