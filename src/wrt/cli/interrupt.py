@@ -46,7 +46,7 @@ def resume_command(context: click.Context) -> str:
     words = ["wrt", context.info_name or "partials"]
     for param in context.command.params:
         value = context.params.get(param.name or "")
-        if isinstance(param, click.Argument):
+        if param.param_type_name == "argument":  # typer's are not click.Argument
             words.append(str(value))
             continue
         option = max(param.opts, key=len)  # the long spelling
