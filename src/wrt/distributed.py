@@ -23,7 +23,7 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -152,7 +152,7 @@ class _Worker:
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         from wrt.derivatives import partials
 
-        inputs = _numpy_columns(batch[list(self.model.inputs)])
+        inputs = _numpy_columns(cast(pd.DataFrame, batch[list(self.model.inputs)]))
         result = partials(self.model, inputs, self.specs, **self.options)
         return pd.concat([inputs, result.to_frame()], axis=1)
 

@@ -6,7 +6,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import click
 import typer
 
 from wrt.streaming import kept, parts_folder
@@ -14,7 +13,7 @@ from wrt.streaming import kept, parts_folder
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
-def interrupted(context: click.Context, output: Path) -> None:
+def interrupted(context: typer.Context, output: Path) -> None:
     """Report an interrupted streamed run into ``output`` and exit 130.
 
     Prints, on stderr, the finished parts and rows kept on disk and the exact
@@ -37,7 +36,7 @@ def interrupted(context: click.Context, output: Path) -> None:
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
-def resume_command(context: click.Context) -> str:
+def resume_command(context: typer.Context) -> str:
     """The command line of ``context`` with ``--resume`` (and without --overwrite).
 
     Rebuilt from the parsed parameters, so it is the same request whatever the
