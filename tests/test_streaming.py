@@ -370,10 +370,19 @@ def test_bad_data_mid_run_leaves_no_parts_but_a_resume_keeps_its_own(tmp_path):
     frame.to_csv(tmp_path / "ok.csv", index=False)
     frame.loc[257, "t"] = np.inf
     frame.to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(wrt.DataError, match="rows 200..299"):
-        partials_stream(model, tmp_path / "bad.csv", SPECS, tmp_path / "o.csv",
-                        chunk_size=100)  # fmt: skip
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "ok.csv"]
+    for sink in (tmp_path / "o.csv", tmp_path / "new" / "deeper" / "o.parquet"):
+        with pytest.raises(wrt.DataError, match="rows 200..299"):
+            partials_stream(model, tmp_path / "bad.csv", SPECS, sink, chunk_size=100)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "ok.csv"]
+    out = tmp_path / "o.csv"
+    with pytest.raises(Stop):  # stopped before the bad row
+        partials_stream(model, tmp_path / "bad.csv", SPECS, out, chunk_size=100,
+                        on_chunk=_interrupt_at(1))  # fmt: skip
+    with pytest.raises(wrt.DataError, match="rows 200..299"):  # met on resuming
+        partials_stream(model, tmp_path / "bad.csv", SPECS, out, chunk_size=100,
+                        resume=True)  # fmt: skip
+    # the parts were there before this call: they are the user's, kept
+    assert len(list((tmp_path / "o.csv.parts").glob("part-*"))) == 2
 
 
 def test_an_interrupted_join_keeps_the_parts_and_no_half_file(setup, monkeypatch):

@@ -172,6 +172,7 @@ def partials_stream(
         "format": sink.suffix.lower(),
         "wrt_version": _version(),
     }
+    new_folder = _first_missing(sink.parent)
     done, created = _prepare(parts, sink, manifest, resume, overwrite, names)
     computed = 0
     chunks = 0
@@ -202,7 +203,7 @@ def partials_stream(
     except WrtError:
         # bad data or a bad request: the parts cannot be resumed to a result
         if created:
-            shutil.rmtree(parts, ignore_errors=True)
+            shutil.rmtree(new_folder or parts, ignore_errors=True)
         raise
     finally:  # an interruption keeps the finished parts, never a half-written one
         for stale in parts.glob("*.tmp"):
@@ -313,6 +314,14 @@ def _prepare(
     parts.mkdir(parents=True)
     write_manifest(parts, manifest)
     return 0, True
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost folder on the way to ``folder`` that does not exist yet."""
+    missing = None
+    while not folder.exists() and folder.parent != folder:
+        missing, folder = folder, folder.parent
+    return missing
 
 
 def _model_file(model) -> Path | None:
