@@ -181,3 +181,19 @@ def test_report_and_sens_write_where_asked(files):
     )
     assert result.exit_code == 0, result.output
     assert {"importance.png", "mean_sd.png"} <= {p.name for p in figs.iterdir()}
+
+
+def test_ctrl_c_in_memory_writes_nothing_and_exits_130(files, monkeypatch):
+    model, points = files
+    out = points.parent / "o.json"
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("wrt.cli.partials.partials", ctrl_c)
+    result = CliRunner().invoke(
+        app, ["partials", str(model), str(points), "-d", "dy/dx1", "-o", str(out)]
+    )
+    assert result.exit_code == 130, result.output
+    assert "nothing was written" in result.stderr and "Traceback" not in result.output
+    assert sorted(p.name for p in points.parent.iterdir()) == ["model.pt", "points.csv"]

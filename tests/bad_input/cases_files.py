@@ -526,3 +526,18 @@ CASES = [
         new_files=True,
     ),
 ]
+
+CASES += [
+    Cli("files-resume-and-overwrite",
+        lambda f: _partials(f, "--resume", "--overwrite", "-o", str(f / "o.csv")), 2,
+        r"--resume .* --overwrite .*one of them"),
+    Cli("files-ray-zero-byte-csv",
+        lambda f: _streamed(f, "e.csv", "", "o.csv") + ["--ray"], 2,
+        r"e\.csv is empty"),
+    Cli("files-ray-out-is-points",
+        lambda f: _partials(f, "--ray", "-o", str(f / "points.csv")), 2,
+        r"is the input file"),
+    Cli("files-ray-header-only",
+        lambda f: _streamed(f, "h.parquet", None, "o.parquet") + ["--ray"], 2,
+        r"h\.parquet has the columns but no rows"),
+]  # fmt: skip

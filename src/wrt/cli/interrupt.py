@@ -13,18 +13,20 @@ from wrt.streaming import kept, parts_folder
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
-def interrupted(context: typer.Context, output: Path) -> None:
-    """Report an interrupted streamed run into ``output`` and exit 130.
+def interrupted(context: typer.Context, output: Path | None) -> None:
+    """Report an interrupted run and exit 130.
 
-    Prints, on stderr, the finished parts and rows kept on disk and the exact
-    command that continues the run (the same command with ``--resume``).
+    For a streamed run into ``output``, prints on stderr the finished parts and
+    rows kept on disk and the exact command that continues the run (the same
+    command with ``--resume``); for an in-memory run (``output`` None or not
+    streamed), that nothing was written.
 
     Raises:
         typer.Exit: always, with code 130.
     """
-    parts, rows = kept(output)
-    folder = parts_folder(output)
-    if folder.exists():
+    if output is not None and parts_folder(output).exists():
+        folder = parts_folder(output)
+        parts, rows = kept(output)
         print(
             f"wrt: interrupted: {rows} rows in {parts} finished parts kept in "
             f"{folder}.",
@@ -32,7 +34,11 @@ def interrupted(context: typer.Context, output: Path) -> None:
         )
         print(f"wrt: continue with: {resume_command(context)}", file=sys.stderr)
     else:
-        print("wrt: interrupted: nothing was kept.", file=sys.stderr)
+        print(
+            "wrt: interrupted: nothing was written (results are written whole, at "
+            "the end). Run the command again.",
+            file=sys.stderr,
+        )
     raise typer.Exit(EXIT_INTERRUPTED)
 
 

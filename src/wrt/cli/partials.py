@@ -37,6 +37,7 @@ from wrt.derivatives import partials
 from wrt.errors import DataError, ResumeError, SpecError
 from wrt.importers import load
 from wrt.outputs import atomic_write, output_file
+from wrt.sources import source_columns
 from wrt.spec import format_spec, partials_up_to
 from wrt.streaming import CLI_NAMES, STREAM_SUFFIXES, count_rows, partials_stream
 
@@ -129,6 +130,10 @@ def partials_command(
     rows are streamed in chunks of --chunk-size (memory stays bounded whatever the
     file's size) and an interrupted run can be continued with --resume.
     """
+    if resume and overwrite:
+        raise ResumeError(
+            "--resume continues a run and --overwrite starts afresh: give one of them."
+        )
     if resume and output is None:
         raise ResumeError("--resume needs -o with a .parquet or .csv file, from one.")
     if output is not None:
@@ -159,6 +164,8 @@ def partials_command(
                 "--resume continues a local streamed run; a --ray run starts afresh. "
                 "Drop --resume (with --overwrite to replace -o), or drop --ray."
             )
+        if output is not None and _streamable(points, output):
+            source_columns(points, loaded.inputs)  # before Ray starts
         _on_ray(
             model,
             points,
@@ -197,10 +204,13 @@ def partials_command(
         )
     table = read_table(points)
     x = as_points(table, loaded.inputs, dtype=loaded.dtype)
-    with _progress(x.shape[0], chunk_size) as advance:
-        result = partials(
-            loaded, x, specs, engine=engine, chunk_size=chunk_size, on_chunk=advance
-        )
+    try:
+        with _progress(x.shape[0], chunk_size) as advance:
+            result = partials(
+                loaded, x, specs, engine=engine, chunk_size=chunk_size, on_chunk=advance
+            )
+    except KeyboardInterrupt:
+        interrupted(context, None)
     frame = pd.concat(
         [table[list(loaded.inputs)].reset_index(drop=True), result.to_frame()], axis=1
     )
