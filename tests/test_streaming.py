@@ -1,10 +1,13 @@
 """Streaming partials: chunked reading and writing, order, interruption and --resume."""
 
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
-import time
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,9 +15,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 import wrt
 from models import mlp, save_torchscript
+from wrt import streaming
+from wrt.cli.app import app
+from wrt.errors import OutputPathError, ResumeError
+from wrt.manifest import model_hash
 from wrt.streaming import partials_stream
 
 SPECS = ["dy/dx", "d2y/dxdt"]
@@ -83,7 +93,7 @@ def test_resume_refuses_a_changed_request(setup):
     with pytest.raises(Stop):
         partials_stream(model, source, SPECS, out, chunk_size=100,
                         on_chunk=lambda n: (_ for _ in ()).throw(Stop))  # fmt: skip
-    with pytest.raises(wrt.DataError, match="chunk_size changed"):
+    with pytest.raises(ResumeError, match="chunk_size changed"):
         partials_stream(model, source, SPECS, out, chunk_size=50, resume=True)
 
 
@@ -97,38 +107,314 @@ def test_a_nan_row_is_named_by_its_row_in_the_file(tmp_path):
                         chunk_size=100)  # fmt: skip
 
 
-def test_a_killed_cli_run_resumes_to_an_identical_file(tmp_path):
-    model = save_torchscript(mlp(2, 1, width=64), tmp_path / "model.pt")
+# a real SIGKILL, at a chosen chunk: the child kills itself right after writing
+# its Nth part (no timed sleep, so a loaded machine cannot make it race)
+KILLER = """
+import os, signal, sys
+import wrt.streaming as streaming
+from wrt.cli.app import app
+
+write, written = streaming._write_part, []
+
+def write_then_die(frame, path):
+    write(frame, path)
+    written.append(path)
+    if len(written) == int(os.environ["WRT_TEST_KILL_AFTER"]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+streaming._write_part = write_then_die
+app(sys.argv[1:], prog_name="wrt")
+"""
+
+
+@pytest.mark.parametrize(("suffix", "kill_after"), [(".parquet", 3), (".csv", 1)])
+def test_a_killed_cli_run_resumes_to_an_identical_file(tmp_path, suffix, kill_after):
+    model = save_torchscript(mlp(2, 1, width=16), tmp_path / "model.pt")
     rng = np.random.default_rng(1)
-    n = 400_000
-    pd.DataFrame({"x": rng.normal(size=n), "t": rng.normal(size=n)}).to_parquet(
-        tmp_path / "big.parquet", row_group_size=50_000
+    n = 20_000
+    frame = pd.DataFrame({"x": rng.normal(size=n), "t": rng.normal(size=n)})
+    source = tmp_path / f"big{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(source, index=False)
+    else:
+        frame.to_parquet(source, row_group_size=3000)
+    args = [str(model), str(source), "-d", "dy/dx", "-d", "d2y/dx^2",
+            "--inputs", "x,t", "--chunk-size", "2000"]  # fmt: skip
+    whole, out = tmp_path / f"whole{suffix}", tmp_path / f"out{suffix}"
+    cli = [sys.executable, "-m", "wrt", "partials", *args]
+    subprocess.run([*cli, "-o", str(whole)], check=True, capture_output=True)
+    env = {**os.environ, "WRT_TEST_KILL_AFTER": str(kill_after)}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLER, "partials", *args, "-o", str(out)],
+        env=env,
+        capture_output=True,
     )
-    base = [sys.executable, "-m", "wrt", "partials", str(model),
-            str(tmp_path / "big.parquet"), "-d", "dy/dx", "-d", "d2y/dx^2",
-            "--inputs", "x,t", "--chunk-size", "20000"]  # fmt: skip
-    whole = tmp_path / "whole.parquet"
-    subprocess.run([*base, "-o", str(whole)], check=True, capture_output=True)
-    out = tmp_path / "out.parquet"
-    run = subprocess.Popen(
-        [*base, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    parts = tmp_path / "out.parquet.parts"
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list(parts.glob("part-*.parquet"))) < 3:
-        time.sleep(0.05)
-    os.kill(run.pid, signal.SIGKILL)
-    run.wait()
-    assert not out.exists() and len(list(parts.glob("part-*.parquet"))) < 20
-    subprocess.run([*base, "-o", str(out), "--resume"], check=True, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    parts = tmp_path / f"out{suffix}.parts"
+    assert not out.exists()
+    assert len(list(parts.glob(f"part-*{suffix}"))) == kill_after
+    assert not list(parts.glob("*.tmp"))
+    subprocess.run([*cli, "-o", str(out), "--resume"], check=True, capture_output=True)
     assert out.read_bytes() == whole.read_bytes()
-    sample = pd.read_parquet(whole).iloc[::9973]
+    assert not parts.exists()
+    sample = frame.iloc[::997]
     direct = wrt.partials(
-        wrt.load(model, inputs=["x", "t"]), sample[["x", "t"]], ["dy/dx", "d2y/dx^2"]
+        wrt.load(model, inputs=["x", "t"]), sample[["x", "t"]], ["d2y/dx^2"]
     )
+    got = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
     torch.testing.assert_close(
-        torch.tensor(sample["d2y/dx^2"].to_numpy()),
+        torch.tensor(got["d2y/dx^2"].to_numpy()[::997]),
         direct["d2y/dx^2"],
         rtol=1e-12,
         atol=0,
     )
+
+
+def _interrupt_at(chunk: int, error: type[BaseException] = Stop):
+    """An on_chunk callback that raises ``error`` after its ``chunk``-th chunk."""
+    seen = []
+
+    def on_chunk(rows: int) -> None:
+        seen.append(rows)
+        if len(seen) == chunk:
+            raise error
+
+    return on_chunk
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    rows=st.integers(1, 40),
+    chunk_size=st.integers(1, 12),
+    suffix=st.sampled_from([".csv", ".parquet"]),
+    stops=st.lists(st.integers(1, 4), max_size=3),
+    group=st.integers(1, 9),
+)
+def test_any_chunking_and_interruptions_resume_to_the_one_shot_bytes(
+    rows, chunk_size, suffix, stops, group
+):
+    """Interrupted at random chunks, again and again: the same file, byte for byte."""
+    model = wrt.wrap(mlp(2, 1, width=4), inputs=["x", "t"])
+    rng = np.random.default_rng(rows)
+    frame = pd.DataFrame({"t": rng.normal(size=rows), "x": rng.normal(size=rows)})
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(scratch)
+        source = tmp / f"in{suffix}"
+        if suffix == ".csv":
+            frame.to_csv(source, index=False)
+        else:
+            frame.to_parquet(source, row_group_size=group)
+        whole, out = tmp / f"whole{suffix}", tmp / f"out{suffix}"
+        partials_stream(model, source, SPECS, whole, chunk_size=chunk_size)
+        computed = 0
+        for attempt, stop in enumerate(stops):
+            try:
+                summary = partials_stream(
+                    model, source, SPECS, out, chunk_size=chunk_size,
+                    resume=attempt > 0, on_chunk=_interrupt_at(stop),
+                )  # fmt: skip
+            except Stop:
+                computed += stop * chunk_size
+                continue
+            break
+        else:
+            summary = partials_stream(
+                model, source, SPECS, out, chunk_size=chunk_size, resume=bool(stops)
+            )
+        assert out.read_bytes() == whole.read_bytes()
+        assert summary.rows == rows
+        assert not (tmp / f"out{suffix}.parts").exists()
+        expected = wrt.partials(model, frame[["x", "t"]], SPECS).to_frame()
+        got = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+        np.testing.assert_allclose(got[SPECS].to_numpy(), expected.to_numpy(),
+                                   rtol=1e-13, atol=1e-15)  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_ctrl_c_keeps_the_parts_and_prints_the_resume_command(
+    setup, suffix, monkeypatch
+):
+    model, _, tmp = setup
+    path = save_torchscript(mlp(2, 1), tmp / "model.pt")
+    source = tmp / f"in{suffix}"
+    args = ["partials", str(path), str(source), "-d", SPECS[0], "-d", SPECS[1],
+            "--inputs", "x,t", "--chunk-size", "100", "-e", "autograd"]  # fmt: skip
+    whole, out = tmp / f"whole{suffix}", tmp / f"out{suffix}"
+    assert CliRunner().invoke(app, [*args, "-o", str(whole)]).exit_code == 0
+    write, written = streaming._write_part, []
+
+    def write_then_ctrl_c(frame, part):
+        write(frame, part)
+        written.append(part)
+        if len(written) == 4:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(streaming, "_write_part", write_then_ctrl_c)
+        result = CliRunner().invoke(app, [*args, "-o", str(out)])
+    assert result.exit_code == 130, result.output
+    said = result.stderr
+    assert "Traceback" not in result.output
+    assert re.search(
+        r"interrupted: 400 rows in 4 finished parts kept in .*\.parts", said
+    )
+    command = re.search(r"continue with: (.*)", said).group(1)
+    words = shlex.split(command)
+    assert words[:2] == ["wrt", "partials"] and words[-1] == "--resume"
+    assert not out.exists()
+    resumed = CliRunner().invoke(app, words[1:])
+    assert resumed.exit_code == 0, resumed.output
+    assert out.read_bytes() == whole.read_bytes()
+
+
+def test_an_api_interrupted_run_resumes_from_the_cli(setup):
+    """The manifest of the API and of the CLI agree for the same request."""
+    _, _, tmp = setup
+    path = save_torchscript(mlp(2, 1), tmp / "model.pt")
+    source, out = tmp / "in.parquet", tmp / "out.parquet"
+    with pytest.raises(Stop):
+        partials_stream(wrt.load(path, inputs=["x", "t"]), source, SPECS, out,
+                        chunk_size=300, on_chunk=_interrupt_at(2))  # fmt: skip
+    args = ["partials", str(path), str(source), "-d", SPECS[0], "-d", SPECS[1],
+            "--inputs", "x,t", "--chunk-size", "300", "-o", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, [*args, "--resume"])
+    assert result.exit_code == 0, result.output
+    expected = wrt.partials(wrt.load(path, inputs=["x", "t"]),
+                            pd.read_parquet(source)[["x", "t"]], SPECS)  # fmt: skip
+    got = pd.read_parquet(out)
+    np.testing.assert_array_equal(got[SPECS].to_numpy(), expected.to_frame().to_numpy())
+
+
+def _change(field, model, tmp):
+    """The kwargs of a resume that differs from the interrupted run in ``field``."""
+    same = {"model": model, "specs": SPECS, "chunk_size": 100}
+    if field == "model":
+        return {**same, "model": wrt.wrap(mlp(2, 1, seed=3), inputs=["x", "t"])}
+    if field == "inputs":
+        return {**same, "model": wrt.wrap(model.module, inputs=["t", "x"])}
+    if field == "outputs":
+        out = wrt.wrap(model.module, inputs=["x", "t"], outputs=["u"])
+        return {**same, "model": out, "specs": ["du/dx", "d2u/dxdt"]}
+    if field == "specs":
+        return {**same, "specs": ["dy/dt"]}
+    if field == "chunk_size":
+        return {**same, "chunk_size": 50}
+    if field == "engine":
+        return {**same, "engine": "taylor"}
+    if field == "dtype":
+        return {**same, "dtype": "float32"}
+    if field == "source_mtime_ns":
+        source = tmp / "in.parquet"
+        os.utime(source, ns=(1, source.stat().st_mtime_ns + 10**9))
+        return same
+    raise AssertionError(field)
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["model", "inputs", "outputs", "specs", "chunk_size", "engine", "dtype",
+     "source_mtime_ns"],
+)  # fmt: skip
+def test_a_resume_that_differs_in_any_field_is_refused_and_keeps_the_parts(
+    setup, field
+):
+    model, _, tmp = setup
+    source, out = tmp / "in.parquet", tmp / "out.parquet"
+    with pytest.raises(Stop):
+        partials_stream(model, source, SPECS, out, chunk_size=100,
+                        on_chunk=_interrupt_at(2))  # fmt: skip
+    parts = tmp / "out.parquet.parts"
+    before = {p.name: p.read_bytes() for p in parts.iterdir()}
+    options = _change(field, model, tmp)
+    with pytest.raises(ResumeError, match=rf"{field}.* changed .*overwrite=True"):
+        partials_stream(
+            options.pop("model"), source, options.pop("specs"), out, resume=True,
+            **options,
+        )  # fmt: skip
+    assert {p.name: p.read_bytes() for p in parts.iterdir()} == before
+    assert not out.exists()
+
+
+def test_a_new_wrt_version_is_not_resumed(setup, monkeypatch):
+    model, _, tmp = setup
+    source, out = tmp / "in.csv", tmp / "out.csv"
+    with pytest.raises(Stop):
+        partials_stream(model, source, SPECS, out, chunk_size=100,
+                        on_chunk=_interrupt_at(1))  # fmt: skip
+    monkeypatch.setattr(wrt, "__version__", "99.0")
+    with pytest.raises(ResumeError, match="wrt_version"):
+        partials_stream(model, source, SPECS, out, chunk_size=100, resume=True)
+
+
+def test_the_model_hash_sees_weights_activations_and_names():
+    base = mlp(2, 1)
+    other_activation = mlp(2, 1)
+    other_activation[1] = torch.nn.Sigmoid()
+    nudged = mlp(2, 1)
+    with torch.no_grad():
+        nudged[0].weight[0, 0] += 1e-15
+    hashes = [
+        model_hash(wrt.wrap(base, inputs=["x", "t"])),
+        model_hash(wrt.wrap(other_activation, inputs=["x", "t"])),
+        model_hash(wrt.wrap(nudged, inputs=["x", "t"])),
+        model_hash(wrt.wrap(base, inputs=["t", "x"])),
+        model_hash(wrt.wrap(base, inputs=["x", "t"], outputs=["u"])),
+    ]
+    assert len(set(hashes)) == len(hashes)
+    assert model_hash(wrt.wrap(mlp(2, 1), inputs=["x", "t"])) == hashes[0]
+
+
+def test_bad_data_mid_run_leaves_no_parts_but_a_resume_keeps_its_own(tmp_path):
+    model = wrt.wrap(mlp(2, 1), inputs=["x", "t"])
+    frame = pd.DataFrame({"x": np.zeros(300), "t": np.zeros(300)})
+    frame.to_csv(tmp_path / "ok.csv", index=False)
+    frame.loc[257, "t"] = np.inf
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    for sink in (tmp_path / "o.csv", tmp_path / "new" / "deeper" / "o.parquet"):
+        with pytest.raises(wrt.DataError, match="rows 200..299"):
+            partials_stream(model, tmp_path / "bad.csv", SPECS, sink, chunk_size=100)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "ok.csv"]
+    out = tmp_path / "o.csv"
+    with pytest.raises(Stop):  # stopped before the bad row
+        partials_stream(model, tmp_path / "bad.csv", SPECS, out, chunk_size=100,
+                        on_chunk=_interrupt_at(1))  # fmt: skip
+    with pytest.raises(wrt.DataError, match="rows 200..299"):  # met on resuming
+        partials_stream(model, tmp_path / "bad.csv", SPECS, out, chunk_size=100,
+                        resume=True)  # fmt: skip
+    # the parts were there before this call: they are the user's, kept
+    assert len(list((tmp_path / "o.csv.parts").glob("part-*"))) == 2
+
+
+def test_an_interrupted_join_keeps_the_parts_and_no_half_file(setup, monkeypatch):
+    model, _, tmp = setup
+    source, out = tmp / "in.parquet", tmp / "out.parquet"
+    whole = tmp / "whole.parquet"
+    partials_stream(model, source, SPECS, whole, chunk_size=300)
+
+    def ctrl_c(path, write):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(streaming, "atomic_write", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            partials_stream(model, source, SPECS, out, chunk_size=300)
+    assert not out.exists()
+    assert len(list((tmp / "out.parquet.parts").glob("part-*"))) == 4
+    summary = partials_stream(model, source, SPECS, out, chunk_size=300, resume=True)
+    assert summary.computed == 0 and out.read_bytes() == whole.read_bytes()
+
+
+def test_overwrite_decides_over_an_earlier_run(setup):
+    model, _, tmp = setup
+    source, out = tmp / "in.csv", tmp / "out.csv"
+    with pytest.raises(Stop):
+        partials_stream(model, source, SPECS, out, chunk_size=100,
+                        on_chunk=_interrupt_at(1))  # fmt: skip
+    with pytest.raises(ResumeError, match="interrupted run.*resume=True"):
+        partials_stream(model, source, SPECS, out, chunk_size=100, overwrite=False)
+    summary = partials_stream(model, source, SPECS, out, chunk_size=100)
+    assert summary.computed == 1000  # overwrite=True (the API's default): afresh
+    with pytest.raises(OutputPathError, match="exists"):
+        partials_stream(model, source, SPECS, out, chunk_size=100, overwrite=False)
+    with pytest.raises(ResumeError, match="Nothing to resume"):
+        partials_stream(model, source, SPECS, out, chunk_size=100, resume=True)

@@ -18,14 +18,17 @@ file at the same path (or be given the model object).
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
 from wrt.errors import DataError
+from wrt.outputs import atomic_write
 
 
 @contextlib.contextmanager
@@ -51,7 +54,11 @@ def _ray():
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Join the Ray cluster at ``address``, or start a local one (once per process)."""
+    """Join the Ray cluster at ``address``, or start a local one (once per process).
+
+    Ray stays up, for the process, until ``ray.shutdown()``; :func:`session` is the
+    scoped form, which also undoes what Ray changes in the process.
+    """
     ray = _ray()
     if ray.is_initialized():
         return
@@ -61,6 +68,67 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
             ray.init(address=address, **options)
         else:
             ray.init(num_cpus=num_cpus, **options)
+
+
+@contextlib.contextmanager
+def session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+    """Ray for the length of a ``with`` block, leaving the process as it found it.
+
+    Joins the cluster at ``address`` (or starts a local instance) unless Ray is
+    already initialised; on leaving, shuts down what it started and restores what
+    Ray changes in the process: environment variables (Ray sets some, e.g.
+    ``RAY_USAGE_STATS_ENABLED``, ``PYTHONBREAKPOINT``) and the handlers, levels and
+    propagation of the ``ray`` loggers and the root logger. ``wrt partials --ray``
+    runs in one.
+    """
+    environment = dict(os.environ)
+    loggers = _logger_state()
+    ray = _ray()
+    started = not ray.is_initialized()
+    try:
+        connect(address, num_cpus)
+        yield
+    finally:
+        if started and ray.is_initialized():
+            with _quiet():
+                ray.shutdown()
+        _restore_loggers(loggers)
+        for key in [k for k in os.environ if k not in environment]:
+            del os.environ[key]
+        for key, value in environment.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
+_LoggerState = tuple[list[logging.Handler], int, bool]
+
+
+def _ray_loggers() -> list[str]:
+    names = logging.root.manager.loggerDict
+    return ["", *(n for n in names if n == "ray" or n.startswith("ray."))]
+
+
+def _logger_state() -> dict[str, _LoggerState]:
+    state = {}
+    for name in _ray_loggers():
+        logger = logging.getLogger(name)
+        state[name] = (list(logger.handlers), logger.level, logger.propagate)
+    return state
+
+
+def _restore_loggers(saved: dict[str, _LoggerState]) -> None:
+    default: _LoggerState = ([], logging.NOTSET, True)
+    for name in _ray_loggers():
+        logger = logging.getLogger(name)
+        handlers, level, propagate = saved.get(name, default)
+        for handler in [h for h in logger.handlers if h not in handlers]:
+            logger.removeHandler(handler)
+            handler.close()
+        for handler in handlers:
+            if handler not in logger.handlers:
+                logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 class _Worker:
@@ -84,7 +152,7 @@ class _Worker:
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         from wrt.derivatives import partials
 
-        inputs = _numpy_columns(batch[list(self.model.inputs)])
+        inputs = _numpy_columns(cast(pd.DataFrame, batch[list(self.model.inputs)]))
         result = partials(self.model, inputs, self.specs, **self.options)
         return pd.concat([inputs, result.to_frame()], axis=1)
 
@@ -122,9 +190,11 @@ def partials(
     """
     ray = _ray()
     with _quiet():
-        context = ray.data.DataContext.get_current()
-        context.execution_options.preserve_order = True
-        context.enable_progress_bars = False
+        # the options go on a copy of the dataset's own context: neither Ray's
+        # process-wide context nor the caller's dataset is changed
+        dataset = ray.data.Dataset.copy(dataset, _deep_copy=True)
+        dataset.context.execution_options.preserve_order = True
+        dataset.context.enable_progress_bars = False
         cpus = int(ray.cluster_resources().get("CPU", 1))
         workers = concurrency or max(1, cpus - 1)
         options = {
@@ -160,31 +230,36 @@ def write(dataset: Any, sink: str | Path, batch_size: int = 65536) -> int:
 
     sink = Path(sink)
     rows = 0
-    writer = None
-    first = True
-    temporary = sink.with_name(sink.name + ".tmp")
-    with _quiet():
-        batches = list_batches(dataset, batch_size)
-    for batch in batches:
-        batch = _numpy_columns(batch)
-        rows += len(batch)
-        if sink.suffix.lower() == ".csv":
-            batch.to_csv(
-                temporary,
-                index=False,
-                float_format="%.17g",
-                mode="w" if first else "a",
-                header=first,
-            )
-        else:
-            table = pa.Table.from_pandas(batch, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(temporary, table.schema)
-            writer.write_table(table)
-        first = False
-    if writer is not None:
-        writer.close()
-    temporary.replace(sink)
+
+    def write_all(temporary: Path) -> None:
+        nonlocal rows
+        writer = None
+        first = True
+        with _quiet():
+            batches = list_batches(dataset, batch_size)
+        try:
+            for batch in batches:
+                batch = _numpy_columns(batch)
+                rows += len(batch)
+                if sink.suffix.lower() == ".csv":
+                    batch.to_csv(
+                        temporary,
+                        index=False,
+                        float_format="%.17g",
+                        mode="w" if first else "a",
+                        header=first,
+                    )
+                else:
+                    table = pa.Table.from_pandas(batch, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(temporary, table.schema)
+                    writer.write_table(table)
+                first = False
+        finally:
+            if writer is not None:
+                writer.close()
+
+    atomic_write(sink, write_all)
     return rows
 
 

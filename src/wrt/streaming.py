@@ -7,20 +7,23 @@ temporary name, then a rename), into ``<sink>.parts/``. When every chunk is done
 the parts are joined, in order, into the sink, and the folder is removed. Memory
 stays bounded by one chunk whatever the number of rows.
 
-An interrupted run leaves its finished parts (and a manifest: source, size,
-chunk size, specs, engine). ``resume=True`` checks the manifest against the new
-call, skips the rows of the finished parts, and carries on; the joined file is
-identical to that of an uninterrupted run, because each part depends only on its
-rows.
+Before anything is computed, the sink is checked (:mod:`wrt.outputs`: never the
+source, a writable file) and so is the source (not empty, has the inputs' columns,
+has rows). An interrupted run (Ctrl-C, a kill, a crash) leaves its finished parts
+and a manifest (:mod:`wrt.manifest`: the model's content hash, names, source,
+specs, every option). ``resume=True`` checks the manifest against the new call,
+skips the rows of the finished parts, and carries on; the joined file is
+identical, byte for byte, to that of an uninterrupted run, because each part
+depends only on its rows. A run refused for bad data removes the parts it
+created; a new run never deletes an earlier run's parts unless ``overwrite``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +33,27 @@ import pyarrow.parquet as pq
 
 from wrt.data import as_points
 from wrt.derivatives import ModelLike, as_model, partials
-from wrt.errors import DataError
+from wrt.errors import DataError, ResumeError, WrtError
+from wrt.manifest import check_manifest, model_hash, write_manifest
 from wrt.model import DTypeLike
+from wrt.outputs import atomic_write, output_file
+from wrt.sources import count_rows as count_rows  # re-exported: wrt.cli.partials
+from wrt.sources import read_chunks, source_columns
 
 STREAM_SUFFIXES = (".parquet", ".pq", ".csv")
 COMPUTE_CHUNK = 16384
+
+
+@dataclass(frozen=True)
+class OptionNames:
+    """How messages name the options: Python arguments, or the CLI's options."""
+
+    sink: str = "sink"
+    resume: str = "resume=True"
+    restart: str = "overwrite=True (and resume=False)"
+
+
+CLI_NAMES = OptionNames(sink="-o", resume="--resume", restart="--overwrite")
 
 
 @dataclass(frozen=True)
@@ -56,14 +75,6 @@ class StreamSummary:
     sink: Path
 
 
-def count_rows(source: str | Path) -> int | None:
-    """Rows of a Parquet file from its footer (None for CSV: unknown without a scan)."""
-    source = Path(source)
-    if source.suffix.lower() in (".parquet", ".pq"):
-        return pq.ParquetFile(source).metadata.num_rows
-    return None
-
-
 def partials_stream(
     model: ModelLike,
     source: str | Path,
@@ -74,7 +85,9 @@ def partials_stream(
     engine: str = "auto",
     dtype: DTypeLike = None,
     resume: bool = False,
+    overwrite: bool = True,
     on_chunk: Callable[[int], None] | None = None,
+    names: OptionNames = OptionNames(),
 ) -> StreamSummary:
     """Compute ``specs`` at every row of ``source``; write them to ``sink`` in order.
 
@@ -84,21 +97,31 @@ def partials_stream(
             ignored).
         specs: the partials, as in :func:`wrt.partials`.
         sink: the output, ``.parquet`` or ``.csv``: the input columns, then one
-            column per spec as written.
+            column per spec as written. Never the source, by any path.
         chunk_size: rows per chunk: bounds memory (and is part of the resume
             manifest: resume with the same value).
         engine: see :func:`wrt.partials`.
         dtype: see :func:`wrt.partials`.
-        resume: continue an interrupted run from its finished parts.
+        resume: continue an interrupted run from its finished parts; refused
+            (:class:`~wrt.errors.ResumeError`) unless the model (content hash),
+            names, source, specs and every option are those of the interrupted run.
+        overwrite: whether an existing ``sink``, or the parts of an earlier
+            interrupted run, may be replaced by a new run (``wrt partials`` passes
+            its ``--overwrite``, False by default).
         on_chunk: called with the rows of each finished chunk (progress).
+        names: how messages name the options (``wrt partials`` passes
+            :data:`CLI_NAMES`).
 
     Returns:
         A :class:`StreamSummary`.
 
     Raises:
-        DataError: unknown suffixes, a source without the model's inputs, NaN or
-            Inf in a row (named with its row number in the whole file), or a
-            resume whose manifest does not match.
+        DataError: unknown suffixes, an empty source or one without the model's
+            inputs, NaN or Inf in a row (named with its row number in the whole
+            file).
+        ResumeError: a resume whose manifest does not match, or nothing to resume.
+        OutputPathError: ``sink`` is the source, a folder, under a file, not
+            writable, or exists and ``overwrite`` is False.
     """
     start = time.perf_counter()
     model = as_model(model).to(dtype)
@@ -115,107 +138,156 @@ def partials_stream(
         )
     if not source.is_file():
         raise DataError(f"No such points file: {source}. Check the path.")
+    output_file(
+        sink,
+        option=names.sink,
+        inputs=[source, _model_file(model)],
+        overwrite=overwrite or resume,
+    )
+    columns = source_columns(source, model.inputs)
     specs = list(dict.fromkeys(specs))
     # computing a chunk holds the nested graphs of every layer; sub-chunks of 16384
     # rows cap that (measured, seed network, 2nd order: 985 -> 629 MiB peak RSS at
     # the same speed) while the files are still read and written in big chunks
     compute_chunk = min(chunk_size, COMPUTE_CHUNK)
-    parts = sink.with_name(sink.name + ".parts")
+    parts = parts_folder(sink)
     manifest = {
+        "model": model_hash(model),
+        "inputs": list(model.inputs),
+        "outputs": list(model.outputs),
         "source": str(source.resolve()),
         "source_bytes": source.stat().st_size,
         "source_mtime_ns": source.stat().st_mtime_ns,
+        "source_columns": columns,
         "chunk_size": chunk_size,
         "specs": specs,
         "engine": str(engine),
         "dtype": str(model.dtype),
+        "format": sink.suffix.lower(),
+        "wrt_version": _version(),
     }
-    done = _prepare(parts, manifest, resume)
+    new_folder = _first_missing(sink.parent)
+    done, created = _prepare(parts, sink, manifest, resume, overwrite, names)
     computed = 0
     chunks = 0
-    for index, frame in enumerate(_chunks(source, chunk_size, model.inputs)):
-        chunks += 1
-        if index < done:
-            continue
-        first_row = index * chunk_size
-        try:
-            x = as_points(frame, model.inputs, dtype=model.dtype, device=model.device)
-        except DataError as exc:
-            raise DataError(
-                f"In rows {first_row}..{first_row + len(frame) - 1}: {exc}"
-            ) from exc
-        result = partials(model, x, specs, engine=engine, chunk_size=compute_chunk)
-        out = pd.concat(
-            [frame[list(model.inputs)].reset_index(drop=True), result.to_frame()],
-            axis=1,
-        )
-        _write_part(out, parts / f"part-{index:08d}{sink.suffix.lower()}")
-        computed += len(frame)
-        if on_chunk is not None:
-            on_chunk(len(frame))
-    rows = _join(parts, sink, chunks)
+    try:
+        for index, frame in enumerate(read_chunks(source, chunk_size, model.inputs)):
+            chunks += 1
+            if index < done:
+                continue
+            first_row = index * chunk_size
+            try:
+                x = as_points(
+                    frame, model.inputs, dtype=model.dtype, device=model.device
+                )
+            except DataError as exc:
+                raise DataError(
+                    f"In rows {first_row}..{first_row + len(frame) - 1}: {exc}"
+                ) from exc
+            result = partials(model, x, specs, engine=engine, chunk_size=compute_chunk)
+            out = pd.concat(
+                [frame[list(model.inputs)].reset_index(drop=True), result.to_frame()],
+                axis=1,
+            )
+            _write_part(out, parts / f"part-{index:08d}{sink.suffix.lower()}")
+            computed += len(frame)
+            if on_chunk is not None:
+                on_chunk(len(frame))
+        rows = _join(parts, sink, chunks)
+    except WrtError:
+        # bad data or a bad request: the parts cannot be resumed to a result
+        if created:
+            shutil.rmtree(new_folder or parts, ignore_errors=True)
+        raise
+    finally:  # an interruption keeps the finished parts, never a half-written one
+        for stale in parts.glob("*.tmp"):
+            stale.unlink(missing_ok=True)
     shutil.rmtree(parts)
     return StreamSummary(rows, computed, chunks, time.perf_counter() - start, sink)
 
 
-def _prepare(parts: Path, manifest: dict, resume: bool) -> int:
-    """Create (or, resuming, check) the parts folder; the number of finished parts."""
-    path = parts / "manifest.json"
-    if resume and path.exists():
-        saved = json.loads(path.read_text())
-        changed = [k for k in manifest if saved.get(k) != manifest[k]]
-        if changed:
-            raise DataError(
-                f"Cannot resume into {parts}: {', '.join(changed)} changed since the "
-                "interrupted run. Resume with the same source, specs, chunk size, "
-                "engine and dtype, or start afresh without --resume."
+def parts_folder(sink: str | Path) -> Path:
+    """The folder where a streamed run into ``sink`` keeps its finished parts."""
+    sink = Path(sink)
+    return sink.with_name(sink.name + ".parts")
+
+
+def kept(sink: str | Path) -> tuple[int, int]:
+    """What an interrupted run into ``sink`` kept: (finished parts, their rows)."""
+    parts = parts_folder(sink)
+    files = sorted(p for p in parts.glob("part-*") if not p.name.endswith(".tmp"))
+    rows = 0
+    for file in files:
+        if file.suffix == ".csv":
+            with file.open("rb") as handle:
+                rows += max(sum(1 for _ in handle) - 1, 0)
+        else:
+            rows += pq.ParquetFile(file).metadata.num_rows
+    return len(files), rows
+
+
+def _prepare(
+    parts: Path,
+    sink: Path,
+    manifest: dict,
+    resume: bool,
+    overwrite: bool,
+    names: OptionNames,
+) -> tuple[int, bool]:
+    """Create (or, resuming, check) the parts folder.
+
+    Returns:
+        (finished parts to skip, whether this call created the folder).
+    """
+    if resume:
+        if parts.exists():
+            check_manifest(parts, manifest, restart=names.restart)
+            for stale in parts.glob("*.tmp"):
+                stale.unlink()
+            finished = sorted(parts.glob("part-*"))
+            numbers = {int(p.name[5:13]) for p in finished}
+            done = 0
+            while done in numbers:  # only a contiguous run of parts counts
+                done += 1
+            for extra in [p for p in finished if int(p.name[5:13]) >= done]:
+                extra.unlink(missing_ok=True)
+            return done, False
+        if sink.exists():
+            raise ResumeError(
+                f"Nothing to resume into {sink}: it is complete (there is no "
+                f"{parts.name} folder of an interrupted run). Use it as it is, or "
+                f"compute it again with {names.restart}."
             )
-        finished = sorted(parts.glob("part-*"))
-        numbers = [int(p.name[5:13]) for p in finished if not p.name.endswith(".tmp")]
-        for stale in parts.glob("*.tmp"):
-            stale.unlink()
-        done = 0
-        while done in numbers:  # only a contiguous run of parts counts
-            done += 1
-        for extra in [p for p in finished if int(p.name[5:13]) >= done]:
-            extra.unlink(missing_ok=True)
-        return done
-    if parts.exists():
-        if not resume:
-            shutil.rmtree(parts)
-    parts.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2))
-    return 0
+    elif parts.exists():
+        if not overwrite:
+            raise ResumeError(
+                f"{parts} holds the parts of an interrupted run into {sink}. Continue "
+                f"it with {names.resume}, or start afresh with {names.restart} (its "
+                "parts are then deleted)."
+            )
+        shutil.rmtree(parts)
+    parts.mkdir(parents=True)
+    write_manifest(parts, manifest)
+    return 0, True
 
 
-def _chunks(source: Path, size: int, inputs: Sequence[str]) -> Iterator[pd.DataFrame]:
-    """The source in chunks of exactly ``size`` rows (the last may be shorter)."""
-    suffix = source.suffix.lower()
-    if suffix == ".csv":
-        try:
-            reader = pd.read_csv(source, chunksize=size)
-            yield from reader
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise DataError(f"Cannot read {source} as CSV: {exc}.") from exc
-        return
-    try:
-        file = pq.ParquetFile(source)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"Cannot read {source} as Parquet: {exc}.") from exc
-    names = file.schema_arrow.names
-    columns = [name for name in inputs if name in names] or None
-    pending: list[pa.RecordBatch] = []
-    held = 0
-    for batch in file.iter_batches(batch_size=size, columns=columns):
-        pending.append(batch)
-        held += batch.num_rows
-        while held >= size:
-            table = pa.Table.from_batches(pending)
-            yield table.slice(0, size).to_pandas()
-            rest = table.slice(size)
-            pending, held = rest.to_batches(), rest.num_rows
-    if held:
-        yield pa.Table.from_batches(pending).to_pandas()
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost folder on the way to ``folder`` that does not exist yet."""
+    missing = None
+    while not folder.exists() and folder.parent != folder:
+        missing, folder = folder, folder.parent
+    return missing
+
+
+def _model_file(model) -> Path | None:
+    source = Path(str(model.source))
+    return source if model.source not in ("module", "") and source.is_file() else None
+
+
+def _version() -> str:
+    from wrt import __version__
+
+    return __version__
 
 
 def _write_part(frame: pd.DataFrame, path: Path) -> None:
@@ -229,33 +301,37 @@ def _write_part(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _join(parts: Path, sink: Path, chunks: int) -> int:
-    """Concatenate the parts, in order, into the sink; the number of rows."""
+    """Concatenate the parts, in order, into the sink (atomically); the rows."""
     files = [parts / f"part-{i:08d}{sink.suffix.lower()}" for i in range(chunks)]
     missing = [f.name for f in files if not f.exists()]
     if missing:
         raise DataError(f"Parts missing from {parts}: {', '.join(missing[:3])}.")
-    temporary = sink.with_name(sink.name + ".tmp")
     rows = 0
-    if sink.suffix.lower() == ".csv":
-        with temporary.open("wb") as out:
-            for i, file in enumerate(files):
-                with file.open("rb") as part:
-                    header = part.readline()
-                    if not i:
-                        out.write(header)  # the header, written once
-                    for line in part:
-                        out.write(line)
-                        rows += 1
-    else:
+
+    def write(temporary: Path) -> None:
+        nonlocal rows
+        if sink.suffix.lower() == ".csv":
+            with temporary.open("wb") as out:
+                for i, file in enumerate(files):
+                    with file.open("rb") as part:
+                        header = part.readline()
+                        if not i:
+                            out.write(header)  # the header, written once
+                        for line in part:
+                            out.write(line)
+                            rows += 1
+            return
         writer = None
-        for file in files:
-            table = pq.read_table(file)
-            if writer is None:
-                writer = pq.ParquetWriter(temporary, table.schema)
-            writer.write_table(table)
-            rows += table.num_rows
-        if writer is None:  # an empty source: an empty table with the columns
-            writer = pq.ParquetWriter(temporary, pa.schema([]))
-        writer.close()
-    os.replace(temporary, sink)
+        try:
+            for file in files:
+                table = pq.read_table(file)
+                if writer is None:
+                    writer = pq.ParquetWriter(temporary, table.schema)
+                writer.write_table(table)
+                rows += table.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+
+    atomic_write(sink, write)
     return rows

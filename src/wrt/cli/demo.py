@@ -22,7 +22,10 @@ from wrt.demo import (
     run_demo,
 )
 from wrt.derivatives import partials
+from wrt.outputs import output_folder
 from wrt.seed_problem import DemoConfig, heldout_line, target_partials
+
+DEMO_FILES = ["partials_on_line.csv", "report-collinear.html", "report-grid.html"]
 
 
 @reports_errors
@@ -42,6 +45,7 @@ def demo_command(
     seed: Annotated[int, typer.Option("--seed", help="Initialisation seed.")] = 0,
 ) -> None:
     """Train the seed network on collinear and on grid data; compare its partials."""
+    output_folder(out, option="--out", files=DEMO_FILES)
     console = Console()
     config = DemoConfig.quick(seed) if quick else DemoConfig(seed=seed)
     console.print(

@@ -20,6 +20,8 @@ from wrt.errors import (
     InvalidNameError,
     ModelError,
     ModelFormatError,
+    OutputPathError,
+    ResumeError,
     SpecError,
     WrtError,
 )
@@ -29,6 +31,16 @@ EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 _HINTS: list[tuple[type[WrtError], str]] = [
+    (
+        OutputPathError,
+        "Results go to a new file in a writable folder, never over an input "
+        "(see the option's --help).",
+    ),
+    (
+        ResumeError,
+        "--resume continues the same command into the same -o file; --overwrite "
+        "starts afresh.",
+    ),
     (
         SpecError,
         "Specs look like dy/dx1, d2y/dx1^2 or d2y/dx1dx2; names are the "

@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.text import Text
 
 from wrt.cli.errors import reports_errors
+from wrt.cli.interrupt import interrupted
 from wrt.cli.options import (
     DType,
     Engine,
@@ -31,12 +32,14 @@ from wrt.cli.options import (
     Outputs,
     load_options,
 )
-from wrt.data import as_points, frame_to_json, read_table, write_table
+from wrt.data import TABLE_SUFFIXES, as_points, frame_to_json, read_table, write_table
 from wrt.derivatives import partials
-from wrt.errors import DataError, SpecError
+from wrt.errors import DataError, ResumeError, SpecError
 from wrt.importers import load
+from wrt.outputs import atomic_write, output_file
+from wrt.sources import source_columns
 from wrt.spec import format_spec, partials_up_to
-from wrt.streaming import STREAM_SUFFIXES, count_rows, partials_stream
+from wrt.streaming import CLI_NAMES, STREAM_SUFFIXES, count_rows, partials_stream
 
 EXAMPLES = """
 Examples:
@@ -96,7 +99,15 @@ def partials_command(
         bool,
         typer.Option(
             "--resume",
-            help="Continue an interrupted run into the same -o file (Parquet/CSV).",
+            help="Continue an interrupted run into the same -o file (Parquet/CSV); "
+            "refused unless model, points, specs and options are the same.",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing -o file (and an interrupted run's parts).",
         ),
     ] = False,
     ray: Annotated[
@@ -119,6 +130,21 @@ def partials_command(
     rows are streamed in chunks of --chunk-size (memory stays bounded whatever the
     file's size) and an interrupted run can be continued with --resume.
     """
+    if resume and overwrite:
+        raise ResumeError(
+            "--resume continues a run and --overwrite starts afresh: give one of them."
+        )
+    if resume and output is None:
+        raise ResumeError("--resume needs -o with a .parquet or .csv file, from one.")
+    if output is not None:
+        output_file(
+            output,
+            option="-o",
+            inputs=[points, model],
+            suffixes=TABLE_SUFFIXES,
+            overwrite=overwrite or resume,
+            how_to_replace="--overwrite (or --resume to continue an interrupted run)",
+        )
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )
@@ -133,6 +159,13 @@ def partials_command(
         )
     specs = list(dict.fromkeys(specs))
     if ray or ray_address:
+        if resume:
+            raise ResumeError(
+                "--resume continues a local streamed run; a --ray run starts afresh. "
+                "Drop --resume (with --overwrite to replace -o), or drop --ray."
+            )
+        if output is not None and _streamable(points, output):
+            source_columns(points, loaded.inputs)  # before Ray starts
         _on_ray(
             model,
             points,
@@ -147,31 +180,42 @@ def partials_command(
         return
     if output is not None and _streamable(points, output):
         total = count_rows(points)
-        with _progress(total, chunk_size) as advance:
-            partials_stream(
-                loaded,
-                points,
-                specs,
-                output,
-                chunk_size=chunk_size,
-                engine=engine,
-                resume=resume,
-                on_chunk=advance,
-            )
+        try:
+            with _progress(total, chunk_size) as advance:
+                partials_stream(
+                    loaded,
+                    points,
+                    specs,
+                    output,
+                    chunk_size=chunk_size,
+                    engine=engine,
+                    resume=resume,
+                    overwrite=overwrite,
+                    on_chunk=advance,
+                    names=CLI_NAMES,
+                )
+        except KeyboardInterrupt:
+            interrupted(context, output)
         return
     if resume:
-        raise DataError("--resume needs -o with a .parquet or .csv file, from one.")
+        raise ResumeError(
+            "--resume needs -o with a .parquet or .csv file, from one (JSON is "
+            "written whole, not streamed)."
+        )
     table = read_table(points)
     x = as_points(table, loaded.inputs, dtype=loaded.dtype)
-    with _progress(x.shape[0], chunk_size) as advance:
-        result = partials(
-            loaded, x, specs, engine=engine, chunk_size=chunk_size, on_chunk=advance
-        )
+    try:
+        with _progress(x.shape[0], chunk_size) as advance:
+            result = partials(
+                loaded, x, specs, engine=engine, chunk_size=chunk_size, on_chunk=advance
+            )
+    except KeyboardInterrupt:
+        interrupted(context, None)
     frame = pd.concat(
         [table[list(loaded.inputs)].reset_index(drop=True), result.to_frame()], axis=1
     )
     if output is not None:
-        write_table(frame, output)
+        atomic_write(output, lambda temporary: write_table(frame, temporary))
     elif as_json:
         sys.stdout.write(frame_to_json(frame) + "\n")
     else:
@@ -186,17 +230,17 @@ def _on_ray(model, points, specs, output, address, chunk_size, engine, dtype, lo
         raise DataError(
             "--ray reads and writes files: give POINTS and -o as .parquet/.csv."
         )
-    distributed.connect(address)
-    dataset = distributed.partials(
-        distributed.read(points),
-        model,
-        specs,
-        batch_size=chunk_size,
-        engine=engine,
-        dtype=dtype,
-        load_options=load,
-    )
-    distributed.write(dataset, output, batch_size=chunk_size)
+    with distributed.session(address):
+        dataset = distributed.partials(
+            distributed.read(points),
+            model,
+            specs,
+            batch_size=chunk_size,
+            engine=engine,
+            dtype=dtype,
+            load_options=load,
+        )
+        distributed.write(dataset, output, batch_size=chunk_size)
 
 
 def _streamable(points: Path, output: Path) -> bool:

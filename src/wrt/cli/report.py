@@ -19,6 +19,7 @@ from wrt.cli.options import (
 )
 from wrt.data import read_table
 from wrt.importers import load
+from wrt.outputs import output_file
 from wrt.report import build_report
 
 
@@ -43,8 +44,10 @@ def report_command(
         raise typer.BadParameter(
             "give --data TRAIN: the inputs the model was trained on."
         )
+    path = output_file(
+        output or Path(f"report.{format}"), option="-o", inputs=[model, data]
+    )
     loaded = load(model, inputs=inputs, outputs=outputs, **load_options(module))
     report = build_report(loaded, read_table(data), engine=engine)
-    path = output or Path(f"report.{format}")
     report.write(path, format)
     typer.echo(f"wrote {path}")

@@ -24,7 +24,13 @@ from wrt.cli.options import (
 from wrt.data import read_table
 from wrt.errors import DataError
 from wrt.importers import load
+from wrt.outputs import output_folder
 from wrt.sensitivity import sensitivity
+
+FIGURES = [
+    f"{name}.png"
+    for name in ("importance", "mean_sd", "partials_vs_inputs", "interactions")
+]
 
 
 @reports_errors
@@ -61,6 +67,8 @@ def sens_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Mean, std, rms and DGSM of each partial over the data (NeuralSens' measures)."""
+    if plots_dir is not None:
+        output_folder(plots_dir, option="--plots", inputs=[model, data], files=FIGURES)
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from wrt.cli.errors import reports_errors
+from wrt.outputs import output_folder
 from wrt.training.config import TrainConfig, run
 from wrt.training.distributed import init_from_environment, launch
 
@@ -34,6 +35,7 @@ def train_command(
 ) -> None:
     """Train the model of CONFIG: model.pt2, state_dict.pt, history.csv, loss.png."""
     parsed = TrainConfig.read(config)
+    output_folder(parsed.folder, option="[output] folder", inputs=[config])
     if nproc > 1:
         launch(config, nproc, resume)
         typer.echo(f"trained in {nproc} processes; outputs in {parsed.folder}")
