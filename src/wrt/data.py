@@ -8,6 +8,7 @@ NaN and Inf are rejected with the row and column where they first appear.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -155,17 +156,40 @@ def read_table(path: str | Path) -> pd.DataFrame:
     )
 
 
+def with_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table with every NaN and +-Inf of its float columns as one missing value.
+
+    A non-finite number in a result means "no value here"; written tables show it
+    the same way in every format: an empty CSV cell, a Parquet null, a JSON null.
+
+    Returns:
+        A copy when something changed, else ``frame`` itself.
+    """
+    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    infinite = [c for c in floats if np.isinf(frame[c].to_numpy()).any()]
+    if not infinite:
+        return frame
+    frame = frame.copy()
+    for column in infinite:
+        values = frame[column].to_numpy(copy=True)
+        values[np.isinf(values)] = np.nan
+        frame[column] = values
+    return frame
+
+
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a table as CSV, Parquet or JSON (chosen by the suffix).
 
     JSON is column-oriented, ``{"column": [values...]}``, with every float written
-    so that it reads back exactly.
+    so that it reads back exactly. NaN and Inf are written as missing values (see
+    :func:`with_missing`).
 
     Raises:
         DataError: unknown suffix.
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    frame = with_missing(frame)
     if suffix == ".csv":
         frame.to_csv(path, index=False, float_format="%.17g")
     elif suffix in (".parquet", ".pq"):
@@ -180,6 +204,52 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
 
 
 def frame_to_json(frame: pd.DataFrame) -> str:
-    """A table as column-oriented JSON text (floats round-trip exactly)."""
-    columns = {str(name): frame[name].tolist() for name in frame.columns}
-    return json.dumps(columns)
+    """A table as column-oriented JSON text (floats round-trip exactly).
+
+    NaN and Inf become ``null``: the text is always valid JSON (never a bare
+    ``NaN``).
+    """
+    columns = {
+        str(name): [_json_number(v) for v in frame[name].tolist()]
+        for name in frame.columns
+    }
+    return json.dumps(columns, allow_nan=False)
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    """Any result as strictly valid JSON text: NaN and Inf become ``null``.
+
+    Tensors and arrays become (nested) lists, numpy scalars Python numbers, other
+    unknown objects (a spec, a path) their ``str``. The text never holds the bare
+    ``NaN`` / ``Infinity`` that Python's ``json`` writes by default and that strict
+    parsers reject.
+
+    Args:
+        value: dicts, lists, tuples, numbers, strings, tensors, arrays.
+        indent: as for :func:`json.dumps`.
+    """
+    return json.dumps(_json_ready(value), indent=indent, allow_nan=False)
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return str(value)

@@ -151,6 +151,13 @@ def build_report(
         )
         for out in model.outputs
     ]
+    if findings.by_code("nonfinite"):
+        notes = [
+            *notes,
+            "The model's output or its partials are NaN or Inf at some points (see "
+            "the nonfinite check): sensitivity measures that include those points "
+            "show as nan or inf, and the figures leave those points out.",
+        ]
     flagged = sorted({s for f in findings.by_code("not-identifiable") for s in f.specs})
     if flagged:
         notes = [

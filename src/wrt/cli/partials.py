@@ -32,9 +32,9 @@ from wrt.cli.options import (
     load_options,
 )
 from wrt.data import as_points, frame_to_json, read_table, write_table
-from wrt.derivatives import partials
 from wrt.errors import DataError, SpecError
 from wrt.importers import load
+from wrt.nonfinite import partials
 from wrt.spec import format_spec, partials_up_to
 from wrt.streaming import STREAM_SUFFIXES, count_rows, partials_stream
 

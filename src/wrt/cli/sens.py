@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -21,9 +21,10 @@ from wrt.cli.options import (
     Outputs,
     load_options,
 )
-from wrt.data import read_table
-from wrt.errors import DataError
+from wrt.data import json_text, read_table
+from wrt.errors import DataError, NonFiniteWarning
 from wrt.importers import load
+from wrt.nonfinite import find_gap
 from wrt.sensitivity import sensitivity
 
 
@@ -72,6 +73,16 @@ def sens_command(
         ranges=_ranges(ranges or []),
         engine=engine,
     )
+    gap = find_gap(
+        f"d{result.output}/dx", result.gradients, result.points, result.inputs
+    )
+    if gap is not None:
+        warnings.warn(
+            f"{gap}; the measures that include those points are not finite. See "
+            "where and why with: wrt check MODEL --data DATA.",
+            NonFiniteWarning,
+            stacklevel=1,
+        )
     if plots_dir is not None:
         plots_dir.mkdir(parents=True, exist_ok=True)
         figures = {
@@ -84,7 +95,7 @@ def sens_command(
         for name, fig in figures.items():
             fig.savefig(plots_dir / f"{name}.png", dpi=130)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json_text(result.to_dict(), indent=2))
         return
     table = Table(
         "input",
