@@ -24,6 +24,11 @@ PointsLike = torch.Tensor | np.ndarray | pd.DataFrame | Mapping[str, Any] | Sequ
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".json")
 
+_COLUMNS_HINT = (
+    "Points need one column per model input, named as the inputs (or name the "
+    "inputs after the columns with --inputs a,b,c; see them with wrt inspect MODEL)."
+)
+
 
 def as_points(
     points: PointsLike,
@@ -72,7 +77,8 @@ def as_points(
         raise DataError(
             f"Points have shape {tuple(tensor.shape)}; the model needs (N, {n_in}) "
             f"with columns {listing(inputs)}. Pass one row per point and one column "
-            "per input, or a table with named columns."
+            "per input, or a table with named columns.",
+            hint=_COLUMNS_HINT,
         )
     if not tensor.is_floating_point():
         tensor = tensor.to(torch.float64)
@@ -88,7 +94,8 @@ def _from_columns(table: pd.DataFrame | Mapping[str, Any], inputs: Sequence[str]
         raise DataError(
             f"The points lack column(s) {listing(missing)}. The model's inputs are "
             f"{listing(inputs)}; the table has {have or 'no columns'}. Rename the "
-            "columns, or name the model's inputs after them (inputs=[...])."
+            "columns, or name the model's inputs after them (inputs=[...]).",
+            hint=_COLUMNS_HINT,
         )
     columns = []
     for name in inputs:
@@ -125,7 +132,9 @@ def check_finite(points: torch.Tensor, columns: Sequence[str]) -> None:
         count = int(bad.sum())
         raise DataError(
             f"Point row {row}, column {columns[col]!r} is {points[row, col].item()} "
-            f"({count} non-finite value(s) in all). Remove or fill those rows first."
+            f"({count} non-finite value(s) in all). Remove or fill those rows first.",
+            hint="Drop or fill the rows with missing values (e.g. pandas dropna) "
+            "before computing partials.",
         )
 
 
@@ -148,7 +157,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
             return pd.DataFrame(json.loads(path.read_text()))
     except Exception as exc:
         raise DataError(
-            f"Cannot read {path} as {suffix[1:].upper()}: {exc}. Check the file."
+            f"Cannot read {path} as {suffix[1:].upper()}: {exc}. Check the file.",
+            hint=f"Open {path.name} and check that it is a valid "
+            f"{suffix[1:].upper()} table with a header row of column names.",
         ) from exc
     raise DataError(
         f"Cannot tell the format of {path} from its suffix {suffix!r}. Use one of "

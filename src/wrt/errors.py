@@ -14,8 +14,9 @@ class WrtError(Exception):
 
     Args:
         *args: the message (one string), as for any exception.
-        hint: what to do about it, in one sentence; the command line prints it on
-            the ``wrt: hint:`` line. None leaves the hint to the error's class.
+        hint: what to do about it, in one sentence, for the command line, which
+            prints it on the ``wrt: hint:`` line (it may name CLI options). None
+            leaves the hint to the error's class.
 
     Attributes:
         hint: the hint given where the error was raised, or None.

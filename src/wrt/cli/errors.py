@@ -30,14 +30,13 @@ import typer
 from typer.exceptions import TyperException
 
 from wrt.errors import (
-    DataError,
     EngineError,
     ExpressionError,
     Interrupted,
     InvalidNameError,
-    ModelError,
     ModelFormatError,
     SpecError,
+    UnsupportedFormatError,
     UnsupportedOpError,
     WrtError,
     WrtWarning,
@@ -62,9 +61,14 @@ _HINTS: list[tuple[type[WrtError], str]] = [
     (ExpressionError, "Write the expression with the model's names, e.g. du/dt + u."),
     (InvalidNameError, "Pass one identifier per input with --inputs a,b,c."),
     (
-        ModelFormatError,
+        UnsupportedFormatError,
         "wrt reads .keras/.h5, ONNX, .pt2, TorchScript, state_dict (--module) and "
         ".npz files; see wrt inspect.",
+    ),
+    (
+        ModelFormatError,
+        "The message above says what to change in the file or the options; wrt "
+        "reads .keras/.h5, ONNX, .pt2, TorchScript, state_dict (--module), .npz.",
     ),
     (
         UnsupportedOpError,
@@ -133,7 +137,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except KeyboardInterrupt:
             _traceback_if(context)
-            say("interrupted", "stopped by Ctrl-C; nothing more was written.")
+            say("interrupted", "stopped by Ctrl-C before the command finished.")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except WrtError as exc:
             _traceback_if(context)
@@ -197,9 +201,7 @@ def hint(exc: WrtError) -> str:
     for kind, text in _HINTS:
         if isinstance(exc, kind):
             return text
-    if isinstance(exc, (DataError, ModelError)):
-        return "The message above says what to change; see the command's --help."
-    return "Run again as 'wrt --debug ...' to see where it was raised."
+    return "The message above says what to change; see the command's --help."
 
 
 def _os_message(exc: OSError) -> str:

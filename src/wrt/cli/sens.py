@@ -22,7 +22,7 @@ from wrt.cli.options import (
     load_options,
 )
 from wrt.data import json_text, read_table
-from wrt.errors import DataError, NonFiniteWarning
+from wrt.errors import DataError, NonFiniteWarning, SpecError
 from wrt.importers import load
 from wrt.nonfinite import find_gap
 from wrt.sensitivity import sensitivity
@@ -65,6 +65,12 @@ def sens_command(
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )
+    if output is None and len(loaded.outputs) > 1:
+        raise SpecError(
+            f"The model has {len(loaded.outputs)} outputs "
+            f"({', '.join(loaded.outputs)}); say which one with --output NAME.",
+            hint=f"e.g. --output {loaded.outputs[0]}",
+        )
     result = sensitivity(
         loaded,
         read_table(data),
