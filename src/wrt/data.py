@@ -17,12 +17,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from wrt.errors import DataError
+from wrt.errors import DataError, one_line
 from wrt.names import listing
 
 PointsLike = torch.Tensor | np.ndarray | pd.DataFrame | Mapping[str, Any] | Sequence
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".json")
+
+_READ_HINTS = {
+    ".csv": "A CSV of points has a header row of column names, then one row per "
+    "point, separated by commas.",
+    ".parquet": "Write the points with pandas (DataFrame.to_parquet) or pyarrow.",
+    ".pq": "Write the points with pandas (DataFrame.to_parquet) or pyarrow.",
+    ".json": 'A JSON table is an object of columns, {"x1": [...], "x2": [...]}, '
+    "or a list of records, [{...}, ...].",
+}
 
 _COLUMNS_HINT = (
     "Points need one column per model input, named as the inputs (or name the "
@@ -145,22 +154,34 @@ def read_table(path: str | Path) -> pd.DataFrame:
         DataError: unknown suffix, missing or unreadable file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a points file. Give the file.")
     if not path.is_file():
         raise DataError(f"No such points file: {path}. Check the path.")
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix == ".json":
-            return pd.DataFrame(json.loads(path.read_text()))
+            table = pd.read_csv(path)
+        elif suffix in (".parquet", ".pq"):
+            table = pd.read_parquet(path)
+        elif suffix == ".json":
+            table = pd.DataFrame(json.loads(path.read_text()))
+        else:
+            table = None
     except Exception as exc:
         raise DataError(
-            f"Cannot read {path} as {suffix[1:].upper()}: {exc}. Check the file.",
-            hint=f"Open {path.name} and check that it is a valid "
-            f"{suffix[1:].upper()} table with a header row of column names.",
+            f"Cannot read {path} as {suffix[1:].upper()}: {one_line(exc)}",
+            hint=_READ_HINTS.get(suffix, "Check the file."),
         ) from exc
+    if table is not None:
+        if len(table) == 0:
+            raise DataError(
+                f"{path} holds no rows (header: "
+                f"{listing(map(str, table.columns)) or 'none'}). Give at least one "
+                "point.",
+                hint="Write one row per point under the header.",
+            )
+        return table
     raise DataError(
         f"Cannot tell the format of {path} from its suffix {suffix!r}. Use one of "
         f"{listing(TABLE_SUFFIXES)}."

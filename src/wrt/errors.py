@@ -8,6 +8,8 @@ warnings of our own categories, never log lines.
 
 from __future__ import annotations
 
+import re
+
 
 class WrtError(Exception):
     """Base class of every error raised by wrt on purpose.
@@ -114,13 +116,16 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[-1] if len(lines) > 1 else (lines[0] if lines else "")
-    if len(lines) > 1 and text.startswith("builtins."):
-        text = text[len("builtins.") :]  # TorchScript: 'builtins.RuntimeError: ...'
-        name = ""
+    named = _NAMED.match(text) if len(lines) > 1 else None
+    if named:  # TorchScript: 'builtins.RuntimeError: ...' names the cause itself
+        text = f"{named.group(1)}: {named.group(2)}"
     else:
         name = type(exc).__name__
-    text = f"{name}: {text}" if name and text else (text or name)
+        text = f"{name}: {text}" if text else name
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_NAMED = re.compile(r"^(?:builtins\.)?([A-Za-z_]\w*(?:Error|Exception)): (.*)$")
 
 
 class WrtWarning(UserWarning):

@@ -59,7 +59,11 @@ _HINTS: list[tuple[type[WrtError], str]] = [
         "model's (see wrt inspect MODEL).",
     ),
     (ExpressionError, "Write the expression with the model's names, e.g. du/dt + u."),
-    (InvalidNameError, "Pass one identifier per input with --inputs a,b,c."),
+    (
+        InvalidNameError,
+        "Names are identifiers, one per input or output, comma-separated: "
+        "--inputs x,t --outputs u (see wrt inspect MODEL for how many).",
+    ),
     (
         UnsupportedFormatError,
         "wrt reads .keras/.h5, ONNX, .pt2, TorchScript, state_dict (--module) and "
@@ -189,7 +193,9 @@ def message(exc: WrtError) -> str:
     text = str(exc)
     cause = exc.__cause__
     if cause is not None and "\n" in str(cause) and str(cause) in text:
-        text = text.replace(str(cause), one_line(cause).split(": ", 1)[-1])
+        kind, _, cut = one_line(cause).partition(": ")
+        text = text.replace(f"{type(cause).__name__}: {cause}", f"{kind}: {cut}")
+        text = text.replace(str(cause), cut)
     return " ".join(text.split())
 
 
