@@ -107,16 +107,17 @@ class Interrupted(WrtError):
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """The cause of ``exc`` in one line: ``Type: message``, without tracebacks.
 
-    Exceptions from TorchScript or ONNX Runtime carry a multi-line text with a
-    traceback of their own; the line that says what failed is their last one.
+    Exceptions from TorchScript carry a multi-line text with a traceback of their
+    own, whose last line names what failed (``builtins.RuntimeError: ...``); that
+    line is kept. Other multi-line messages keep their first line.
 
     Args:
         exc: any exception.
         limit: the most characters kept (longer lines end with ``...``).
     """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[-1] if len(lines) > 1 else (lines[0] if lines else "")
-    named = _NAMED.match(text) if len(lines) > 1 else None
+    text = lines[0] if lines else ""
+    named = _NAMED.match(lines[-1]) if len(lines) > 1 else None
     if named:  # TorchScript: 'builtins.RuntimeError: ...' names the cause itself
         text = f"{named.group(1)}: {named.group(2)}"
     else:

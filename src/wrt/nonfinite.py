@@ -61,6 +61,7 @@ def screen(
     outputs: Mapping[str, torch.Tensor],
     points: torch.Tensor,
     inputs: Sequence[str],
+    first_row: int = 0,
 ) -> tuple[dict[Partial, torch.Tensor], list[Gap]]:
     """Partials set to NaN where their output is NaN or Inf, and where gaps are.
 
@@ -69,6 +70,7 @@ def screen(
         outputs: output name -> its values at the same points, shape (N,).
         points: the points, shape (N, n_in).
         inputs: the names of the points' columns.
+        first_row: the row number of the first point (for the gaps' rows).
 
     Returns:
         The masked values (new tensors where something changed) and one
@@ -81,7 +83,7 @@ def screen(
         bad = ~torch.isfinite(y.detach())
         bad_output[name] = bad
         if bool(bad.any()):
-            gaps.append(_gap(f"output {name}", bad, points, inputs))
+            gaps.append(_gap(f"output {name}", bad, points, inputs, first_row))
     masked: dict[Partial, torch.Tensor] = {}
     for partial, value in values.items():
         mask = bad_output.get(partial.output)
@@ -94,21 +96,18 @@ def screen(
         if mask is not None:
             own = own & ~mask
         if bool(own.any()):
-            gaps.append(_gap(str(partial), own, points, inputs))
+            gaps.append(_gap(str(partial), own, points, inputs, first_row))
     return masked, gaps
 
 
-def _gap(label: str, bad: torch.Tensor, points: torch.Tensor, inputs) -> Gap:
+def _gap(
+    label: str, bad: torch.Tensor, points: torch.Tensor, inputs, first_row: int = 0
+) -> Gap:
     rows = torch.nonzero(bad).flatten()
     first = int(rows[0])
     coords = points[first].detach().cpu().double().tolist()
-    return Gap(
-        label,
-        int(rows.numel()),
-        int(bad.numel()),
-        first,
-        dict(zip(inputs, coords, strict=True)),
-    )
+    named = dict(zip(inputs, coords, strict=True))
+    return Gap(label, int(rows.numel()), int(bad.numel()), first_row + first, named)
 
 
 def find_gap(
@@ -131,8 +130,26 @@ def warning_text(gaps: Sequence[Gap]) -> str:
     )
 
 
-@functools.wraps(derivatives.partials)
-def partials(model, points, specs, **options) -> Partials:  # noqa: D103 (wrapped)
+def screened(
+    model, points, specs, *, first_row: int = 0, stacklevel: int = 2, **options
+) -> Partials:
+    """:func:`wrt.derivatives.partials`, screened as the module docstring says.
+
+    Args:
+        model: as for :func:`wrt.derivatives.partials`.
+        points: the points, (N, n_in) or a table.
+        specs: the partials to compute.
+        first_row: the row of the first point in its file, for the warning (a
+            streamed chunk starts further down).
+        stacklevel: of the warning, as for :func:`warnings.warn`.
+        **options: ``engine``, ``dtype``, ``chunk_size``, ``on_chunk``.
+
+    Returns:
+        The partials, NaN where their output is NaN or Inf.
+
+    Warns:
+        NonFiniteWarning: an output or a partial is NaN or Inf at some points.
+    """
     if options.get("differentiable"):  # training: its own guard names the point
         return derivatives.partials(model, points, specs, **options)
     model = derivatives.as_model(model)
@@ -144,9 +161,9 @@ def partials(model, points, specs, **options) -> Partials:  # noqa: D103 (wrappe
     outputs = {p.output: result[p] for p in extra}
     requested = result.requested[: len(result.requested) - len(extra)]
     values = {p: result[p] for _, p in requested}
-    values, gaps = screen(values, outputs, result.points, result.inputs)
+    values, gaps = screen(values, outputs, result.points, result.inputs, first_row)
     if gaps:
-        warnings.warn(warning_text(gaps), NonFiniteWarning, stacklevel=2)
+        warnings.warn(warning_text(gaps), NonFiniteWarning, stacklevel=stacklevel)
     return Partials(
         values,
         inputs=result.inputs,
@@ -156,3 +173,8 @@ def partials(model, points, specs, **options) -> Partials:  # noqa: D103 (wrappe
         engine=result.engine,
         errors={p: e for p, e in result.errors.items() if p in values},
     )
+
+
+@functools.wraps(derivatives.partials)
+def partials(model, points, specs, **options) -> Partials:  # noqa: D103 (wrapped)
+    return screened(model, points, specs, stacklevel=3, **options)
