@@ -26,7 +26,9 @@ def importance_bars(s: Sensitivity) -> Figure:
     finite = np.isfinite(rms)
     ax.barh(list(table.index), np.where(finite, rms, 0.0), color="#3b6ea8")
     for row in np.flatnonzero(~finite):
-        ax.text(0.0, row, " not finite (NaN or Inf)", va="center", color="#b02a37")
+        ax.text(
+            0.0, float(row), " not finite (NaN or Inf)", va="center", color="#b02a37"
+        )
     ax.set_xlabel(f"rms of d{s.output}/dx over the points")
     ax.set_title(f"Importance of each input for {s.output}")
     return fig

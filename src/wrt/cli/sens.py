@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -112,12 +113,12 @@ def sens_command(
         "Sobol total <=",
         title=f"sensitivity of {result.output} ({result.points.shape[0]} points)",
     )
-    for name, row in result.table.iterrows():
-        bound = row["sobol_total_bound"]
+    bounds = result.table["sobol_total_bound"].to_numpy(dtype=float)
+    for (name, row), bound in zip(result.table.iterrows(), bounds, strict=True):
         table.add_row(
             str(name),
             *(f"{row[c]:.4g}" for c in ("mean", "std", "rms", "dgsm")),
-            "" if bound != bound else f"{bound:.3g}",
+            "" if math.isnan(bound) else f"{bound:.3g}",
         )
     Console().print(table)
 
