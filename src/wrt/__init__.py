@@ -1,7 +1,7 @@
 """wrt: exact partial derivatives of neural networks with respect to named inputs."""
 
 from wrt.checks import CheckReport, Finding, check
-from wrt.derivatives import grad, hessian, jacobian, laplacian, partials
+from wrt.derivatives import grad, hessian, jacobian, laplacian
 from wrt.describe import describe
 from wrt.engines.autograd import AutogradEngine
 from wrt.engines.finite_diff import FiniteDiffEngine
@@ -12,10 +12,12 @@ from wrt.errors import (
     ExpressionError,
     FallbackWarning,
     IdentifiabilityWarning,
+    Interrupted,
     InvalidNameError,
     ModelError,
     ModelFormatError,
     NonFiniteLossError,
+    NonFiniteWarning,
     PrecisionWarning,
     SpecError,
     UnboundedLossError,
@@ -27,6 +29,7 @@ from wrt.errors import (
 )
 from wrt.importers import load
 from wrt.model import Model, wrap
+from wrt.nonfinite import partials
 from wrt.randomized import laplacian_estimate
 from wrt.result import Partials
 from wrt.sensitivity import Sensitivity, sensitivity
@@ -54,6 +57,8 @@ __all__ = [
     "ModelError",
     "ModelFormatError",
     "NonFiniteLossError",
+    "NonFiniteWarning",
+    "Interrupted",
     "Partial",
     "Partials",
     "PrecisionWarning",

@@ -8,6 +8,7 @@ NaN and Inf are rejected with the row and column where they first appear.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,26 @@ import numpy as np
 import pandas as pd
 import torch
 
-from wrt.errors import DataError
+from wrt.errors import DataError, one_line
 from wrt.names import listing
 
 PointsLike = torch.Tensor | np.ndarray | pd.DataFrame | Mapping[str, Any] | Sequence
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".json")
+
+_READ_HINTS = {
+    ".csv": "A CSV of points has a header row of column names, then one row per "
+    "point, separated by commas.",
+    ".parquet": "Write the points with pandas (DataFrame.to_parquet) or pyarrow.",
+    ".pq": "Write the points with pandas (DataFrame.to_parquet) or pyarrow.",
+    ".json": 'A JSON table is an object of columns, {"x1": [...], "x2": [...]}, '
+    "or a list of records, [{...}, ...].",
+}
+
+_COLUMNS_HINT = (
+    "Points need one column per model input, named as the inputs (or name the "
+    "inputs after the columns with --inputs a,b,c; see them with wrt inspect MODEL)."
+)
 
 
 def as_points(
@@ -71,7 +86,8 @@ def as_points(
         raise DataError(
             f"Points have shape {tuple(tensor.shape)}; the model needs (N, {n_in}) "
             f"with columns {listing(inputs)}. Pass one row per point and one column "
-            "per input, or a table with named columns."
+            "per input, or a table with named columns.",
+            hint=_COLUMNS_HINT,
         )
     if not tensor.is_floating_point():
         tensor = tensor.to(torch.float64)
@@ -87,7 +103,8 @@ def _from_columns(table: pd.DataFrame | Mapping[str, Any], inputs: Sequence[str]
         raise DataError(
             f"The points lack column(s) {listing(missing)}. The model's inputs are "
             f"{listing(inputs)}; the table has {have or 'no columns'}. Rename the "
-            "columns, or name the model's inputs after them (inputs=[...])."
+            "columns, or name the model's inputs after them (inputs=[...]).",
+            hint=_COLUMNS_HINT,
         )
     columns = []
     for name in inputs:
@@ -124,7 +141,9 @@ def check_finite(points: torch.Tensor, columns: Sequence[str]) -> None:
         count = int(bad.sum())
         raise DataError(
             f"Point row {row}, column {columns[col]!r} is {points[row, col].item()} "
-            f"({count} non-finite value(s) in all). Remove or fill those rows first."
+            f"({count} non-finite value(s) in all). Remove or fill those rows first.",
+            hint="Drop or fill the rows with missing values (e.g. pandas dropna) "
+            "before computing partials.",
         )
 
 
@@ -135,37 +154,74 @@ def read_table(path: str | Path) -> pd.DataFrame:
         DataError: unknown suffix, missing or unreadable file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a points file. Give the file.")
     if not path.is_file():
         raise DataError(f"No such points file: {path}. Check the path.")
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix == ".json":
-            return pd.DataFrame(json.loads(path.read_text()))
+            table = pd.read_csv(path)
+        elif suffix in (".parquet", ".pq"):
+            table = pd.read_parquet(path)
+        elif suffix == ".json":
+            table = pd.DataFrame(json.loads(path.read_text()))
+        else:
+            table = None
     except Exception as exc:
         raise DataError(
-            f"Cannot read {path} as {suffix[1:].upper()}: {exc}. Check the file."
+            f"Cannot read {path} as {suffix[1:].upper()}: {one_line(exc)}",
+            hint=_READ_HINTS.get(suffix, "Check the file."),
         ) from exc
+    if table is not None:
+        if len(table) == 0:
+            raise DataError(
+                f"{path} holds no rows (header: "
+                f"{listing(map(str, table.columns)) or 'none'}). Give at least one "
+                "point.",
+                hint="Write one row per point under the header.",
+            )
+        return table
     raise DataError(
         f"Cannot tell the format of {path} from its suffix {suffix!r}. Use one of "
         f"{listing(TABLE_SUFFIXES)}."
     )
 
 
+def with_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table with every NaN and +-Inf of its float columns as one missing value.
+
+    A non-finite number in a result means "no value here"; written tables show it
+    the same way in every format: an empty CSV cell, a Parquet null, a JSON null.
+
+    Returns:
+        A copy when something changed, else ``frame`` itself.
+    """
+    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    infinite = [c for c in floats if np.isinf(frame[c].to_numpy()).any()]
+    if not infinite:
+        return frame
+    frame = frame.copy()
+    for column in infinite:
+        values = frame[column].to_numpy(copy=True)
+        values[np.isinf(values)] = np.nan
+        frame[column] = values
+    return frame
+
+
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a table as CSV, Parquet or JSON (chosen by the suffix).
 
     JSON is column-oriented, ``{"column": [values...]}``, with every float written
-    so that it reads back exactly.
+    so that it reads back exactly. NaN and Inf are written as missing values (see
+    :func:`with_missing`).
 
     Raises:
         DataError: unknown suffix.
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    frame = with_missing(frame)
     if suffix == ".csv":
         frame.to_csv(path, index=False, float_format="%.17g")
     elif suffix in (".parquet", ".pq"):
@@ -180,6 +236,52 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
 
 
 def frame_to_json(frame: pd.DataFrame) -> str:
-    """A table as column-oriented JSON text (floats round-trip exactly)."""
-    columns = {str(name): frame[name].tolist() for name in frame.columns}
-    return json.dumps(columns)
+    """A table as column-oriented JSON text (floats round-trip exactly).
+
+    NaN and Inf become ``null``: the text is always valid JSON (never a bare
+    ``NaN``).
+    """
+    columns = {
+        str(name): [_json_number(v) for v in frame[name].tolist()]
+        for name in frame.columns
+    }
+    return json.dumps(columns, allow_nan=False)
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    """Any result as strictly valid JSON text: NaN and Inf become ``null``.
+
+    Tensors and arrays become (nested) lists, numpy scalars Python numbers, other
+    unknown objects (a spec, a path) their ``str``. The text never holds the bare
+    ``NaN`` / ``Infinity`` that Python's ``json`` writes by default and that strict
+    parsers reject.
+
+    Args:
+        value: dicts, lists, tuples, numbers, strings, tensors, arrays.
+        indent: as for :func:`json.dumps`.
+    """
+    return json.dumps(_json_ready(value), indent=indent, allow_nan=False)
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return str(value)

@@ -8,9 +8,25 @@ warnings of our own categories, never log lines.
 
 from __future__ import annotations
 
+import re
+
 
 class WrtError(Exception):
-    """Base class of every error raised by wrt on purpose."""
+    """Base class of every error raised by wrt on purpose.
+
+    Args:
+        *args: the message (one string), as for any exception.
+        hint: what to do about it, in one sentence, for the command line, which
+            prints it on the ``wrt: hint:`` line (it may name CLI options). None
+            leaves the hint to the error's class.
+
+    Attributes:
+        hint: the hint given where the error was raised, or None.
+    """
+
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        super().__init__(*args)
+        self.hint = hint
 
 
 class SpecError(WrtError, ValueError):
@@ -71,12 +87,54 @@ class NonFiniteLossError(WrtError, ArithmeticError):
         history: the history up to the last finite step.
     """
 
-    def __init__(self, message: str, term: str, step: int, point, history) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        term: str,
+        step: int,
+        point,
+        history,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
         self.term = term
         self.step = step
         self.point = point
         self.history = history
+
+
+class Interrupted(WrtError):
+    """A run was stopped (Ctrl-C); the message says what was kept and how to go on.
+
+    Raise it from ``except KeyboardInterrupt`` with a message such as ``"Stopped
+    after 3 of 10 chunks; out.parquet keeps them. Continue with: wrt partials ...
+    --resume"``; the command line prints it and exits with 130.
+    """
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """The cause of ``exc`` in one line: ``Type: message``, without tracebacks.
+
+    Exceptions from TorchScript carry a multi-line text with a traceback of their
+    own, whose last line names what failed (``builtins.RuntimeError: ...``); that
+    line is kept. Other multi-line messages keep their first line.
+
+    Args:
+        exc: any exception.
+        limit: the most characters kept (longer lines end with ``...``).
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    named = _NAMED.match(lines[-1]) if len(lines) > 1 else None
+    if named:  # TorchScript: 'builtins.RuntimeError: ...' names the cause itself
+        text = f"{named.group(1)}: {named.group(2)}"
+    else:
+        name = type(exc).__name__
+        text = f"{name}: {text}" if text else name
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_NAMED = re.compile(r"^(?:builtins\.)?([A-Za-z_]\w*(?:Error|Exception)): (.*)$")
 
 
 class WrtWarning(UserWarning):
@@ -93,6 +151,10 @@ class PrecisionWarning(WrtWarning):
 
 class IdentifiabilityWarning(WrtWarning):
     """The data does not determine the asked derivative."""
+
+
+class NonFiniteWarning(WrtWarning):
+    """The model's output or a partial is NaN or Inf at some points (left missing)."""
 
 
 class VerificationSkippedWarning(WrtWarning):

@@ -3,6 +3,10 @@
 Figures are built with :class:`matplotlib.figure.Figure` directly, never pyplot:
 nothing is shown, no GUI backend is needed, and a figure is freed with its last
 reference. Save one with ``fig.savefig("name.png", dpi=150)``.
+
+NaN and Inf (a model undefined at some points) never break a figure: points with
+a non-finite coordinate are left out, a measure that is not finite is drawn as a
+labelled gap, and axis limits come from the finite values.
 """
 
 from __future__ import annotations
@@ -15,10 +19,16 @@ from wrt.sensitivity import Sensitivity
 
 def importance_bars(s: Sensitivity) -> Figure:
     """Root-mean-square of dy/dx_i per input, largest first (NeuralSens' ranking)."""
-    table = s.table.sort_values("rms", ascending=True)
+    table = s.table.sort_values("rms", ascending=True, na_position="first")
     fig = Figure(figsize=(6, 0.5 + 0.4 * len(table)), layout="constrained")
     ax = fig.add_subplot()
-    ax.barh(list(table.index), table["rms"], color="#3b6ea8")
+    rms = table["rms"].to_numpy(dtype=float)
+    finite = np.isfinite(rms)
+    ax.barh(list(table.index), np.where(finite, rms, 0.0), color="#3b6ea8")
+    for row in np.flatnonzero(~finite):
+        ax.text(
+            0.0, float(row), " not finite (NaN or Inf)", va="center", color="#b02a37"
+        )
     ax.set_xlabel(f"rms of d{s.output}/dx over the points")
     ax.set_title(f"Importance of each input for {s.output}")
     return fig
@@ -32,8 +42,13 @@ def mean_sd_scatter(s: Sensitivity) -> Figure:
     """
     fig = Figure(figsize=(5, 4), layout="constrained")
     ax = fig.add_subplot()
-    ax.scatter(s.table["mean"], s.table["std"], color="#3b6ea8")
-    for name, row in s.table.iterrows():
+    mean = s.table["mean"].to_numpy(dtype=float)
+    std = s.table["std"].to_numpy(dtype=float)
+    shown = np.isfinite(mean) & np.isfinite(std)
+    ax.scatter(mean[shown], std[shown], color="#3b6ea8")
+    for (name, row), ok in zip(s.table.iterrows(), shown, strict=True):
+        if not ok:
+            continue
         ax.annotate(
             str(name),
             (row["mean"], row["std"]),
@@ -41,9 +56,14 @@ def mean_sd_scatter(s: Sensitivity) -> Figure:
             xytext=(4, 4),
         )
     ax.axvline(0.0, color="grey", lw=0.8)
-    reach = 1.15 * max(float(s.table["mean"].abs().max()), 1e-12)
+    reach = 1.15 * _finite_max(np.abs(mean[shown]))
     ax.set_xlim(-reach, reach)  # the sign of each mean at a glance
-    ax.set_ylim(0.0, 1.15 * max(float(s.table["std"].max()), 1e-12))
+    ax.set_ylim(0.0, 1.15 * _finite_max(std[shown]))
+    if not shown.all():
+        left_out = ", ".join(
+            str(n) for n, ok in zip(s.inputs, shown, strict=True) if not ok
+        )
+        ax.text(0.02, 0.97, f"not finite: {left_out}", transform=ax.transAxes, va="top")
     ax.set_xlabel(f"mean of d{s.output}/dx")
     ax.set_ylabel(f"std of d{s.output}/dx")
     ax.set_title("Mean and spread of each partial")
@@ -60,9 +80,14 @@ def derivative_vs_input(s: Sensitivity, bins: int = 40) -> Figure:
     g = s.gradients.detach().cpu().double().numpy()
     for i, name in enumerate(s.inputs):
         ax = fig.add_subplot(rows, columns, i + 1)
-        density = _density(x[:, i], g[:, i], bins)
-        order = np.argsort(density)
-        ax.scatter(x[order, i], g[order, i], c=density[order], s=6, cmap="viridis")
+        finite = np.isfinite(x[:, i]) & np.isfinite(g[:, i])
+        xi, gi = x[finite, i], g[finite, i]
+        if xi.size:
+            density = _density(xi, gi, bins)
+            order = np.argsort(density)
+            ax.scatter(xi[order], gi[order], c=density[order], s=6, cmap="viridis")
+        if not finite.all():
+            ax.set_title(f"{int((~finite).sum())} non-finite left out", fontsize=8)
         ax.axhline(0.0, color="grey", lw=0.8)
         ax.set_xlabel(name)
         ax.set_ylabel(f"d{s.output}/d{name}")
@@ -74,11 +99,12 @@ def interaction_heatmap(s: Sensitivity) -> Figure:
     """Mean |d2y/dx_i dx_j|: the second-order interactions (needs ``order=2``)."""
     if s.interactions is None:
         raise ValueError("No second partials: compute wrt.sensitivity(..., order=2).")
-    values = s.interactions.to_numpy()
+    values = s.interactions.to_numpy(dtype=float)
     n = len(s.inputs)
     fig = Figure(figsize=(3.6 + 0.7 * n, 2.8 + 0.6 * n), layout="constrained")
     ax = fig.add_subplot()
-    image = ax.imshow(values, cmap="magma_r")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="magma_r")
+    half = _finite_max(values) / 2
     ax.set_xticks(range(n), s.inputs)
     ax.set_yticks(range(n), s.inputs)
     for i in range(n):
@@ -89,11 +115,17 @@ def interaction_heatmap(s: Sensitivity) -> Figure:
                 f"{values[i, j]:.2g}",
                 ha="center",
                 va="center",
-                color="white" if values[i, j] > values.max() / 2 else "black",
+                color="white" if values[i, j] > half else "black",
             )
     fig.colorbar(image, ax=ax, label=f"mean |d2{s.output}/dxi dxj|")
     ax.set_title("Second-order interactions")
     return fig
+
+
+def _finite_max(values: np.ndarray, floor: float = 1e-12) -> float:
+    """The largest finite value (at least ``floor``): a safe axis limit."""
+    finite = values[np.isfinite(values)]
+    return max(float(finite.max()), floor) if finite.size else 1.0
 
 
 def _density(a: np.ndarray, b: np.ndarray, bins: int) -> np.ndarray:

@@ -11,6 +11,7 @@ import base64
 import datetime
 import html
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,13 @@ def build_report(
         )
         for out in model.outputs
     ]
+    if findings.by_code("nonfinite"):
+        notes = [
+            *notes,
+            "The model's output or its partials are NaN or Inf at some points (see "
+            "the nonfinite check): sensitivity measures that include those points "
+            "show as nan or inf, and the figures leave those points out.",
+        ]
     flagged = sorted({s for f in findings.by_code("not-identifiable") for s in f.specs})
     if flagged:
         notes = [
@@ -205,15 +213,12 @@ def _model_rows(info: dict) -> list[list[str]]:
 
 def _sens_rows(s: Sensitivity) -> list[list[str]]:
     rows = [["input", "mean", "std", "rms", "DGSM", "Sobol total <="]]
-    for name, row in s.table.iterrows():
+    bounds = s.table["sobol_total_bound"].to_numpy(dtype=float)  # NaN: no ranges
+    for (name, row), bound in zip(s.table.iterrows(), bounds, strict=True):
         rows.append(
             [str(name)]
             + [f"{row[c]:.4g}" for c in ("mean", "std", "rms", "dgsm")]
-            + [
-                ""
-                if row["sobol_total_bound"] != row["sobol_total_bound"]
-                else f"{row['sobol_total_bound']:.3g}"
-            ]
+            + ["" if math.isnan(bound) else f"{bound:.3g}"]
         )
     return rows
 

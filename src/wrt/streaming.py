@@ -31,11 +31,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from wrt.data import as_points
-from wrt.derivatives import ModelLike, as_model, partials
+from wrt.data import as_points, with_missing
+from wrt.derivatives import ModelLike, as_model
 from wrt.errors import DataError, ResumeError, WrtError
 from wrt.manifest import check_manifest, model_hash, write_manifest
 from wrt.model import DTypeLike
+from wrt.nonfinite import screened
 from wrt.outputs import atomic_write, output_file
 from wrt.sources import count_rows as count_rows  # re-exported: wrt.cli.partials
 from wrt.sources import read_chunks, source_columns
@@ -184,7 +185,14 @@ def partials_stream(
                 raise DataError(
                     f"In rows {first_row}..{first_row + len(frame) - 1}: {exc}"
                 ) from exc
-            result = partials(model, x, specs, engine=engine, chunk_size=compute_chunk)
+            result = screened(  # NaN outputs: partials missing, a warning names the row
+                model,
+                x,
+                specs,
+                first_row=first_row,
+                engine=engine,
+                chunk_size=compute_chunk,
+            )
             out = pd.concat(
                 [frame[list(model.inputs)].reset_index(drop=True), result.to_frame()],
                 axis=1,
@@ -293,6 +301,7 @@ def _version() -> str:
 def _write_part(frame: pd.DataFrame, path: Path) -> None:
     """Write one part atomically: a temporary file, then a rename."""
     temporary = path.with_name(path.name + ".tmp")
+    frame = with_missing(frame)  # NaN and Inf: one missing value in every format
     if path.suffix == ".csv":
         frame.to_csv(temporary, index=False, float_format="%.17g")
     else:

@@ -9,13 +9,14 @@ do, and the specs and point indices it concerns. Some findings carry numbers
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+
+from wrt.data import json_text
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -50,6 +51,10 @@ class Finding:
     specs: list[str] = field(default_factory=list)
     points: list[int] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # specs as text: a check may hand over parsed Partial objects
+        self.specs = [str(s) for s in self.specs]
 
     @property
     def severity(self) -> str:
@@ -112,8 +117,8 @@ class CheckReport:
         return {"findings": [f.to_dict() for f in self.findings]}
 
     def to_json(self) -> str:
-        """:meth:`to_dict` as JSON text."""
-        return json.dumps(self.to_dict(), indent=2)
+        """:meth:`to_dict` as strictly valid JSON text (NaN and Inf as ``null``)."""
+        return json_text(self.to_dict(), indent=2)
 
     def __str__(self) -> str:
         if not self.findings:

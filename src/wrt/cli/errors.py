@@ -1,7 +1,18 @@
-"""How the CLI reports failures: exit 2 with one line of what and one of how to fix.
+"""How the CLI reports failures: exit codes that mean one thing, no tracebacks.
 
-Exit codes: 0 success; 1 a check found an error-level problem; 2 bad usage or bad
-input. ``--debug`` shows the traceback instead.
+Exit codes:
+
+- 0: success;
+- 1: a check found an error-level problem (``wrt check``);
+- 2: bad usage or bad input: one line of what went wrong (``wrt: error:``), one of
+  how to fix it (``wrt: hint:``). Click's own usage errors (unknown option, bad
+  option value) also exit 2;
+- 3: an internal error: an exception wrt did not expect (a bug in wrt, or in the
+  model's own code). One line of cause, and a request to report it with the
+  command and wrt's version;
+- 130: interrupted (Ctrl-C); :class:`~wrt.errors.Interrupted` says what was kept.
+
+``wrt --debug`` prints the traceback as well, for every kind.
 """
 
 from __future__ import annotations
@@ -9,27 +20,40 @@ from __future__ import annotations
 import functools
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
+import click
+import torch
 import typer
+from typer.exceptions import TyperException
 
 from wrt.errors import (
-    DataError,
     EngineError,
+    ExpressionError,
+    Interrupted,
     InvalidNameError,
-    ModelError,
     ModelFormatError,
     OutputPathError,
     ResumeError,
     SpecError,
+    UnsupportedFormatError,
+    UnsupportedOpError,
     WrtError,
+    WrtWarning,
+    one_line,
 )
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
 
+#: Fallback hints by class, for errors raised without ``hint=``; the first match
+#: wins, so subclasses come before their bases. Each must hold for every error of
+#: its class: anything more specific belongs at the raise site.
 _HINTS: list[tuple[type[WrtError], str]] = [
     (
         OutputPathError,
@@ -44,22 +68,41 @@ _HINTS: list[tuple[type[WrtError], str]] = [
     (
         SpecError,
         "Specs look like dy/dx1, d2y/dx1^2 or d2y/dx1dx2; names are the "
-        "model's (see wrt partials --help).",
+        "model's (see wrt inspect MODEL).",
+    ),
+    (ExpressionError, "Write the expression with the model's names, e.g. du/dt + u."),
+    (
+        InvalidNameError,
+        "Names are identifiers, one per input or output, comma-separated: "
+        "--inputs x,t --outputs u (see wrt inspect MODEL for how many).",
     ),
     (
-        DataError,
-        "Points need one column per model input, named as the inputs "
-        "(or name the inputs after the columns with --inputs).",
-    ),
-    (InvalidNameError, "Pass one identifier per input with --inputs a,b,c."),
-    (
-        ModelFormatError,
+        UnsupportedFormatError,
         "wrt reads .keras/.h5, ONNX, .pt2, TorchScript, state_dict (--module) and "
         ".npz files; see wrt inspect.",
     ),
-    (ModelError, "Check that the model maps (N, n_in) points to (N, n_out)."),
+    (
+        ModelFormatError,
+        "The message above says what to change in the file or the options; wrt "
+        "reads .keras/.h5, ONNX, .pt2, TorchScript, state_dict (--module), .npz.",
+    ),
+    (
+        UnsupportedOpError,
+        "Use --engine auto (it falls back to an engine that handles it) or "
+        "--engine autograd.",
+    ),
     (EngineError, "Use --engine auto (the default), autograd, taylor or finite_diff."),
 ]
+
+#: Exceptions that end a command on purpose: an exit code, a usage error.
+_PASS_THROUGH = (
+    typer.Exit,
+    typer.Abort,
+    TyperException,
+    click.exceptions.Exit,
+    click.ClickException,
+    click.Abort,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -74,30 +117,112 @@ def _debugging(context: object) -> bool:
     return bool(isinstance(root.obj, dict) and root.obj.get("debug"))
 
 
+def _command(context: object) -> str:
+    """The command as typed, e.g. ``wrt partials``, for the report request."""
+    path = getattr(context, "command_path", None)
+    return str(path) if path else "wrt"
+
+
+def say(kind: str, text: str) -> None:
+    """One line ``wrt: KIND: TEXT`` on stderr, whitespace collapsed."""
+    print(f"wrt: {kind}: {' '.join(text.split())}", file=sys.stderr)
+
+
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn wrt's errors raised by a command into two stderr lines and exit 2.
+    """Turn every failure of a command into its exit code and two stderr lines.
 
     The command takes a ``context: typer.Context`` argument, through which
-    ``wrt --debug`` asks for the traceback instead.
+    ``wrt --debug`` asks for the traceback as well. wrt's own warnings are shown
+    as one line each, ``wrt: warning: ...`` on stderr, every time.
     """
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        context = kwargs.get("context")
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():  # restored when the command ends
+                warnings.simplefilter("always", WrtWarning)
+                shown = warnings.showwarning
+                warnings.showwarning = functools.partial(_show, shown)
+                return command(*args, **kwargs)
+        except _PASS_THROUGH:
+            raise  # typer.Exit(code), usage errors: typer / click report them
+        except Interrupted as exc:
+            _traceback_if(context)
+            say("interrupted", message(exc))
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt:
+            _traceback_if(context)
+            say("interrupted", "stopped by Ctrl-C before the command finished.")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except WrtError as exc:
-            if _debugging(kwargs.get("context")):
-                traceback.print_exc()
-            message = " ".join(str(exc).split())
-            print(f"wrt: error: {message}", file=sys.stderr)
-            print(f"wrt: hint: {_hint(exc)}", file=sys.stderr)
+            _traceback_if(context)
+            say("error", message(exc))
+            say("hint", hint(exc))
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except OSError as exc:  # the user's files and disks, not wrt's logic
+            _traceback_if(context)
+            say("error", _os_message(exc))
+            say("hint", "Check the path, that its folder exists and can be written.")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except torch.OutOfMemoryError as exc:
+            _traceback_if(context)
+            say("error", f"out of memory: {one_line(exc)}")
+            say("hint", "Lower --chunk-size (points per batch), if the command has it.")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except Exception as exc:
+            _traceback_if(context)
+            from wrt import __version__
+
+            say("internal error", one_line(exc))
+            say(
+                "hint",
+                "wrt did not expect this. If the model's own code raised it, fix "
+                "the model; otherwise please report it to wrt's maintainers with the "
+                f"command ({_command(context)}) and the version (wrt {__version__}). "
+                "Run again as 'wrt --debug ...' to see the traceback.",
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
 
     return run
 
 
-def _hint(exc: WrtError) -> str:
-    for kind, hint in _HINTS:
+def _show(shown, message, category, filename, lineno, file=None, line=None):
+    """Show wrt's warnings as one line, any other warning as Python does."""
+    if issubclass(category, WrtWarning):
+        say("warning", str(message))
+    else:
+        shown(message, category, filename, lineno, file, line)
+
+
+def _traceback_if(context: object) -> None:
+    if _debugging(context):
+        traceback.print_exc()
+
+
+def message(exc: WrtError) -> str:
+    """The error's message in one line; a wrapped cause's own traceback cut out."""
+    text = str(exc)
+    cause = exc.__cause__
+    if cause is not None and "\n" in str(cause) and str(cause) in text:
+        kind, _, cut = one_line(cause).partition(": ")
+        text = text.replace(f"{type(cause).__name__}: {cause}", f"{kind}: {cut}")
+        text = text.replace(str(cause), cut)
+    return " ".join(text.split())
+
+
+def hint(exc: WrtError) -> str:
+    """The hint given where ``exc`` was raised, else the one of its class."""
+    given = getattr(exc, "hint", None)
+    if given:
+        return given
+    for kind, text in _HINTS:
         if isinstance(exc, kind):
-            return hint
-    return "Run again with --debug to see the traceback."
+            return text
+    return "The message above says what to change; see the command's --help."
+
+
+def _os_message(exc: OSError) -> str:
+    what = exc.strerror or one_line(exc)
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{what}{where}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -11,6 +10,7 @@ from rich.table import Table
 
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import Inputs, ModelPath, ModuleClass, Outputs, load_options
+from wrt.data import json_text
 from wrt.describe import describe
 from wrt.importers import load
 
@@ -27,7 +27,7 @@ def inspect_command(
     """Print the detected format, inputs, outputs, layers, parameters and dtype."""
     info = describe(load(model, inputs=inputs, outputs=outputs, **load_options(module)))
     if as_json:
-        typer.echo(json.dumps(info, indent=2))
+        typer.echo(json_text(info, indent=2))
         return
     console = Console()
     console.print(f"[bold]{info['source']}[/bold]: {info['format']}, {info['dtype']}")

@@ -33,9 +33,9 @@ from wrt.cli.options import (
     load_options,
 )
 from wrt.data import TABLE_SUFFIXES, as_points, frame_to_json, read_table, write_table
-from wrt.derivatives import partials
 from wrt.errors import DataError, ResumeError, SpecError
 from wrt.importers import load
+from wrt.nonfinite import partials
 from wrt.outputs import atomic_write, output_file
 from wrt.sources import source_columns
 from wrt.spec import format_spec, partials_up_to

@@ -18,9 +18,10 @@ from wrt.cli.options import (
     load_options,
 )
 from wrt.data import read_table
+from wrt.errors import DataError
 from wrt.importers import load
 from wrt.outputs import output_file
-from wrt.report import build_report
+from wrt.report import FORMATS, build_report
 
 
 @reports_errors
@@ -40,6 +41,11 @@ def report_command(
     engine: Engine = "auto",
 ) -> None:
     """Write a report: model, check findings, sensitivity tables and figures."""
+    if format not in FORMATS:
+        raise DataError(
+            f"Unknown report format {format!r}; use html or md.",
+            hint="--format html writes one file; --format md a page and its PNGs.",
+        )
     if data is None:
         raise typer.BadParameter(
             "give --data TRAIN: the inputs the model was trained on."

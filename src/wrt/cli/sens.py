@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import math
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -21,9 +22,10 @@ from wrt.cli.options import (
     Outputs,
     load_options,
 )
-from wrt.data import read_table
-from wrt.errors import DataError
+from wrt.data import json_text, read_table
+from wrt.errors import DataError, NonFiniteWarning, SpecError
 from wrt.importers import load
+from wrt.nonfinite import find_gap
 from wrt.outputs import output_folder
 from wrt.sensitivity import sensitivity
 
@@ -72,6 +74,12 @@ def sens_command(
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )
+    if output is None and len(loaded.outputs) > 1:
+        raise SpecError(
+            f"The model has {len(loaded.outputs)} outputs "
+            f"({', '.join(loaded.outputs)}); say which one with --output NAME.",
+            hint=f"e.g. --output {loaded.outputs[0]}",
+        )
     result = sensitivity(
         loaded,
         read_table(data),
@@ -80,6 +88,16 @@ def sens_command(
         ranges=_ranges(ranges or []),
         engine=engine,
     )
+    gap = find_gap(
+        f"d{result.output}/dx", result.gradients, result.points, result.inputs
+    )
+    if gap is not None:
+        warnings.warn(
+            f"{gap}; the measures that include those points are not finite. See "
+            "where and why with: wrt check MODEL --data DATA.",
+            NonFiniteWarning,
+            stacklevel=1,
+        )
     if plots_dir is not None:
         plots_dir.mkdir(parents=True, exist_ok=True)
         figures = {
@@ -92,7 +110,7 @@ def sens_command(
         for name, fig in figures.items():
             fig.savefig(plots_dir / f"{name}.png", dpi=130)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json_text(result.to_dict(), indent=2))
         return
     table = Table(
         "input",
@@ -103,12 +121,12 @@ def sens_command(
         "Sobol total <=",
         title=f"sensitivity of {result.output} ({result.points.shape[0]} points)",
     )
-    for name, row in result.table.iterrows():
-        bound = row["sobol_total_bound"]
+    bounds = result.table["sobol_total_bound"].to_numpy(dtype=float)
+    for (name, row), bound in zip(result.table.iterrows(), bounds, strict=True):
         table.add_row(
             str(name),
             *(f"{row[c]:.4g}" for c in ("mean", "std", "rms", "dgsm")),
-            "" if bound != bound else f"{bound:.3g}",
+            "" if math.isnan(bound) else f"{bound:.3g}",
         )
     Console().print(table)
 

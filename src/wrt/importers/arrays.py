@@ -198,7 +198,11 @@ def _array(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
                 f"{key} in {path} has dtype {array.dtype}; weights must be numbers."
             )
         if not np.isfinite(array).all():
-            raise ModelFormatError(f"{key} in {path} contains NaN or Inf values.")
+            raise ModelFormatError(
+                f"{key} in {path} contains NaN or Inf values.",
+                hint="The weights are damaged (or training diverged): save them "
+                "again from a model whose weights are finite.",
+            )
         if key.startswith("W") and array.ndim != 2:
             raise ModelFormatError(
                 f"{key} in {path} has shape {array.shape}; a weight matrix is 2-D."

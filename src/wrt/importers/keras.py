@@ -329,7 +329,8 @@ class KerasModule(nn.Module):
         if dtype != torch.float64:
             raise ModelFormatError(
                 f"A Keras model that runs through Keras cannot be cast to {dtype}; "
-                "load it with its own dtype or float64."
+                "load it with its own dtype or float64.",
+                hint="Leave --dtype out, or use --dtype float64.",
             )
         warnings.warn(
             "This Keras model runs through Keras itself (a layer has no torch "
@@ -371,7 +372,9 @@ def _verify(module: nn.Module, kmodel, in_shapes, path: Path) -> None:
     if not error <= 1e-4 * scale:
         raise ModelFormatError(
             f"The torch conversion of {path} differs from Keras by {error:.3g} on "
-            "sample points; please report this. Meanwhile rebuild the model in torch."
+            "sample points; please report this. Meanwhile rebuild the model in torch.",
+            hint="This is a bug in wrt's Keras converter: please report it to wrt's "
+            "maintainers with the model file.",
         )
 
 

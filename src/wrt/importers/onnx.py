@@ -328,7 +328,9 @@ def convert(graph: onnx.GraphProto, source: str = "the ONNX graph") -> OnnxModul
                     f"{source}: ONNX op {why}{domain} (node '{label}') is not "
                     f"supported. wrt's ONNX converter supports: "
                     f"{onnx_ops.supported_ops()}. Re-export the model without it, or "
-                    "load the original PyTorch module with wrt.wrap."
+                    "load the original PyTorch module with wrt.wrap.",
+                    hint="No engine can help: the file cannot be converted. Re-export "
+                    "it without that op, or use the original PyTorch module.",
                 ) from None
             steps.append(
                 Step(node.op_type, label, tuple(node.input), (*node.output,), fn)
@@ -384,7 +386,8 @@ def _constant(node: onnx.NodeProto, label: str, source: str) -> torch.Tensor:
         names = [a.name for a in node.attribute]
         raise UnsupportedOpError(
             f"{source}: ONNX Constant node '{label}' with attribute(s) {names} is not "
-            "supported; wrt reads numeric value, value_float(s) and value_int(s)."
+            "supported; wrt reads numeric value, value_float(s) and value_int(s).",
+            hint="Re-export the model with its constants folded into initializers.",
         )
     value = onnx.helper.get_attribute_value(attribute)
     if attribute.name == "value":

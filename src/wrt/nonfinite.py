@@ -1,0 +1,180 @@
+"""NaN and Inf in results: one missing value everywhere, and a warning that says where.
+
+A model can return NaN or Inf at some points (``log`` or ``sqrt`` of a negative,
+an ``exp`` that overflows). Its partials there are meaningless even when an engine
+returns a finite number for them (the partial of ``sqrt(x1) + x2**2`` along ``x2``
+is ``2 * x2`` whatever ``x1`` is). So :func:`partials` — the function exported as
+``wrt.partials`` — computes the outputs' values with the partials, in the same
+engine call, and
+
+- sets every partial of an output to NaN at the points where that output is NaN or
+  Inf (the value stays missing in every table wrt writes: an empty CSV cell, a
+  Parquet null, a JSON ``null``);
+- warns with :class:`~wrt.errors.NonFiniteWarning`, naming the count and the first
+  point (its row and values), once per call; and the same for partials that are
+  NaN or Inf where their output is finite.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from wrt import derivatives
+from wrt.errors import NonFiniteWarning
+from wrt.result import Partials
+from wrt.spec import Partial
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Where one output or partial is NaN or Inf.
+
+    Attributes:
+        label: ``"output y"`` or ``"dy/dx1"``.
+        count: number of points where it is non-finite.
+        total: number of points.
+        first: row of the first such point (0-based, in the points given).
+        point: that point's coordinates, ``{input: value}``.
+    """
+
+    label: str
+    count: int
+    total: int
+    first: int
+    point: dict[str, float]
+
+    def __str__(self) -> str:
+        where = ", ".join(f"{k}={v:.6g}" for k, v in self.point.items())
+        return (
+            f"{self.label} is NaN or Inf at {self.count} of {self.total} points "
+            f"(first: row {self.first}, {where})"
+        )
+
+
+def screen(
+    values: Mapping[Partial, torch.Tensor],
+    outputs: Mapping[str, torch.Tensor],
+    points: torch.Tensor,
+    inputs: Sequence[str],
+    first_row: int = 0,
+) -> tuple[dict[Partial, torch.Tensor], list[Gap]]:
+    """Partials set to NaN where their output is NaN or Inf, and where gaps are.
+
+    Args:
+        values: partial -> values, shape (N,).
+        outputs: output name -> its values at the same points, shape (N,).
+        points: the points, shape (N, n_in).
+        inputs: the names of the points' columns.
+        first_row: the row number of the first point (for the gaps' rows).
+
+    Returns:
+        The masked values (new tensors where something changed) and one
+        :class:`Gap` per output, then per partial, that is non-finite somewhere
+        (a partial counted only where its output is finite).
+    """
+    gaps: list[Gap] = []
+    bad_output: dict[str, torch.Tensor] = {}
+    for name, y in outputs.items():
+        bad = ~torch.isfinite(y.detach())
+        bad_output[name] = bad
+        if bool(bad.any()):
+            gaps.append(_gap(f"output {name}", bad, points, inputs, first_row))
+    masked: dict[Partial, torch.Tensor] = {}
+    for partial, value in values.items():
+        mask = bad_output.get(partial.output)
+        if mask is not None and bool(mask.any()) and partial.order > 0:
+            value = value.masked_fill(mask, float("nan"))
+        masked[partial] = value
+        if partial.order == 0:
+            continue
+        own = ~torch.isfinite(value.detach())
+        if mask is not None:
+            own = own & ~mask
+        if bool(own.any()):
+            gaps.append(_gap(str(partial), own, points, inputs, first_row))
+    return masked, gaps
+
+
+def _gap(
+    label: str, bad: torch.Tensor, points: torch.Tensor, inputs, first_row: int = 0
+) -> Gap:
+    rows = torch.nonzero(bad).flatten()
+    first = int(rows[0])
+    coords = points[first].detach().cpu().double().tolist()
+    named = dict(zip(inputs, coords, strict=True))
+    return Gap(label, int(rows.numel()), int(bad.numel()), first_row + first, named)
+
+
+def find_gap(
+    label: str, values: torch.Tensor, points: torch.Tensor, inputs: Sequence[str]
+) -> Gap | None:
+    """Where ``values`` (shape (N,) or (N, k)) is NaN or Inf; None if nowhere."""
+    bad = ~torch.isfinite(values.detach())
+    if bad.dim() > 1:
+        bad = bad.flatten(1).any(dim=1)
+    return _gap(label, bad, points, inputs) if bool(bad.any()) else None
+
+
+def warning_text(gaps: Sequence[Gap]) -> str:
+    """One line: every gap, and what was done about it."""
+    return (
+        "; ".join(str(g) for g in gaps)
+        + ". Partials where the output is NaN or Inf are left missing (NaN). Check "
+        "those points against the model's domain (log or sqrt of negatives, "
+        "overflow of exp)."
+    )
+
+
+def screened(
+    model, points, specs, *, first_row: int = 0, stacklevel: int = 2, **options
+) -> Partials:
+    """:func:`wrt.derivatives.partials`, screened as the module docstring says.
+
+    Args:
+        model: as for :func:`wrt.derivatives.partials`.
+        points: the points, (N, n_in) or a table.
+        specs: the partials to compute.
+        first_row: the row of the first point in its file, for the warning (a
+            streamed chunk starts further down).
+        stacklevel: of the warning, as for :func:`warnings.warn`.
+        **options: ``engine``, ``dtype``, ``chunk_size``, ``on_chunk``.
+
+    Returns:
+        The partials, NaN where their output is NaN or Inf.
+
+    Warns:
+        NonFiniteWarning: an output or a partial is NaN or Inf at some points.
+    """
+    if options.get("differentiable"):  # training: its own guard names the point
+        return derivatives.partials(model, points, specs, **options)
+    model = derivatives.as_model(model)
+    asked = [specs] if isinstance(specs, (str, Partial)) else list(specs)
+    if not asked:  # the engine layer says what is missing
+        return derivatives.partials(model, points, asked, **options)
+    extra = [Partial(name, {}) for name in model.outputs]
+    result = derivatives.partials(model, points, [*asked, *extra], **options)
+    outputs = {p.output: result[p] for p in extra}
+    requested = result.requested[: len(result.requested) - len(extra)]
+    values = {p: result[p] for _, p in requested}
+    values, gaps = screen(values, outputs, result.points, result.inputs, first_row)
+    if gaps:
+        warnings.warn(warning_text(gaps), NonFiniteWarning, stacklevel=stacklevel)
+    return Partials(
+        values,
+        inputs=result.inputs,
+        outputs=result.outputs,
+        points=result.points,
+        requested=requested,
+        engine=result.engine,
+        errors={p: e for p, e in result.errors.items() if p in values},
+    )
+
+
+@functools.wraps(derivatives.partials)
+def partials(model, points, specs, **options) -> Partials:  # noqa: D103 (wrapped)
+    return screened(model, points, specs, stacklevel=3, **options)
