@@ -215,7 +215,7 @@ CASES = [
         "partials-output-unknown-suffix",
         lambda f: _ok_partials(f, "-o", str(f / "out.txt")),
         2,
-        r"out\.txt.*'\.txt'.*\.csv",
+        r"out\.txt.*\.txt.*\.csv",
     ),
     Cli(
         "partials-resume-without-output",
