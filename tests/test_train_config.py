@@ -148,7 +148,7 @@ def test_resume_continues_from_the_checkpoint(config):
             lambda t: t.replace('kind = "residual"', 'kind = "pde"'),
             "kind must be one of",
         ),
-        (lambda t: t.replace("[model]", "[modle]"), "Unknown key"),
+        (lambda t: t.replace("[model]", "[modle]"), "Unknown table 'modle'.*'model'"),
         (lambda t: t + "\n[[terms]\n", "not valid TOML"),
         (lambda t: t.replace('"du/dt + u*du/dx', '"du/dt + u*du/dy'), "du/dy"),
     ],
