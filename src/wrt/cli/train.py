@@ -58,7 +58,8 @@ def train_command(
         _train(config, resume, overwrite, nproc)
     except ConfigError as exc:
         print(f"wrt: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        print(f"wrt: hint: {_CONFIG_HINT}", file=sys.stderr)
+        hint = getattr(exc, "hint", None) or _CONFIG_HINT
+        print(f"wrt: hint: {hint}", file=sys.stderr)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except TrainingInterrupted as exc:
         command = f"wrt train {shlex.quote(str(config))} --resume"

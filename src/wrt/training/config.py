@@ -71,7 +71,12 @@ import pandas as pd
 import torch
 
 from wrt.data import read_table
-from wrt.errors import ConfigError, TrainingInterrupted, WrtError
+from wrt.errors import (
+    ConfigError,
+    TrainingInterrupted,
+    UnboundedLossError,
+    WrtError,
+)
 from wrt.model import Model
 from wrt.training import samplers, schema
 from wrt.training.expression import Expression
@@ -159,6 +164,12 @@ class TrainConfig:
                 built = self._term(term, model)
                 for one in built:
                     one.bind(model)
+            except UnboundedLossError as exc:
+                raise ConfigError(
+                    f"terms[{i}] ({term['kind']}): {exc} In the config: kind = "
+                    '"residual" trains the square of expr; allow_unbounded = true '
+                    "keeps the objective as it is."
+                ) from exc
             except WrtError as exc:
                 raise ConfigError(f"terms[{i}] ({term['kind']}): {exc}") from exc
             terms += built
@@ -324,10 +335,10 @@ def prepare(
     Raises:
         ConfigError: the output folder, a term or the checkpoint does not fit.
     """
-    check_folder(config.folder, resume=resume, overwrite=overwrite)
     model = config.build_model()
     terms = config.build_terms(model)
     columns = ["step", "loss", *name_terms(terms)]
+    check_folder(config.folder, resume=resume, overwrite=overwrite)
     if not resume:
         return model, terms, columns, [], 0
     state = load_checkpoint(config.folder, model, columns)

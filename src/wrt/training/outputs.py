@@ -21,6 +21,11 @@ from wrt.errors import ConfigError
 from wrt.model import Model
 from wrt.training.history import History
 
+_HINT = (
+    "A run writes its folder whole: --overwrite replaces an earlier run, --resume "
+    "continues it from checkpoint.pt; [output] folder picks another folder."
+)
+
 RUN_FILES = ("model.pt2", "state_dict.pt", "history.csv", "loss.png", "checkpoint.pt")
 CHECKPOINT = "checkpoint.pt"
 
@@ -34,12 +39,12 @@ def check_folder(folder: Path, *, resume: bool, overwrite: bool) -> None:
             checkpoint to resume from.
     """
     if resume and overwrite:
-        raise ConfigError(
+        raise _error(
             "--resume continues the run in the output folder and --overwrite "
             "replaces it: give one of them."
         )
     if folder.exists() and not folder.is_dir():
-        raise ConfigError(
+        raise _error(
             f"output.folder: {folder} is a file, not a folder; set [output] folder "
             "to a folder (it is made if needed)."
         )
@@ -47,23 +52,23 @@ def check_folder(folder: Path, *, resume: bool, overwrite: bool) -> None:
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise ConfigError(
+        raise _error(
             f"output.folder: {folder} lies under {ancestor}, which is a file; set "
             "[output] folder to a path inside a folder."
         )
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ConfigError(
+        raise _error(
             f"output.folder: {ancestor} cannot be written (permission denied); set "
             "[output] folder to a folder you can write."
         )
     earlier = [name for name in RUN_FILES if (folder / name).exists()]
     if resume:
         if not (folder / CHECKPOINT).is_file():
-            raise ConfigError(
+            raise _error(
                 f"--resume: no checkpoint in {folder}; train without --resume first."
             )
     elif earlier and not overwrite:
-        raise ConfigError(
+        raise _error(
             f"output.folder: {folder} holds an earlier run ({', '.join(earlier)}); "
             "nothing was written. Pass --overwrite to replace it, --resume to "
             "continue it, or set [output] folder to a new folder."
@@ -109,12 +114,12 @@ def load_checkpoint(folder: Path, model: Model, columns: list[str]) -> dict[str,
         done = int(state["done"])
         history = state["history"]
     except Exception as exc:  # a damaged or foreign file: say so, never crash
-        raise ConfigError(
+        raise _error(
             f"--resume: {path} is not a readable wrt checkpoint ({exc}); train "
             "with --overwrite to start afresh."
         ) from None
     if saved != list(columns):
-        raise ConfigError(
+        raise _error(
             f"--resume: {path} was written for the terms {saved[2:]}, not "
             f"{list(columns)[2:]}; resume with the config that wrote it, or train "
             "with --overwrite to start afresh."
@@ -123,7 +128,7 @@ def load_checkpoint(folder: Path, model: Model, columns: list[str]) -> dict[str,
         model.module.load_state_dict(state["model"])
     except (RuntimeError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0]
-        raise ConfigError(
+        raise _error(
             f"--resume: {path} was written for another model ({first}); resume "
             "with the [model] that wrote it, or train with --overwrite."
         ) from None
@@ -160,3 +165,10 @@ def write_outputs(model: Model, history: History, folder: Path) -> None:
     ax.legend(fontsize=7)
     ax.set_title(f"training ({history.optimizer})")
     fig.savefig(folder / "loss.png", dpi=120)
+
+
+def _error(message: str) -> ConfigError:
+    """A ConfigError about the output folder, with the hint the CLI prints."""
+    error = ConfigError(message)
+    error.hint = _HINT  # type: ignore[attr-defined]
+    return error
