@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -65,8 +66,23 @@ def test_non_contiguous_parameters_train_as_their_contiguous_twin(optimizer):
     np.testing.assert_allclose(a.frame["loss"], b.frame["loss"], rtol=1e-10)
     for p, q in zip(module.parameters(), twin.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
-    if optimizer != "pso":  # pso keeps the start in its first generation
+    if optimizer != "pso":  # 4 generations of 6 particles need not improve
         assert a.frame["loss"].iloc[-1] < a.frame["loss"].iloc[0]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_a_model_loaded_from_keras_trains(optimizer):
+    """Keras stores kernels (in, out): imported weights are transposed views."""
+    fixture = Path(__file__).parent / "fixtures" / "seed000.keras"
+    model = wrt.load(fixture)
+    x = torch.rand(16, 2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        start = float((model(x) ** 2).mean())
+    history = wrt.fit(model, [wrt.match("y", x, torch.zeros(16))],
+                      optimizer=optimizer, steps=5)  # fmt: skip
+    with torch.no_grad():
+        end = float((model(x) ** 2).mean())
+    assert np.isfinite(history.frame["loss"]).all() and end < 0.5 * start
 
 
 def _table():
