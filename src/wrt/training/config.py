@@ -180,12 +180,14 @@ class TrainConfig:
         weight = float(term.get("weight", 1.0))
         if kind == "rows":
             table = read_table(self._resolve(term["file"]))
-            return rows(
-                table,
-                term.get("label_column", "label"),
-                term.get("value_column", "value"),
-                weight,
-            )
+            return [
+                *rows(
+                    table,
+                    term.get("label_column", "label"),
+                    term.get("value_column", "value"),
+                    weight,
+                )
+            ]
         points, table = self._points(term["points"], model)
         name = term.get("name")
         if kind == "residual":

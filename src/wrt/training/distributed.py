@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 from torch import distributed as dist
+from torch.multiprocessing.spawn import spawn
 
 from wrt.errors import DataError
 
@@ -47,7 +48,7 @@ def launch(
     if nproc < 1:
         raise DataError(f"--nproc must be at least 1, not {nproc}.")
     port = _free_port()
-    torch.multiprocessing.spawn(
+    spawn(
         _worker,
         args=(nproc, str(config), resume, overwrite, port),
         nprocs=nproc,

@@ -121,7 +121,8 @@ def fit(
     except KeyboardInterrupt as exc:
         if isinstance(exc, TrainingInterrupted):
             raise
-        assign(record.kept, params)
+        if record.kept is not None:
+            assign(record.kept, params)
         record.cut()
         history = record.history(name, time.perf_counter() - start)
         raise TrainingInterrupted(

@@ -14,6 +14,8 @@ write in place, so a parameter never ends up aliasing the vector it was set from
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -22,7 +24,7 @@ from torch import distributed as dist
 from wrt.derivatives import partials
 from wrt.errors import DataError
 from wrt.model import Model
-from wrt.training.terms import Term
+from wrt.training.terms import Match, Term
 
 
 def world() -> tuple[int, int]:
@@ -113,7 +115,7 @@ class Problem:
                 )
             rows = slice(self.rank, None, self.world)
             term.x = term.x[rows]
-            if getattr(term, "_y", None) is not None:
+            if isinstance(term, Match):
                 term._y = term._y[rows]
             self.scales[i] = term.x.shape[0] / n
 
@@ -154,7 +156,8 @@ class Problem:
             for i in members:
                 per_term[i] = self.terms[i].loss(values, self.model) * self.scales[i]
         losses = [per_term[i] for i in range(len(self.terms))]
-        total = sum(t.weight * loss for t, loss in zip(self.terms, losses, strict=True))
+        weighted = [t.weight * v for t, v in zip(self.terms, losses, strict=True)]
+        total = functools.reduce(operator.add, weighted)
         return total, losses, all_values
 
     def first_bad_point(self, index: int) -> int | None:
