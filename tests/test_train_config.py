@@ -277,3 +277,22 @@ def test_every_value_is_checked_before_anything_is_written(config, old, new, mes
     assert re.search(message, result.output), result.output
     assert "Traceback" not in result.output
     assert not (config.parent / "out").exists()
+
+
+def test_a_diverged_run_keeps_its_last_finite_parameters_for_resume(config):
+    config.write_text(
+        CONFIG.replace("steps = 30", "steps = 4").replace("1e-3", "1e300")
+    )
+    result = runner.invoke(app, ["train", str(config)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "lower [train] lr" in result.output
+    out = config.parent / "out"
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert all(bool(torch.isfinite(v).all()) for v in state["model"].values())
+    assert np.isfinite(np.array(state["history"])).all()
+    assert not (out / "model.pt2").exists()
+    config.write_text(CONFIG.replace("steps = 30", "steps = 4"))
+    result = runner.invoke(app, ["train", str(config), "--resume"])
+    assert result.exit_code == 0, result.output
+    history = pd.read_csv(out / "history.csv")
+    assert history["step"].tolist() == [0, 1, 2, 3]

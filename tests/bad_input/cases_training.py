@@ -72,6 +72,25 @@ def _config_case(id_, old, new, says, **kw):
     return Cli(id_, _train(old, new, **kw), 2, says)
 
 
+def _with_file(name, content, old, new, *, append=""):
+    """argv of ``wrt train`` on an edited BASE beside a file ``name``."""
+    edit = _train(old, new, append=append)
+
+    def argv(folder):
+        write(folder, name, content)
+        return edit(folder)
+
+    return argv
+
+
+def _diverging(folder):
+    """A learning rate so large that the loss overflows at the second step."""
+    text = BASE.replace("lr = 1e-3", "lr = 1e300").replace(
+        'folder = "out"', 'folder = "fresh"'
+    )
+    return ["train", str(write(folder, "run.toml", text))]
+
+
 def _single_terms_table(folder):
     """``[terms]`` (one table) where ``[[terms]]`` (an array of tables) goes."""
     head, rest = BASE.split("[[terms]]", 1)
@@ -192,6 +211,27 @@ CASES = [
                  append="\n[[terms]\n"),
     Cli("train-single-terms-table", _single_terms_table, 2,
         r"at least one \[\[terms\]\] table \(with double brackets"),
+    Cli("train-model-file-garbage", _with_file(
+            "m.pt2", "garbage", 'inputs = ["x", "t"]', 'file = "m.pt2"'), 2,
+        r"model\.file = 'm\.pt2'.*not a model file"),
+    Cli("train-rows-file-empty", _with_file(
+            "data.csv", "", "", "",
+            append='\n[[terms]]\nkind = "rows"\nfile = "data.csv"\n'), 2,
+        r"terms\[3\] \(rows\).*data\.csv"),
+    Cli("train-rows-label-unknown", _with_file(
+            "data.csv", "x,t,label,value\n1,0,w,2\n", "", "",
+            append='\n[[terms]]\nkind = "rows"\nfile = "data.csv"\n'), 2,
+        r"terms\[3\] \(rows\).*'w'"),
+    Cli("train-points-file-lacks-input", _with_file(
+            "p.csv", "x,s\n1,2\n",
+            'sampler = "sobol", n = 16, box = { x = [-1, 1], t = [0, 1] }',
+            'file = "p.csv"'), 2, r"terms\[1\] \(residual\).*lack column.*t"),
+    _config_case("train-values-not-finite", 'values = "-sin(pi*x)"',
+                 'values = "log(x)"', r"terms\[2\] \(match\).*NaN or Inf"),
+    # a diverging run keeps its last finite parameters in a checkpoint (new file)
+    Cli("train-loss-diverges", _diverging, 2,
+        r"loss of term .* is (inf|nan).*lower \[train\] lr.*--resume",
+        new_files=True),
     # -- terms that do not fit the model: named by their table --------------------
     _config_case("train-expr-syntax", 'expr = "du/dt + u*du/dx"',
                  'expr = "du/dt + * u"', r"terms\[1\] \(residual\).*du/dt \+ \* u"),

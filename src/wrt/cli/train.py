@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from wrt.cli.errors import EXIT_BAD_INPUT, reports_errors
-from wrt.errors import ConfigError, TrainingInterrupted
+from wrt.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from wrt.training.config import TrainConfig, prepare, run
 from wrt.training.distributed import init_from_environment, launch
 
@@ -60,6 +60,14 @@ def train_command(
         print(f"wrt: error: {' '.join(str(exc).split())}", file=sys.stderr)
         hint = getattr(exc, "hint", None) or _CONFIG_HINT
         print(f"wrt: hint: {hint}", file=sys.stderr)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except NonFiniteLossError as exc:
+        print(f"wrt: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(
+            "wrt: hint: A loss turned NaN or Inf: a smaller [train] lr, inputs and "
+            "outputs of order 1, or a term without log/sqrt of negatives.",
+            file=sys.stderr,
+        )
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except TrainingInterrupted as exc:
         command = f"wrt train {shlex.quote(str(config))} --resume"

@@ -73,6 +73,7 @@ import torch
 from wrt.data import read_table
 from wrt.errors import (
     ConfigError,
+    NonFiniteLossError,
     TrainingInterrupted,
     UnboundedLossError,
     WrtError,
@@ -136,11 +137,14 @@ class TrainConfig:
         if "file" in spec:
             from wrt.importers import load
 
-            return load(
-                self._resolve(spec["file"]),
-                inputs=spec.get("inputs"),
-                outputs=spec.get("outputs"),
-            )
+            try:
+                return load(
+                    self._resolve(spec["file"]),
+                    inputs=spec.get("inputs"),
+                    outputs=spec.get("outputs"),
+                )
+            except WrtError as exc:
+                raise _named(f"model.file = {spec['file']!r}: {exc}", exc) from exc
         if "inputs" not in spec:
             raise ConfigError("[model] needs inputs = [...] (or file = ...).")
         return mlp(
@@ -171,7 +175,7 @@ class TrainConfig:
                     "keeps the objective as it is."
                 ) from exc
             except WrtError as exc:
-                raise ConfigError(f"terms[{i}] ({term['kind']}): {exc}") from exc
+                raise _named(f"terms[{i}] ({term['kind']}): {exc}", exc) from exc
             terms += built
         return terms
 
@@ -315,6 +319,21 @@ def run(
             reached,
             History(frame, exc.history.optimizer, exc.history.seconds),
         ) from None
+    except NonFiniteLossError as exc:
+        frame = _joined(previous, exc.history.frame, done, columns)
+        if writer:
+            save_checkpoint(
+                folder, model, frame.values.tolist(), columns, _reached(frame, done)
+            )
+        raise NonFiniteLossError(
+            f"{exc} In the config: lower [train] lr, or check the term. The last "
+            f"finite parameters and the history are in {folder / 'checkpoint.pt'}: "
+            "continue from them with --resume, or start afresh with --overwrite.",
+            exc.term,
+            exc.step + done,
+            exc.point,
+            History(frame, exc.history.optimizer, exc.history.seconds),
+        ) from None
     frame = _joined(previous, history.frame, done, columns)
     full = History(frame, history.optimizer, history.seconds)
     if writer:
@@ -346,6 +365,15 @@ def prepare(
     state = load_checkpoint(config.folder, model, columns)
     previous = [list(row) for row in state["history"]]
     return model, terms, columns, previous, state["done"]
+
+
+def _named(message: str, cause: WrtError) -> ConfigError:
+    """A ConfigError naming the config's table, keeping the cause's hint."""
+    error = ConfigError(message)
+    hint = getattr(cause, "hint", None)
+    if hint:
+        error.hint = hint  # type: ignore[attr-defined]
+    return error
 
 
 def _joined(
