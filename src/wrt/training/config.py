@@ -61,6 +61,7 @@ the checkpoint and raises :class:`~wrt.errors.TrainingInterrupted`.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -144,7 +145,9 @@ class TrainConfig:
                     outputs=spec.get("outputs"),
                 )
             except WrtError as exc:
-                raise _named(f"model.file = {spec['file']!r}: {exc}", exc) from exc
+                raise _named(
+                    f"model.file = {json.dumps(spec['file'])}: {exc}", exc
+                ) from exc
         if "inputs" not in spec:
             raise ConfigError("[model] needs inputs = [...] (or file = ...).")
         return mlp(

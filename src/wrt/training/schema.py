@@ -206,13 +206,22 @@ def check(data: dict[str, Any], base: Path) -> None:
     model = data["model"]
     table(model, MODEL, "model")
     if "file" in model:
+        for key in ("hidden", "activation", "dtype", "seed"):
+            if key in model:
+                raise ConfigError(
+                    f"model.{key} = {_show(model[key])}: {key} shapes a new network; "
+                    "a model read from model.file keeps its own. Remove one of them."
+                )
+    if "file" in model:
         exists(model["file"], base, "model.file", folder=True)
     elif "inputs" not in model:
         raise ConfigError(
             'model.inputs is missing: [model] needs inputs = ["x", ...] for a new '
             'network, or file = "model.pt2" to continue from a model file.'
         )
-    table(data.get("train", {}), TRAIN, "train")
+    train = data.get("train", {})
+    table(train, TRAIN, "train")
+    _ignored(train)
     table(data.get("output", {}), OUTPUT, "output")
     terms = data.get("terms")
     if not isinstance(terms, list) or not terms:
@@ -223,6 +232,23 @@ def check(data: dict[str, Any], base: Path) -> None:
     inputs = model.get("inputs") if "file" not in model else None
     for i, term in enumerate(terms, start=1):
         _term(term, f"terms[{i}]", base, inputs)
+
+
+def _ignored(train: dict[str, Any]) -> None:
+    """Refuse settings that the chosen optimiser would silently ignore."""
+    optimizer = str(train.get("optimizer", "adam")).strip().lower()
+    uses = {
+        "lbfgs_steps": ("adam+lbfgs",),
+        "population": ("pso", "cma"),
+        "lr": ("adam", "adam+lbfgs"),
+    }
+    for key, optimizers in uses.items():
+        if key in train and optimizer not in optimizers:
+            raise ConfigError(
+                f"train.{key} = {_show(train[key])}: {key} is used by optimizer = "
+                f"{' or '.join(repr(o) for o in optimizers)}, not by "
+                f"{optimizer!r}; remove it or change the optimizer."
+            )
 
 
 def _term(term: Any, where: str, base: Path, inputs: list[str] | None) -> None:
@@ -260,6 +286,11 @@ def _term(term: Any, where: str, base: Path, inputs: list[str] | None) -> None:
                     'and box = { x = [lo, hi], ... } (or file = "points.csv").'
                 )
         _box(points, f"{where}.points", inputs)
+        if "faces" in points and not points.get("boundary", False):
+            raise ConfigError(
+                f"{where}.points.faces = {_show(points['faces'])}: faces are "
+                "sampled with boundary = true; add it, or remove faces."
+            )
     if isinstance(term.get("values"), dict) and "file" not in points:
         raise ConfigError(
             f"{where}.values = {_show(term['values'])}: values from a column need "
