@@ -296,3 +296,69 @@ def test_a_diverged_run_keeps_its_last_finite_parameters_for_resume(config):
     assert result.exit_code == 0, result.output
     history = pd.read_csv(out / "history.csv")
     assert history["step"].tolist() == [0, 1, 2, 3]
+
+
+class _Killed(BaseException):
+    """A process killed right after a checkpoint (nothing in wrt catches it)."""
+
+
+def _parsed(config, folder):
+    parsed = TrainConfig.read(config)
+    parsed.folder = config.parent / folder
+    return parsed
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "stop", "how"),
+    [
+        ("adam", 8, "kill"),
+        ("adam", 6, "ctrl-c"),
+        ("adam+lbfgs", 24, "kill"),
+        ("adam+lbfgs", 2, "ctrl-c"),
+    ],
+)
+def test_resume_gives_the_uninterrupted_result(
+    config, monkeypatch, optimizer, stop, how
+):
+    """Parameters, Adam's moments and L-BFGS's pairs all go to the checkpoint."""
+    import wrt.training.config as config_module
+
+    settings = "steps = 12\nlr = 1e-2\ncheckpoint_every = 4"
+    if optimizer == "adam+lbfgs":
+        settings = (
+            'optimizer = "adam+lbfgs"\nsteps = 4\nlbfgs_steps = 40\nlr = 1e-2\n'
+            "checkpoint_every = 4"
+        )
+    text = CONFIG.replace(
+        'optimizer = "adam"\nsteps = 30\nlr = 1e-3\ncheckpoint_every = 10', settings
+    )
+    assert text != CONFIG
+    config.write_text(text)
+    whole_model, whole = run(_parsed(config, "whole"))
+
+    if how == "kill":
+        original = config_module.save_checkpoint
+
+        def killed(folder, model, rows, columns, done, optimizer=None):
+            original(folder, model, rows, columns, done, optimizer)
+            if done == stop:
+                raise _Killed
+
+        monkeypatch.setattr(config_module, "save_checkpoint", killed)
+        with pytest.raises(_Killed):
+            run(_parsed(config, "parts"))
+        monkeypatch.setattr(config_module, "save_checkpoint", original)
+    else:
+
+        def on_step(step, total, losses):
+            if step == stop:
+                raise KeyboardInterrupt
+
+        with pytest.raises(wrt.TrainingInterrupted):
+            run(_parsed(config, "parts"), on_step=on_step)
+    resumed_model, resumed = run(_parsed(config, "parts"), resume=True)
+    pd.testing.assert_frame_equal(resumed.frame, whole.frame, check_exact=True)
+    for a, b in zip(
+        whole_model.module.parameters(), resumed_model.module.parameters(), strict=True
+    ):
+        assert torch.equal(a, b)

@@ -83,6 +83,7 @@ from wrt.model import Model
 from wrt.training import samplers, schema
 from wrt.training.expression import Expression
 from wrt.training.fitting import History, fit, world
+from wrt.training.history import OptimizerState
 from wrt.training.networks import mlp
 from wrt.training.outputs import (
     check_folder,
@@ -274,9 +275,10 @@ def run(
             checkpoint, ``err.step`` is the step they reached.
     """
     folder = config.folder
-    model, terms, columns, previous, done = prepare(
+    model, terms, columns, previous, done, saved = prepare(
         config, resume=resume, overwrite=overwrite
     )
+    state = OptimizerState(saved=saved)
     writer = world()[0] == 0  # with several processes, rank 0 writes
     settings = dict(config.train)
     every = settings.pop("checkpoint_every", 0)
@@ -289,16 +291,18 @@ def run(
             clear_folder(folder)
         folder.mkdir(parents=True, exist_ok=True)
     rows_so_far: list[list[float]] = list(previous)
-    saved = {"at": done}
+    last = {"at": done}
 
     def callback(step: int, total: float, losses: list[float]) -> None:
         reached = done + step + 1
         rows_so_far.append([reached - 1, total, *losses])
         if on_step is not None:
             on_step(reached - 1, total, losses)
-        if writer and every and reached // every > saved["at"] // every:
-            save_checkpoint(folder, model, rows_so_far, columns, reached)
-            saved["at"] = reached
+        if writer and every and reached // every > last["at"] // every:
+            save_checkpoint(
+                folder, model, rows_so_far, columns, reached, state.snapshot()
+            )
+            last["at"] = reached
 
     try:
         history = fit(
@@ -308,13 +312,15 @@ def run(
             steps=adam_steps if optimizer != "lbfgs" else lbfgs_steps,
             lbfgs_steps=lbfgs_steps,
             callback=callback,
+            state=state,
             **settings,
         )
     except TrainingInterrupted as exc:
         frame = _joined(previous, exc.history.frame, done, columns)
         reached = _reached(frame, done)
         if writer:
-            save_checkpoint(folder, model, frame.values.tolist(), columns, reached)
+            rows_kept = frame.values.tolist()
+            save_checkpoint(folder, model, rows_kept, columns, reached, state.kept)
         raise TrainingInterrupted(
             f"Training interrupted at step {reached}: the model keeps the "
             f"parameters of step {reached} (the last completed step with a finite "
@@ -341,7 +347,12 @@ def run(
     full = History(frame, history.optimizer, history.seconds)
     if writer:
         save_checkpoint(
-            folder, model, frame.values.tolist(), columns, _reached(frame, done)
+            folder,
+            model,
+            frame.values.tolist(),
+            columns,
+            _reached(frame, done),
+            state.snapshot(),
         )
         write_outputs(model, full, folder)
     return model, full
@@ -349,12 +360,13 @@ def run(
 
 def prepare(
     config: TrainConfig, *, resume: bool = False, overwrite: bool = False
-) -> tuple[Model, list[Term], list[str], list[list[float]], int]:
+) -> tuple[Model, list[Term], list[str], list[list[float]], int, dict]:
     """Check everything a run needs, writing nothing.
 
     Returns:
         The model (with the checkpoint's parameters when resuming), its bound
-        terms, the history's columns, the earlier rows and the steps done.
+        terms, the history's columns, the earlier rows, the steps done and the
+        optimisers' saved state.
 
     Raises:
         ConfigError: the output folder, a term or the checkpoint does not fit.
@@ -364,10 +376,10 @@ def prepare(
     columns = ["step", "loss", *name_terms(terms)]
     check_folder(config.folder, resume=resume, overwrite=overwrite)
     if not resume:
-        return model, terms, columns, [], 0
+        return model, terms, columns, [], 0, {}
     state = load_checkpoint(config.folder, model, columns)
     previous = [list(row) for row in state["history"]]
-    return model, terms, columns, previous, state["done"]
+    return model, terms, columns, previous, state["done"], state["optimizer"]
 
 
 def _named(message: str, cause: WrtError) -> ConfigError:

@@ -33,7 +33,7 @@ from wrt.derivatives import ModelLike, as_model
 from wrt.errors import DataError, NotATermError, TrainingInterrupted
 from wrt.spec import Partial
 from wrt.training import optimizers
-from wrt.training.history import History, Record
+from wrt.training.history import History, OptimizerState, Record
 from wrt.training.problem import Problem, assign, flatten, parameters, world
 from wrt.training.terms import Term
 
@@ -53,6 +53,7 @@ def fit(
     population: int = 32,
     engine: str = "auto",
     callback: Callable[[int, float, list[float]], None] | None = None,
+    state: OptimizerState | None = None,
 ) -> History:
     """Train ``model`` on ``terms``; see the module docstring.
 
@@ -71,6 +72,9 @@ def fit(
         population: candidates per generation for pso / cma, >= 2.
         engine: the derivative engine (``auto`` shares lower orders).
         callback: called after each step with (step, total, per-term losses).
+        state: the optimisers' state to start from and to follow (Adam's moments,
+            L-BFGS's curvature pairs), for an exact resumption from a checkpoint;
+            see :class:`~wrt.training.history.OptimizerState`.
 
     Returns:
         The :class:`History`: one row per step (L-BFGS: per block of iterations).
@@ -99,6 +103,7 @@ def fit(
     record = Record(problem.names)
     params = parameters(model)
     record.keep(flatten(params), 0)
+    state = state if state is not None else OptimizerState()
     start = time.perf_counter()
     try:
         if name in ("pso", "cma"):
@@ -114,9 +119,11 @@ def fit(
             )
             if name == "adam":
                 polish = 0
-            optimizers.adam(problem, adam_steps, lr, record, callback, start, name)
+            optimizers.adam(
+                problem, adam_steps, lr, record, callback, start, name, state
+            )
             optimizers.lbfgs(
-                problem, polish, record, callback, start, name, offset=adam_steps
+                problem, polish, record, callback, start, name, adam_steps, state
             )
     except KeyboardInterrupt as exc:
         if isinstance(exc, TrainingInterrupted):

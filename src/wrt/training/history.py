@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -76,3 +77,43 @@ class Record:
         frame = pd.DataFrame(self.rows, columns=["step", "loss", *self.names])
         frame["step"] = frame["step"].astype(int)
         return History(frame, optimizer, seconds)
+
+
+@dataclass
+class OptimizerState:
+    """The optimisers' own state in one run (Adam's moments, L-BFGS's pairs).
+
+    For an exact ``--resume``: ``wrt.fit(..., state=s)`` loads ``s.saved[name]``
+    into its optimiser ``name`` (``"adam"``, ``"lbfgs"``) when present (keeping the
+    learning rate given now) and holds the optimisers it runs, so that
+    :meth:`snapshot` can copy their state at a step boundary for a checkpoint.
+    ``kept`` is the state that goes with the parameters an interrupt falls back
+    to (None inside an L-BFGS block, where no consistent state exists). The
+    object lives for one run; nothing is stored on the model. The gradient-free
+    optimisers keep no state here: they restart their population.
+    """
+
+    saved: dict[str, dict] = field(default_factory=dict)
+    live: dict[str, torch.optim.Optimizer] = field(default_factory=dict)
+    kept: dict[str, dict] | None = None
+
+    def attach(self, name: str, optimizer: torch.optim.Optimizer) -> None:
+        """Load the saved state of ``name`` into ``optimizer``; hold it."""
+        if name in self.saved:
+            lrs = [group["lr"] for group in optimizer.param_groups]
+            optimizer.load_state_dict(self.saved[name])
+            for group, lr in zip(optimizer.param_groups, lrs, strict=True):
+                group["lr"] = lr
+        self.live[name] = optimizer
+
+    def snapshot(self) -> dict[str, dict]:
+        """A copy of every optimiser's state, for a checkpoint."""
+        copies = {name: copy.deepcopy(o.state_dict()) for name, o in self.live.items()}
+        return {**self.saved, **copies}
+
+    def remember(self, name: str | None) -> None:
+        """The state of ``name`` now goes with the kept parameters (None: none)."""
+        if name is None:
+            self.kept = None
+        else:
+            self.kept = {name: copy.deepcopy(self.live[name].state_dict())}

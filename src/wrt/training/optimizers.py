@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from wrt.errors import DataError, NonFiniteLossError
-from wrt.training.history import Record
+from wrt.training.history import OptimizerState, Record
 from wrt.training.problem import (
     Problem,
     assign,
@@ -83,15 +83,18 @@ def adam(
     callback: Callback,
     start: float,
     name: str,
+    state: OptimizerState,
 ) -> None:
     """``steps`` Adam steps, one history row each."""
     if steps == 0:
         return
     params = parameters(problem.model)
     opt = torch.optim.Adam(params, lr=lr)
+    state.attach("adam", opt)
     for step in range(steps):
         opt.zero_grad(set_to_none=True)
         total, reported = guarded(problem, step, record, name, start)
+        state.remember("adam")  # the moments that go with the kept parameters
         total.backward()
         problem.reduce_gradients()
         opt.step()
@@ -106,6 +109,7 @@ def lbfgs(
     start: float,
     name: str,
     offset: int,
+    state: OptimizerState,
 ) -> None:
     """L-BFGS with a strong Wolfe line search, ``steps`` iterations at most.
 
@@ -126,6 +130,7 @@ def lbfgs(
         tolerance_grad=1e-12,
         tolerance_change=1e-15,
     )
+    state.attach("lbfgs", opt)
     done = 0
     while done < steps:
         opt.param_groups[0]["max_iter"] = min(LBFGS_BLOCK, steps - done)
@@ -134,6 +139,7 @@ def lbfgs(
         def closure(step=step):
             opt.zero_grad(set_to_none=True)
             total, reported = guarded(problem, step, record, name, start)
+            state.remember(None)  # inside a block: no consistent state to keep
             total.backward()
             problem.reduce_gradients()
             contiguous_gradients(params)

@@ -82,14 +82,24 @@ def clear_folder(folder: Path) -> None:
 
 
 def save_checkpoint(
-    folder: Path, model: Model, rows: list, columns: list, done: int
+    folder: Path,
+    model: Model,
+    rows: list,
+    columns: list,
+    done: int,
+    optimizer: dict[str, dict] | None = None,
 ) -> None:
-    """The parameters, the history rows and the steps done, written atomically."""
+    """Write the checkpoint atomically.
+
+    It holds the parameters, the history rows, the steps done and the optimisers'
+    state (empty: the optimisers start afresh on resume).
+    """
     state = {
         "model": model.module.state_dict(),
         "history": [[float(v) for v in row] for row in rows],
         "columns": list(columns),
         "done": done,
+        "optimizer": optimizer or {},
     }
     path = folder / CHECKPOINT
     partial = folder / (CHECKPOINT + ".tmp")
@@ -113,6 +123,7 @@ def load_checkpoint(folder: Path, model: Model, columns: list[str]) -> dict[str,
         saved = list(state["columns"])
         done = int(state["done"])
         history = state["history"]
+        optimizer = dict(state.get("optimizer", {}))
     except Exception as exc:  # a damaged or foreign file: say so, never crash
         raise _error(
             f"--resume: {path} is not a readable wrt checkpoint ({exc}); train "
@@ -132,7 +143,7 @@ def load_checkpoint(folder: Path, model: Model, columns: list[str]) -> dict[str,
             f"--resume: {path} was written for another model ({first}); resume "
             "with the [model] that wrote it, or train with --overwrite."
         ) from None
-    return {"done": done, "history": history}
+    return {"done": done, "history": history, "optimizer": optimizer}
 
 
 def write_outputs(model: Model, history: History, folder: Path) -> None:
