@@ -315,6 +315,7 @@ def _parsed(config, folder):
         ("adam", 6, "ctrl-c"),
         ("adam+lbfgs", 24, "kill"),
         ("adam+lbfgs", 2, "ctrl-c"),
+        ("adam+lbfgs", 43, "ctrl-c"),  # after L-BFGS's second block
     ],
 )
 def test_resume_gives_the_uninterrupted_result(

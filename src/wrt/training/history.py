@@ -88,7 +88,7 @@ class OptimizerState:
     learning rate given now) and holds the optimisers it runs, so that
     :meth:`snapshot` can copy their state at a step boundary for a checkpoint.
     ``kept`` is the state that goes with the parameters an interrupt falls back
-    to (None inside an L-BFGS block, where no consistent state exists). The
+    to (Adam: the last step's; L-BFGS: the start of the block). The
     object lives for one run; nothing is stored on the model. The gradient-free
     optimisers keep no state here: they restart their population.
     """
@@ -111,9 +111,6 @@ class OptimizerState:
         copies = {name: copy.deepcopy(o.state_dict()) for name, o in self.live.items()}
         return {**self.saved, **copies}
 
-    def remember(self, name: str | None) -> None:
-        """The state of ``name`` now goes with the kept parameters (None: none)."""
-        if name is None:
-            self.kept = None
-        else:
-            self.kept = {name: copy.deepcopy(self.live[name].state_dict())}
+    def remember(self, name: str) -> None:
+        """The state of ``name`` now goes with the kept parameters."""
+        self.kept = {name: copy.deepcopy(self.live[name].state_dict())}

@@ -35,8 +35,15 @@ LBFGS_BLOCK = 20
 Callback = Callable[[int, float, list[float]], None] | None
 
 
-def guarded(problem: Problem, step: int, record: Record, name: str, start: float):
-    """Losses at the current parameters, which become the kept ones when finite.
+def guarded(
+    problem: Problem,
+    step: int,
+    record: Record,
+    name: str,
+    start: float,
+    keep: bool = True,
+):
+    """Losses at the current parameters; when finite (and ``keep``), kept.
 
     When not finite: the parameters are set back to the kept ones (the last whose
     losses were finite) and :class:`NonFiniteLossError` is raised.
@@ -45,7 +52,8 @@ def guarded(problem: Problem, step: int, record: Record, name: str, start: float
     params = parameters(problem.model)
     reported = problem.reduce(total, losses)
     if math.isfinite(reported[0]):
-        record.keep(flatten(params), len(record.rows))
+        if keep:
+            record.keep(flatten(params), len(record.rows))
         return total, reported
     bad = next((i for i, v in enumerate(reported[1:]) if not math.isfinite(v)), 0)
     if record.kept is not None:  # the history keeps the row of these parameters
@@ -116,7 +124,9 @@ def lbfgs(
     Iterations run in blocks of up to :data:`LBFGS_BLOCK` inside one ``LBFGS.step``
     (its own loop keeps the curvature pairs and the step length consistent); one
     history row per block, labelled with the iteration count reached (the
-    iterations L-BFGS actually made: it stops early once converged).
+    iterations L-BFGS actually made: it stops early once converged). The kept
+    parameters are those at the start of the block (a NaN or an interrupt inside
+    a block falls back there, with L-BFGS's state at that point).
     """
     if steps == 0:
         return
@@ -136,10 +146,16 @@ def lbfgs(
         opt.param_groups[0]["max_iter"] = min(LBFGS_BLOCK, steps - done)
         step = offset + done
 
-        def closure(step=step):
+        first = [True]
+
+        def closure(step=step, first=first):
+            # the block's first evaluation is at its start, before LBFGS.step
+            # changes its state: parameters and state kept there go together
             opt.zero_grad(set_to_none=True)
-            total, reported = guarded(problem, step, record, name, start)
-            state.remember(None)  # inside a block: no consistent state to keep
+            total, reported = guarded(problem, step, record, name, start, first[0])
+            if first[0]:
+                state.remember("lbfgs")
+                first[0] = False
             total.backward()
             problem.reduce_gradients()
             contiguous_gradients(params)
