@@ -148,7 +148,7 @@ def test_resume_continues_from_the_checkpoint(config):
             lambda t: t.replace('kind = "residual"', 'kind = "pde"'),
             "kind must be one of",
         ),
-        (lambda t: t.replace("[model]", "[modle]"), "Unknown key"),
+        (lambda t: t.replace("[model]", "[modle]"), "Unknown table 'modle'.*'model'"),
         (lambda t: t + "\n[[terms]\n", "not valid TOML"),
         (lambda t: t.replace('"du/dt + u*du/dx', '"du/dt + u*du/dy'), "du/dy"),
     ],
@@ -184,3 +184,182 @@ def test_two_processes_follow_the_single_process_history(config, tmp_path):
     # same global loss, up to the order of the sums (float64)
     np.testing.assert_allclose(both["loss"], one["loss"], rtol=1e-9)
     np.testing.assert_allclose(both.iloc[:, 2:], one.iloc[:, 2:], rtol=1e-9, atol=1e-14)
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_an_earlier_run_is_kept_unless_overwrite_is_asked(config):
+    config.write_text(CONFIG.replace("steps = 30", "steps = 3"))
+    assert runner.invoke(app, ["train", str(config)]).exit_code == 0
+    out = config.parent / "out"
+    before = _snapshot(out)
+    result = runner.invoke(app, ["train", str(config)])
+    assert result.exit_code == 2
+    assert "holds an earlier run" in result.output and str(out) in result.output
+    assert "--overwrite" in result.output and "--resume" in result.output
+    assert _snapshot(out) == before
+    config.write_text(CONFIG.replace("steps = 30", "steps = 4"))
+    result = runner.invoke(app, ["train", str(config), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out / "history.csv")) == 4
+
+
+def test_ctrl_c_keeps_a_checkpoint_and_resume_finishes(config, monkeypatch):
+    from wrt.training.problem import Problem
+
+    original = Problem.losses
+    calls = {"n": 0}
+
+    def interrupted(self):
+        calls["n"] += 1
+        if calls["n"] == 13:  # the loss of step 12, after 12 updates
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Problem, "losses", interrupted)
+    result = runner.invoke(app, ["train", str(config)])
+    assert result.exit_code == 130, result.output
+    assert "Traceback" not in result.output
+    # back to the parameters whose loss was last seen finite: after 11 updates
+    assert "interrupted at step 11" in result.output
+    assert f"wrt train {config} --resume" in result.output
+    out = config.parent / "out"
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["done"] == 11 and [r[0] for r in state["history"]] == list(range(11))
+    assert not (out / "model.pt2").exists()  # only the checkpoint is written
+    kept = state["history"]
+    monkeypatch.setattr(Problem, "losses", original)
+    result = runner.invoke(app, ["train", str(config), "--resume"])
+    assert result.exit_code == 0, result.output
+    history = pd.read_csv(out / "history.csv")
+    assert history["step"].tolist() == list(range(30))
+    np.testing.assert_array_equal(history.iloc[:11].to_numpy(), np.array(kept))
+
+
+def test_the_summary_counts_the_steps_of_the_history(config):
+    text = CONFIG.replace("steps = 30", "steps = 3").replace(
+        'optimizer = "adam"', 'optimizer = "adam+lbfgs"\nlbfgs_steps = 25'
+    )
+    config.write_text(text)
+    result = runner.invoke(app, ["train", str(config)])
+    assert result.exit_code == 0, result.output
+    history = pd.read_csv(config.parent / "out" / "history.csv")
+    reached = int(history["step"].iloc[-1]) + 1
+    assert len(history) < reached  # L-BFGS writes one row per block
+    assert f"trained {reached} steps" in result.output
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("steps = 30", "steps = 30.0", r"train\.steps = 30\.0"),
+        ("lr = 1e-3", "lr = 0", r"train\.lr = 0"),
+        ("hidden = [8, 8]", "hidden = [8, true]", r"model\.hidden = \[8, true\]"),
+        ("n = 128", 'n = "128"', r"terms\[1\]\.points\.n = \"128\""),
+        ("n = 64", "n = 64, seed = -1", r"terms\[2\]\.points\.seed = -1"),
+        ('values = "-sin(pi*x)"', 'values = "-sin(pi*"', r"terms\[2\] \(match\)"),
+        ('{ column = "u" }', '{ column = "v" }', r"terms\[3\].*no column 'v'"),
+        ('{ column = "u" }', '{ col = "u" }', r"terms\[3\]\.values"),
+        ("t = [0, 0]", "t = [0, 0], z = [0, 1]", r"unknown: z"),
+        ('folder = "out"', 'folder = ""', r"output\.folder = \"\""),
+        ('folder = "out"', "folder = 3", r"output\.folder = 3"),
+    ],
+)
+def test_every_value_is_checked_before_anything_is_written(config, old, new, message):
+    assert old in CONFIG
+    config.write_text(CONFIG.replace(old, new, 1))
+    result = runner.invoke(app, ["train", str(config)])
+    assert result.exit_code == 2, result.output
+    import re
+
+    assert re.search(message, result.output), result.output
+    assert "Traceback" not in result.output
+    assert not (config.parent / "out").exists()
+
+
+def test_a_diverged_run_keeps_its_last_finite_parameters_for_resume(config):
+    config.write_text(
+        CONFIG.replace("steps = 30", "steps = 4").replace("1e-3", "1e300")
+    )
+    result = runner.invoke(app, ["train", str(config)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "lower [train] lr" in result.output
+    out = config.parent / "out"
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert all(bool(torch.isfinite(v).all()) for v in state["model"].values())
+    assert np.isfinite(np.array(state["history"])).all()
+    assert not (out / "model.pt2").exists()
+    config.write_text(CONFIG.replace("steps = 30", "steps = 4"))
+    result = runner.invoke(app, ["train", str(config), "--resume"])
+    assert result.exit_code == 0, result.output
+    history = pd.read_csv(out / "history.csv")
+    assert history["step"].tolist() == [0, 1, 2, 3]
+
+
+class _Killed(BaseException):
+    """A process killed right after a checkpoint (nothing in wrt catches it)."""
+
+
+def _parsed(config, folder):
+    parsed = TrainConfig.read(config)
+    parsed.folder = config.parent / folder
+    return parsed
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "stop", "how"),
+    [
+        ("adam", 8, "kill"),
+        ("adam", 6, "ctrl-c"),
+        ("adam+lbfgs", 24, "kill"),
+        ("adam+lbfgs", 2, "ctrl-c"),
+        ("adam+lbfgs", 43, "ctrl-c"),  # after L-BFGS's second block
+    ],
+)
+def test_resume_gives_the_uninterrupted_result(
+    config, monkeypatch, optimizer, stop, how
+):
+    """Parameters, Adam's moments and L-BFGS's pairs all go to the checkpoint."""
+    import wrt.training.config as config_module
+
+    settings = "steps = 12\nlr = 1e-2\ncheckpoint_every = 4"
+    if optimizer == "adam+lbfgs":
+        settings = (
+            'optimizer = "adam+lbfgs"\nsteps = 4\nlbfgs_steps = 40\nlr = 1e-2\n'
+            "checkpoint_every = 4"
+        )
+    text = CONFIG.replace(
+        'optimizer = "adam"\nsteps = 30\nlr = 1e-3\ncheckpoint_every = 10', settings
+    )
+    assert text != CONFIG
+    config.write_text(text)
+    whole_model, whole = run(_parsed(config, "whole"))
+
+    if how == "kill":
+        original = config_module.save_checkpoint
+
+        def killed(folder, model, rows, columns, done, optimizer=None):
+            original(folder, model, rows, columns, done, optimizer)
+            if done == stop:
+                raise _Killed
+
+        monkeypatch.setattr(config_module, "save_checkpoint", killed)
+        with pytest.raises(_Killed):
+            run(_parsed(config, "parts"))
+        monkeypatch.setattr(config_module, "save_checkpoint", original)
+    else:
+
+        def on_step(step, total, losses):
+            if step == stop:
+                raise KeyboardInterrupt
+
+        with pytest.raises(wrt.TrainingInterrupted):
+            run(_parsed(config, "parts"), on_step=on_step)
+    resumed_model, resumed = run(_parsed(config, "parts"), resume=True)
+    pd.testing.assert_frame_equal(resumed.frame, whole.frame, check_exact=True)
+    for a, b in zip(
+        whole_model.module.parameters(), resumed_model.module.parameters(), strict=True
+    ):
+        assert torch.equal(a, b)

@@ -206,7 +206,7 @@ def test_rows_long_and_wide_layouts_give_the_same_terms():
 
 
 def test_terms_on_the_same_points_share_one_evaluation(monkeypatch):
-    import wrt.training.fitting as fit_module
+    import wrt.training.problem as fit_module
 
     calls = []
     original = fit_module.partials

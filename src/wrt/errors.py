@@ -137,6 +137,35 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
 _NAMED = re.compile(r"^(?:builtins\.)?([A-Za-z_]\w*(?:Error|Exception)): (.*)$")
 
 
+class ConfigError(DataError):
+    """A ``wrt train`` config is malformed, or its output folder cannot be used.
+
+    An unknown key, a value of the wrong type or range, a missing file, a folder
+    holding an earlier run.
+    """
+
+
+class NotATermError(WrtError, TypeError):
+    """Something that is not a training term was given where terms go (``wrt.fit``)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was interrupted (Ctrl-C); the model keeps its last finite parameters.
+
+    A :class:`KeyboardInterrupt`, not a :class:`WrtError`, so that ``except
+    Exception`` does not swallow a Ctrl-C.
+
+    Attributes:
+        step: the steps completed whose parameters the model keeps.
+        history: the history of those steps.
+    """
+
+    def __init__(self, message: str, step: int, history) -> None:
+        super().__init__(message)
+        self.step = step
+        self.history = history
+
+
 class WrtWarning(UserWarning):
     """Base class of wrt's warnings."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -9,10 +11,18 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from wrt.cli.errors import reports_errors
+from wrt.cli.errors import EXIT_BAD_INPUT, reports_errors
+from wrt.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from wrt.outputs import output_folder
-from wrt.training.config import TrainConfig, run
+from wrt.training.config import TrainConfig, prepare, run
 from wrt.training.distributed import init_from_environment, launch
+
+#: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+_CONFIG_HINT = (
+    "Every key and value of the config is checked; the format is in docs/guide.md "
+    "(wrt train CONFIG.toml) and src/wrt/training/config.py."
+)
 
 
 @reports_errors
@@ -24,6 +34,12 @@ def train_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the folder's checkpoint.")
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace an earlier run in the output folder."
+        ),
+    ] = False,
     nproc: Annotated[
         int,
         typer.Option(
@@ -33,18 +49,55 @@ def train_command(
         ),
     ] = 1,
 ) -> None:
-    """Train the model of CONFIG: model.pt2, state_dict.pt, history.csv, loss.png."""
+    """Train the model of CONFIG: model.pt2, state_dict.pt, history.csv, loss.png.
+
+    A folder holding an earlier run is refused unless --overwrite or --resume is
+    given. Ctrl-C keeps the last finite parameters in the checkpoint, says the
+    --resume command and exits 130.
+    """
+    try:
+        _train(config, resume, overwrite, nproc)
+    except ConfigError as exc:
+        print(f"wrt: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        hint = getattr(exc, "hint", None) or _CONFIG_HINT
+        print(f"wrt: hint: {hint}", file=sys.stderr)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except NonFiniteLossError as exc:
+        print(f"wrt: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(
+            "wrt: hint: A loss turned NaN or Inf: a smaller [train] lr, inputs and "
+            "outputs of order 1, or a term without log/sqrt of negatives.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except TrainingInterrupted as exc:
+        command = f"wrt train {shlex.quote(str(config))} --resume"
+        print(f"wrt: interrupted: {exc}", file=sys.stderr)
+        print(f"wrt: continue with: {command}", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt:
+        print(
+            "wrt: interrupted before training started; nothing was written.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _train(config: Path, resume: bool, overwrite: bool, nproc: int) -> None:
     parsed = TrainConfig.read(config)
     output_folder(parsed.folder, option="[output] folder", inputs=[config])
     if nproc > 1:
-        launch(config, nproc, resume)
+        prepare(
+            parsed, resume=resume, overwrite=overwrite
+        )  # refuse here, not in a worker
+        launch(config, nproc, resume, overwrite)
         typer.echo(f"trained in {nproc} processes; outputs in {parsed.folder}")
         return
     init_from_environment()  # under torchrun: join its process group
     console = Console(stderr=True)
-    total = int(parsed.train.get("steps", 1000))
-    if parsed.train.get("optimizer") == "adam+lbfgs":
-        total += int(parsed.train.get("lbfgs_steps", total // 2))
+    total = parsed.train.get("steps", 1000)
+    if parsed.train.get("optimizer", "adam").strip().lower() == "adam+lbfgs":
+        total += parsed.train.get("lbfgs_steps", total // 2)
     bar = Progress(
         TextColumn("training"),
         BarColumn(),
@@ -62,10 +115,10 @@ def train_command(
                 task, completed=step + 1, description=f"loss {loss:.3e} [{terms}]"
             )
 
-        model, history = run(parsed, resume=resume, on_step=on_step)
+        _, history = run(parsed, resume=resume, overwrite=overwrite, on_step=on_step)
     final = history.final
     typer.echo(
-        f"trained {len(history.frame)} steps ({history.optimizer}, "
+        f"trained {history.steps} steps ({history.optimizer}, "
         f"{history.seconds:.1f} s); "
         f"final loss {final['loss']:.3e}; outputs in {parsed.folder}"
     )

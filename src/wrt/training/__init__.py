@@ -2,10 +2,15 @@
 
 expression.py  the safe parser of residual expressions; boundedness
 terms.py       residual, objective, match, rows: loss terms from specs
-fitting.py     fit: Adam, L-BFGS, PSO, CMA-ES, guarded against NaN
+fitting.py     fit: arguments checked, nested term lists, Ctrl-C handled
+problem.py     terms bound to a model, grouped by point set; parameters as a vector
+optimizers.py  the loops: Adam, L-BFGS, PSO, CMA-ES, guarded against NaN
+history.py     History, and the record of rows and last finite parameters
 networks.py    mlp: a quick model with named inputs and outputs
 samplers.py    points in boxes and on their boundaries (uniform, LHS, Sobol)
-config.py      wrt train CONFIG.toml: the file format, checkpoints, outputs
+schema.py      the checks of every table, key and value of a wrt train config
+config.py      wrt train CONFIG.toml: the file format, building, running
+outputs.py     the run folder: checked before training, checkpoints, outputs
 """
 
 from wrt.training.fitting import OPTIMIZERS, History, fit

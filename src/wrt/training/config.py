@@ -1,7 +1,8 @@
 """``wrt train CONFIG.toml``: a model, its terms, an optimiser and an output folder.
 
-The format (every key is checked; unknown keys are errors, so typos do not pass
-silently)::
+The format (every key and value is checked before anything runs, by
+:mod:`wrt.training.schema`: unknown keys, values of the wrong type or range and
+missing files are errors naming ``table.key``)::
 
     [model]                      # a new network ...
     inputs = ["x", "t"]
@@ -50,8 +51,13 @@ silently)::
 Paths in the file are relative to the config file. The output folder receives
 ``model.pt2`` (a ``torch.export`` program that :func:`wrt.load` reads back),
 ``state_dict.pt``, ``history.csv``, ``loss.png`` and ``checkpoint.pt``; ``--resume``
-continues from the checkpoint (the model's parameters and the history; the
-optimiser's own state, such as Adam's moments, starts afresh).
+continues from the checkpoint (the model's parameters, the history and the
+optimisers' own state: Adam's moments, L-BFGS's curvature pairs; a resumed run
+ends as an uninterrupted one would; PSO and CMA-ES restart their population). A folder that holds
+an earlier run is refused unless ``--overwrite`` or ``--resume`` is given; the
+folder is checked, the model built and every term bound before anything is
+written. An interrupt (Ctrl-C) keeps the last finite parameters, writes them to
+the checkpoint and raises :class:`~wrt.errors.TrainingInterrupted`.
 """
 
 from __future__ import annotations
@@ -67,32 +73,28 @@ import pandas as pd
 import torch
 
 from wrt.data import read_table
-from wrt.errors import DataError
+from wrt.errors import (
+    ConfigError,
+    NonFiniteLossError,
+    TrainingInterrupted,
+    UnboundedLossError,
+    WrtError,
+)
 from wrt.model import Model
-from wrt.training import samplers
+from wrt.training import samplers, schema
 from wrt.training.expression import Expression
 from wrt.training.fitting import History, fit, world
+from wrt.training.history import OptimizerState
 from wrt.training.networks import mlp
+from wrt.training.outputs import (
+    check_folder,
+    clear_folder,
+    load_checkpoint,
+    save_checkpoint,
+    write_outputs,
+)
+from wrt.training.problem import name_terms
 from wrt.training.terms import Term, match, objective, residual, rows
-
-_SECTIONS = {"model", "terms", "train", "output"}
-_MODEL_KEYS = {"inputs", "outputs", "hidden", "activation", "dtype", "seed", "file"}
-_TRAIN_KEYS = {
-    "optimizer",
-    "steps",
-    "lr",
-    "lbfgs_steps",
-    "seed",
-    "checkpoint_every",
-    "population",
-}
-_TERM_KEYS = {
-    "residual": {"kind", "expr", "points", "weight", "name"},
-    "objective": {"kind", "expr", "points", "weight", "name", "allow_unbounded"},
-    "match": {"kind", "target", "values", "points", "weight", "name"},
-    "rows": {"kind", "file", "weight", "label_column", "value_column"},
-}
-_POINT_KEYS = {"sampler", "n", "seed", "box", "boundary", "faces", "file"}
 
 
 @dataclass
@@ -108,32 +110,25 @@ class TrainConfig:
 
     @classmethod
     def read(cls, path: str | Path) -> TrainConfig:
-        """Read and check a TOML config."""
+        """Read and check a TOML config (:func:`wrt.training.schema.check`).
+
+        Raises:
+            ConfigError: no such file, not TOML, or a key or value is not valid.
+        """
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
-            data = tomllib.loads(text)
         except FileNotFoundError:
-            raise DataError(f"No config file at {path}.") from None
+            raise ConfigError(f"No config file at {path}.") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path} is a folder, not a config file.") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not a text (UTF-8) TOML file.") from None
+        try:
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise DataError(f"{path} is not valid TOML: {exc}.") from None
-        _only(data, _SECTIONS, "the config")
-        if "model" not in data or "terms" not in data:
-            raise DataError(f"{path} needs a [model] table and at least one [[terms]].")
-        _only(data["model"], _MODEL_KEYS, "[model]")
-        _only(data.get("train", {}), _TRAIN_KEYS, "[train]")
-        for i, term in enumerate(data["terms"]):
-            kind = term.get("kind")
-            if kind not in _TERM_KEYS:
-                raise DataError(
-                    f"[[terms]] number {i + 1}: kind must be one of "
-                    f"{', '.join(_TERM_KEYS)}, not {kind!r}."
-                )
-            _only(term, _TERM_KEYS[kind], f"[[terms]] number {i + 1} ({kind})")
-            if isinstance(term.get("points"), dict):
-                _only(
-                    term["points"], _POINT_KEYS, f"points of [[terms]] number {i + 1}"
-                )
+            raise ConfigError(f"{path} is not valid TOML: {exc}.") from None
+        schema.check(data, path.parent)
         folder = path.parent / data.get("output", {}).get("folder", "run")
         return cls(
             path, data["model"], data["terms"], data.get("train", {}), folder, text
@@ -145,78 +140,96 @@ class TrainConfig:
         if "file" in spec:
             from wrt.importers import load
 
-            return load(
-                self._resolve(spec["file"]),
-                inputs=spec.get("inputs"),
-                outputs=spec.get("outputs"),
-            )
+            try:
+                return load(
+                    self._resolve(spec["file"]),
+                    inputs=spec.get("inputs"),
+                    outputs=spec.get("outputs"),
+                )
+            except WrtError as exc:
+                raise _named(
+                    f"model.file = {json.dumps(spec['file'])}: {exc}", exc
+                ) from exc
         if "inputs" not in spec:
-            raise DataError("[model] needs inputs = [...] (or file = ...).")
+            raise ConfigError("[model] needs inputs = [...] (or file = ...).")
         return mlp(
             spec["inputs"],
             spec.get("outputs", ["y"]),
             spec.get("hidden", [32, 32]),
-            spec.get("activation", "tanh"),
-            dtype=spec.get("dtype", "float64"),
+            spec.get("activation", "tanh").strip().lower(),
+            dtype=spec.get("dtype", "float64").strip().lower(),
             seed=spec.get("seed", 0),
         )
 
     def build_terms(self, model: Model) -> list[Term]:
-        """The terms, with their points sampled or read."""
+        """The terms, with their points sampled or read, bound to ``model``.
+
+        Raises:
+            ConfigError: a term does not fit the model (its table is named).
+        """
         terms: list[Term] = []
-        for term in self.terms:
-            kind = term["kind"]
-            weight = float(term.get("weight", 1.0))
-            if kind == "rows":
-                table = read_table(self._resolve(term["file"]))
-                terms += rows(
+        for i, term in enumerate(self.terms, start=1):
+            try:
+                built = self._term(term, model)
+                for one in built:
+                    one.bind(model)
+            except UnboundedLossError as exc:
+                raise ConfigError(
+                    f"terms[{i}] ({term['kind']}): {exc} In the config: kind = "
+                    '"residual" trains the square of expr; allow_unbounded = true '
+                    "keeps the objective as it is."
+                ) from exc
+            except WrtError as exc:
+                raise _named(f"terms[{i}] ({term['kind']}): {exc}", exc) from exc
+            terms += built
+        return terms
+
+    def _term(self, term: dict[str, Any], model: Model) -> list[Term]:
+        kind = term["kind"]
+        weight = float(term.get("weight", 1.0))
+        if kind == "rows":
+            table = read_table(self._resolve(term["file"]))
+            return [
+                *rows(
                     table,
                     term.get("label_column", "label"),
                     term.get("value_column", "value"),
                     weight,
                 )
-                continue
-            points, table = self._points(term.get("points"), model)
-            name = term.get("name")
-            if kind == "residual":
-                terms.append(residual(term["expr"], points, weight, name=name))
-            elif kind == "objective":
-                terms.append(
-                    objective(
-                        term["expr"],
-                        points,
-                        weight,
-                        name=name,
-                        allow_unbounded=term.get("allow_unbounded", False),
-                    )
+            ]
+        points, table = self._points(term["points"], model)
+        name = term.get("name")
+        if kind == "residual":
+            return [residual(term["expr"], points, weight, name=name)]
+        if kind == "objective":
+            return [
+                objective(
+                    term["expr"],
+                    points,
+                    weight,
+                    name=name,
+                    allow_unbounded=term.get("allow_unbounded", False),
                 )
-            else:
-                values = self._values(term.get("values"), points, table, model)
-                terms.append(match(term["target"], points, values, weight, name=name))
-        return terms
+            ]
+        values = self._values(term["values"], points, table, model)
+        return [match(term["target"], points, values, weight, name=name)]
 
     def _points(
-        self, spec: Any, model: Model
+        self, spec: dict[str, Any], model: Model
     ) -> tuple[torch.Tensor, pd.DataFrame | None]:
-        if not isinstance(spec, dict):
-            raise DataError(
-                "Each term needs points = { sampler = ..., ... } or { file = ... }."
-            )
         dtype = model.dtype or torch.float64
         if "file" in spec:
             table = read_table(self._resolve(spec["file"]))
             from wrt.data import as_points
 
             return as_points(table, model.inputs, dtype=dtype), table
-        if "box" not in spec or "n" not in spec:
-            raise DataError("A sampled point set needs box = {...} and n = ...")
         points = samplers.sample(
             spec["box"],
-            int(spec["n"]),
+            spec["n"],
             model.inputs,
-            method=spec.get("sampler", "uniform"),
-            seed=int(spec.get("seed", 0)),
-            boundary=bool(spec.get("boundary", False)),
+            method=spec.get("sampler", "uniform").strip().lower(),
+            seed=spec.get("seed", 0),
+            boundary=spec.get("boundary", False),
             faces=spec.get("faces"),
             dtype=dtype,
         )
@@ -230,12 +243,14 @@ class TrainConfig:
             coordinates = {n: points[:, i] for i, n in enumerate(model.inputs)}
             value = expression.evaluate({}, coordinates)
             return torch.as_tensor(value, dtype=points.dtype).expand(points.shape[0])
-        if isinstance(spec, dict) and "column" in spec and table is not None:
-            return table[spec["column"]].to_numpy()
-        raise DataError(
-            "values must be a number, an expression over the inputs, or "
-            "{ column = ... } with points read from a file."
-        )
+        column = spec["column"]
+        if table is None or column not in table.columns:
+            have = ", ".join(map(str, table.columns)) if table is not None else "none"
+            raise ConfigError(
+                f"values: no column {column!r} in the points file (its columns: "
+                f"{have})."
+            )
+        return table[column].to_numpy()
 
     def _resolve(self, name: str) -> Path:
         return (self.path.parent / name).resolve()
@@ -245,63 +260,155 @@ def run(
     config: TrainConfig,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     on_step: Callable[[int, float, list[float]], None] | None = None,
 ) -> tuple[Model, History]:
-    """Train as the config says; write the outputs; return the model and history."""
-    model = config.build_model()
-    terms = config.build_terms(model)
+    """Train as the config says; write the outputs; return the model and history.
+
+    Everything is checked before anything is written: the output folder (an
+    earlier run there is refused unless ``overwrite`` or ``resume``), the model,
+    every term against it, and the checkpoint when resuming.
+
+    Raises:
+        ConfigError: the folder, a term or the checkpoint does not fit.
+        NonFiniteLossError: a loss became NaN or Inf.
+        TrainingInterrupted: Ctrl-C; the last finite parameters are in the
+            checkpoint, ``err.step`` is the step they reached.
+    """
+    folder = config.folder
+    model, terms, columns, previous, done, saved = prepare(
+        config, resume=resume, overwrite=overwrite
+    )
+    state = OptimizerState(saved=saved)
     writer = world()[0] == 0  # with several processes, rank 0 writes
     settings = dict(config.train)
-    every = int(settings.pop("checkpoint_every", 0))
-    steps = int(settings.pop("steps", 1000))
-    folder = config.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    checkpoint = folder / "checkpoint.pt"
-    previous = pd.DataFrame()
-    done = 0
-    if resume:
-        if not checkpoint.exists():
-            raise DataError(
-                f"--resume: no checkpoint in {folder}; train without it first."
-            )
-        state = torch.load(checkpoint, weights_only=True)
-        model.module.load_state_dict(state["model"])
-        previous = pd.DataFrame(state["history"], columns=state["columns"])
-        done = int(state["done"])
-    optimizer = settings.pop("optimizer", "adam")
+    every = settings.pop("checkpoint_every", 0)
+    steps = settings.pop("steps", 1000)
+    optimizer = settings.pop("optimizer", "adam").strip().lower()
     lbfgs = settings.pop("lbfgs_steps", None)
     adam_steps, lbfgs_steps = _remaining(optimizer, steps, lbfgs, done)
-    rows_so_far: list = previous.values.tolist()
-    saved = {"at": done}
+    if writer:
+        if overwrite:
+            clear_folder(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+    rows_so_far: list[list[float]] = list(previous)
+    last = {"at": done}
 
     def callback(step: int, total: float, losses: list[float]) -> None:
         reached = done + step + 1
         rows_so_far.append([reached - 1, total, *losses])
         if on_step is not None:
             on_step(reached - 1, total, losses)
-        if writer and every and reached // every > saved["at"] // every:
-            columns = ["step", "loss", *[t.name for t in terms]]
-            _save_checkpoint(checkpoint, model, rows_so_far, columns, reached)
-            saved["at"] = reached
+        if writer and every and reached // every > last["at"] // every:
+            save_checkpoint(
+                folder, model, rows_so_far, columns, reached, state.snapshot()
+            )
+            last["at"] = reached
 
-    history = fit(
-        model,
-        terms,
-        optimizer=optimizer if lbfgs_steps or adam_steps else "adam",
-        steps=adam_steps if optimizer != "lbfgs" else lbfgs_steps,
-        lbfgs_steps=lbfgs_steps,
-        callback=callback,
-        **settings,
-    )
-    columns = list(history.frame.columns)
-    frame = pd.DataFrame(rows_so_far, columns=columns)
-    frame["step"] = frame["step"].astype(int)
+    try:
+        history = fit(
+            model,
+            terms,
+            optimizer=optimizer if lbfgs_steps or adam_steps else "adam",
+            steps=adam_steps if optimizer != "lbfgs" else lbfgs_steps,
+            lbfgs_steps=lbfgs_steps,
+            callback=callback,
+            state=state,
+            **settings,
+        )
+    except TrainingInterrupted as exc:
+        frame = _joined(previous, exc.history.frame, done, columns)
+        reached = _reached(frame, done)
+        if writer:
+            rows_kept = frame.values.tolist()
+            save_checkpoint(folder, model, rows_kept, columns, reached, state.kept)
+        raise TrainingInterrupted(
+            f"Training interrupted at step {reached}: the model keeps the "
+            f"parameters of step {reached} (the last completed step with a finite "
+            f"loss), saved with the history in {folder / 'checkpoint.pt'}.",
+            reached,
+            History(frame, exc.history.optimizer, exc.history.seconds),
+        ) from None
+    except NonFiniteLossError as exc:
+        frame = _joined(previous, exc.history.frame, done, columns)
+        if writer:
+            save_checkpoint(
+                folder, model, frame.values.tolist(), columns, _reached(frame, done)
+            )
+        raise NonFiniteLossError(
+            f"{exc} In the config: lower [train] lr, or check the term. The last "
+            f"finite parameters and the history are in {folder / 'checkpoint.pt'}: "
+            "continue from them with --resume, or start afresh with --overwrite.",
+            exc.term,
+            exc.step + done,
+            exc.point,
+            History(frame, exc.history.optimizer, exc.history.seconds),
+        ) from None
+    frame = _joined(previous, history.frame, done, columns)
     full = History(frame, history.optimizer, history.seconds)
-    reached = int(frame["step"].iloc[-1]) + 1 if len(frame) else done
     if writer:
-        _save_checkpoint(checkpoint, model, rows_so_far, columns, reached)
+        save_checkpoint(
+            folder,
+            model,
+            frame.values.tolist(),
+            columns,
+            _reached(frame, done),
+            state.snapshot(),
+        )
         write_outputs(model, full, folder)
     return model, full
+
+
+def prepare(
+    config: TrainConfig, *, resume: bool = False, overwrite: bool = False
+) -> tuple[Model, list[Term], list[str], list[list[float]], int, dict]:
+    """Check everything a run needs, writing nothing.
+
+    Returns:
+        The model (with the checkpoint's parameters when resuming), its bound
+        terms, the history's columns, the earlier rows, the steps done and the
+        optimisers' saved state.
+
+    Raises:
+        ConfigError: the output folder, a term or the checkpoint does not fit.
+    """
+    model = config.build_model()
+    terms = config.build_terms(model)
+    columns = ["step", "loss", *name_terms(terms)]
+    check_folder(config.folder, resume=resume, overwrite=overwrite)
+    if not resume:
+        return model, terms, columns, [], 0, {}
+    state = load_checkpoint(config.folder, model, columns)
+    previous = [list(row) for row in state["history"]]
+    return model, terms, columns, previous, state["done"], state["optimizer"]
+
+
+def _named(message: str, cause: WrtError) -> ConfigError:
+    """A ConfigError naming the config's table, keeping the cause's hint."""
+    error = ConfigError(message)
+    hint = getattr(cause, "hint", None)
+    if hint:
+        error.hint = hint  # type: ignore[attr-defined]
+    return error
+
+
+def _joined(
+    previous: list[list[float]], frame: pd.DataFrame, done: int, columns: list[str]
+) -> pd.DataFrame:
+    """The rows of earlier runs and of this one (its steps shifted by ``done``)."""
+    now = frame.copy()
+    now.columns = columns
+    now["step"] = now["step"] + done
+    joined = (
+        pd.concat([pd.DataFrame(previous, columns=columns), now]) if previous else now
+    )
+    joined = joined.reset_index(drop=True)
+    joined["step"] = joined["step"].astype(int)
+    return joined
+
+
+def _reached(frame: pd.DataFrame, done: int) -> int:
+    return int(frame["step"].iloc[-1]) + 1 if len(frame) else done
 
 
 def _remaining(
@@ -316,56 +423,3 @@ def _remaining(
     if optimizer == "lbfgs":
         return 0, max(0, steps - done)
     return max(0, steps - done), 0
-
-
-def _save_checkpoint(
-    path: Path, model: Model, history: list, columns: list, done: int
-) -> None:
-    state = {
-        "model": model.module.state_dict(),
-        "history": [[float(v) for v in row] for row in history],
-        "columns": list(columns),
-        "done": done,
-    }
-    torch.save(state, path)
-
-
-def write_outputs(model: Model, history: History, folder: Path) -> None:
-    """model.pt2, state_dict.pt, history.csv and loss.png in ``folder``."""
-    from matplotlib.figure import Figure
-
-    torch.save(model.module.state_dict(), folder / "state_dict.pt")
-    example = torch.zeros(4, model.n_inputs, dtype=model.dtype or torch.float64)
-    batch = torch.export.Dim("batch")
-    program = torch.export.export(
-        model.module, (example,), dynamic_shapes=({0: batch},)
-    )
-    names = {"inputs": list(model.inputs), "outputs": list(model.outputs)}
-    torch.export.save(
-        program, folder / "model.pt2", extra_files={"wrt.json": json.dumps(names)}
-    )
-    history.to_csv(folder / "history.csv")
-    fig = Figure(figsize=(6, 4), layout="constrained")
-    ax = fig.add_subplot()
-    frame = history.frame
-    for column in frame.columns[1:]:
-        ax.semilogy(
-            frame["step"],
-            frame[column].clip(lower=1e-300),
-            label=column,
-            lw=1.5 if column == "loss" else 1.0,
-        )
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend(fontsize=7)
-    ax.set_title(f"training ({history.optimizer})")
-    fig.savefig(folder / "loss.png", dpi=120)
-
-
-def _only(table: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise DataError(
-            f"Unknown key(s) {', '.join(unknown)} in {where}; allowed: "
-            f"{', '.join(sorted(allowed))}."
-        )

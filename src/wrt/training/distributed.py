@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 from torch import distributed as dist
+from torch.multiprocessing.spawn import spawn
 
 from wrt.errors import DataError
 
@@ -40,17 +41,24 @@ def init_from_environment() -> bool:
     return True
 
 
-def launch(config: str | Path, nproc: int, resume: bool = False) -> None:
+def launch(
+    config: str | Path, nproc: int, resume: bool = False, overwrite: bool = False
+) -> None:
     """Train ``config`` in ``nproc`` local processes (gloo), then return."""
     if nproc < 1:
         raise DataError(f"--nproc must be at least 1, not {nproc}.")
     port = _free_port()
-    torch.multiprocessing.spawn(
-        _worker, args=(nproc, str(config), resume, port), nprocs=nproc, join=True
+    spawn(
+        _worker,
+        args=(nproc, str(config), resume, overwrite, port),
+        nprocs=nproc,
+        join=True,
     )
 
 
-def _worker(rank: int, world: int, config: str, resume: bool, port: int) -> None:
+def _worker(
+    rank: int, world: int, config: str, resume: bool, overwrite: bool, port: int
+) -> None:
     from wrt.training.config import TrainConfig, run
 
     dist.init_process_group(
@@ -58,7 +66,7 @@ def _worker(rank: int, world: int, config: str, resume: bool, port: int) -> None
     )
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     try:
-        run(TrainConfig.read(config), resume=resume)
+        run(TrainConfig.read(config), resume=resume, overwrite=overwrite)
     finally:
         dist.destroy_process_group()
 

@@ -19,6 +19,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -55,7 +56,7 @@ class Node:
     """
 
     kind: str
-    value: object = None
+    value: Any = None
     args: tuple[Node, ...] = ()
     text: str = ""
 
@@ -65,7 +66,7 @@ class Token:
     """A token with its column (0-based) in the source."""
 
     kind: str  # number, name, partial, op, lparen, rparen, end
-    value: object
+    value: Any
     column: int
     text: str
 

@@ -29,14 +29,17 @@ from wrt.training.expression import Expression
 Values = Mapping[Partial, torch.Tensor]
 
 
-@dataclass
+@dataclass(eq=False)  # terms compare by identity (they hold tensors)
 class Term(abc.ABC):
     """Base of every term: a name, a weight, points; see the module docstring."""
 
     points: Any
     weight: float = 1.0
     name: str = ""
-    x: torch.Tensor | None = field(default=None, init=False, repr=False)
+    #: the points as a tensor (N, n_in); empty until :meth:`bind`
+    x: torch.Tensor = field(
+        default_factory=lambda: torch.empty(0, 0), init=False, repr=False
+    )
 
     @abc.abstractmethod
     def needs(self) -> list[Partial]:
@@ -63,7 +66,7 @@ class Term(abc.ABC):
         return self.pointwise(values, model).pow(2).mean()
 
 
-@dataclass
+@dataclass(eq=False)  # terms compare by identity (they hold tensors)
 class Residual(Term):
     """A residual expression (or a callable of the partials) driven to zero."""
 
@@ -105,7 +108,7 @@ class Residual(Term):
         return torch.as_tensor(result).expand(self.x.shape[0])
 
 
-@dataclass
+@dataclass(eq=False)  # terms compare by identity (they hold tensors)
 class Objective(Residual):
     """An expression minimised as it is (its mean over the points)."""
 
@@ -132,14 +135,16 @@ class Objective(Residual):
         return self.pointwise(values, model).mean()
 
 
-@dataclass
+@dataclass(eq=False)  # terms compare by identity (they hold tensors)
 class Match(Term):
     """An output or partial matched to given values at the points."""
 
     target: str | Partial = ""
     values: Any = None
     _partial: Partial | None = field(default=None, init=False, repr=False)
-    _y: torch.Tensor | None = field(default=None, init=False, repr=False)
+    _y: torch.Tensor = field(
+        default_factory=lambda: torch.empty(0), init=False, repr=False
+    )
 
     def bind(self, model: Model) -> None:
         """Parse the target and check the values' shape and finiteness."""
@@ -167,11 +172,18 @@ class Match(Term):
 
     def needs(self) -> list[Partial]:
         """The matched output or partial."""
-        return [self._partial]
+        return [self._target()]
 
     def pointwise(self, values: Values, model: Model) -> torch.Tensor:
         """Model minus target at every point."""
-        return values[self._partial] - self._y
+        return values[self._target()] - self._y
+
+    def _target(self) -> Partial:
+        if self._partial is None:
+            raise DataError(
+                f"Term {self.name!r} is not bound to a model yet: wrt.fit binds it."
+            )
+        return self._partial
 
 
 def residual(
@@ -275,11 +287,9 @@ def rows(
     for label in chosen:
         mask = frame[label].notna().to_numpy()
         if mask.any():
-            terms.append(
-                match(
-                    str(label), inputs[mask], frame.loc[mask, label].to_numpy(), weight
-                )
-            )
+            points = pd.DataFrame(inputs[mask])
+            values = frame.loc[mask, label].to_numpy()
+            terms.append(match(str(label), points, values, weight))
     return terms
 
 
@@ -297,5 +307,5 @@ def _label_columns(frame: pd.DataFrame) -> list[str]:
     return [
         c
         for c in frame.columns
-        if str(c) in specs or str(c) in outputs or frame[c].isna().any()
+        if str(c) in specs or str(c) in outputs or bool(frame[c].isna().any())
     ]
