@@ -16,8 +16,7 @@ import argparse
 import torch
 
 import wrt
-from wrt.demo import explanation, run_demo
-from wrt.seed_problem import DemoConfig, heldout_line
+from wrt.demo import DemoConfig, explanation, heldout_line, run_demo
 
 
 def main(quick: bool = False) -> None:

@@ -15,14 +15,16 @@ from rich.table import Table
 from wrt.cli.errors import reports_errors
 from wrt.data import write_table
 from wrt.demo import (
+    DemoConfig,
     DemoResult,
     DifferenceChecks,
     difference_checks,
     explanation,
+    heldout_line,
     run_demo,
+    target_partials,
 )
 from wrt.derivatives import partials
-from wrt.seed_problem import DemoConfig, heldout_line, target_partials
 
 
 @reports_errors
