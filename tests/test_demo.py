@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 import wrt
 from wrt.cli.app import app
+from wrt.cli.demo import DEMO_FILES, keep_users_files
 from wrt.demo import (
     DemoConfig,
     collinear_data,
@@ -127,6 +128,7 @@ def test_evaluate_of_the_true_function_is_zero():
 
 
 def test_cli_demo_quick(tmp_path):
+    (tmp_path / "notes.txt").write_text("the user's notes")
     result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "collinear" in result.stdout and "grid" in result.stdout
@@ -134,6 +136,25 @@ def test_cli_demo_quick(tmp_path):
     for name in ("collinear", "grid"):
         assert "<img" in (tmp_path / f"report-{name}.html").read_text()
     assert "np.diff(y) / 0.01" in result.stdout
+    # the user's other files are kept; the demo's own outputs are recognised as
+    # its own, so a second run into the same folder may replace them
+    assert (tmp_path / "notes.txt").read_text() == "the user's notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["notes.txt", *DEMO_FILES]
+    )
+    keep_users_files(tmp_path)
+    (tmp_path / "report-grid.html").write_text("<html>edited by hand</html>")
+    with pytest.raises(wrt.errors.OutputPathError, match="report-grid.html"):
+        keep_users_files(tmp_path)
+
+
+def test_demo_config_refuses_settings_out_of_range():
+    with pytest.raises(wrt.DataError, match="n_eval=0"):
+        DemoConfig(n_eval=0)
+    with pytest.raises(wrt.DataError, match="adam_steps=True"):
+        DemoConfig(adam_steps=True)
+    assert DemoConfig(seed=2**63 - 1).seed == 2**63 - 1
+    assert DemoConfig.quick(seed=7).seed == 7
 
 
 def test_check_flags_the_collinear_model_and_not_the_grid_model():

@@ -25,6 +25,10 @@ class DataError(WrtError, ValueError):
     """Points are malformed: wrong shape, missing columns, NaN or Inf values."""
 
 
+class OutputPathError(WrtError, ValueError):
+    """Results cannot go where asked: a folder, under a file, unwritable, an input."""
+
+
 class ModelError(WrtError, ValueError):
     """A module cannot be used as a model (wrong output shape, failed probe call)."""
 

@@ -16,9 +16,9 @@ from wrt.demo.problem import (
     GRID_BOX,
     LINE_DIRECTION,
     SEED_HIDDEN,
-    DemoConfig,
     Standardize,
     TrainResult,
+    check_seed,
     collinear_data,
     grid_data,
     heldout_box,
@@ -29,7 +29,7 @@ from wrt.demo.problem import (
     target_partials,
     train,
 )
-from wrt.demo.run import DemoResult, explanation, run_demo
+from wrt.demo.run import DemoConfig, DemoResult, explanation, run_demo
 
 __all__ = [
     "GRID_BOX",
@@ -41,6 +41,7 @@ __all__ = [
     "Errors",
     "Standardize",
     "TrainResult",
+    "check_seed",
     "collinear_data",
     "difference_checks",
     "evaluate",

@@ -161,6 +161,21 @@ class Standardize(nn.Module):
         return f"features={self.mean.numel()}"
 
 
+#: The largest seed accepted (seeds are 0 ... 2**63 - 1).
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed: object) -> int:
+    """Return ``seed`` if it is an integer in ``0 ... MAX_SEED``.
+
+    Raises:
+        DataError: it is not (``seed=...`` named, with the valid range).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise DataError(f"seed={seed!r}: give an integer from 0 to 2**63 - 1.")
+    return seed
+
+
 def seed_network(
     mean: torch.Tensor,
     std: torch.Tensor,
@@ -188,8 +203,10 @@ def seed_network(
         A network mapping (N, D) to (N, 1), float32.
 
     Raises:
-        DataError: ``activation`` is not one of :func:`wrt.mlp`'s.
+        DataError: ``activation`` is not one of :func:`wrt.mlp`'s, or ``seed`` is
+            not an integer in ``0 ... 2**63 - 1``.
     """
+    check_seed(seed)
     mean = torch.as_tensor(mean, dtype=torch.float32)
     names = [f"x{i + 1}" for i in range(mean.numel())]
     # mlp draws its weights from a private generator, but nn.Linear's constructor
@@ -337,40 +354,3 @@ def heldout_box(
     g = torch.Generator().manual_seed(seed)
     u = torch.rand(n, 2, generator=g)
     return torch.stack([lo1 + (hi1 - lo1) * u[:, 0], lo2 + (hi2 - lo2) * u[:, 1]], 1)
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    """Settings of :func:`run_demo`.
-
-    The defaults train each model in about 9-10 s on one core of the development
-    machine; :meth:`quick` is a tiny version for tests (poor results, ~1 s).
-
-    Attributes:
-        n_line: Number of collinear training points (the seed used 2000).
-        n_side: Grid points along ``x1`` (``x2`` gets 1.5 times as many).
-        box: Box of the grid, ``(lo1, hi1, lo2, hi2)``.
-        adam_steps: Adam steps per model.
-        lbfgs_steps: L-BFGS iterations per model.
-        lr: Adam learning rate.
-        seed: Initialisation seed.
-        n_eval: Number of held-out evaluation points.
-        num_threads: Threads used while training (see :func:`train`).
-    """
-
-    n_line: int = 2000
-    n_side: int = 30
-    box: tuple[float, float, float, float] = GRID_BOX
-    adam_steps: int = 1500
-    lbfgs_steps: int = 1000
-    lr: float = 1e-2
-    seed: int = 0
-    n_eval: int = 1000
-    num_threads: int | None = 1
-
-    @classmethod
-    def quick(cls, seed: int = 0) -> DemoConfig:
-        """Tiny settings for tests: runs in about a second, results are poor."""
-        return cls(
-            n_line=200, n_side=8, adam_steps=60, lbfgs_steps=20, n_eval=200, seed=seed
-        )

@@ -17,14 +17,99 @@ import torch
 from wrt.checks import CheckReport, check
 from wrt.demo.compare import Errors, evaluate, fd_agreement
 from wrt.demo.problem import (
-    DemoConfig,
+    GRID_BOX,
+    check_seed,
     collinear_data,
     grid_data,
     heldout_box,
     heldout_line,
     train,
 )
+from wrt.errors import DataError
 from wrt.model import Model
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Settings of :func:`run_demo`.
+
+    The defaults train each model in about 9-10 s on one core of the development
+    machine; :meth:`quick` is a tiny version for tests (poor results, ~1 s).
+
+    Attributes:
+        n_line: Number of collinear training points (the seed used 2000).
+        n_side: Grid points along ``x1`` (``x2`` gets 1.5 times as many).
+        box: Box of the grid, ``(lo1, hi1, lo2, hi2)``.
+        adam_steps: Adam steps per model.
+        lbfgs_steps: L-BFGS iterations per model.
+        lr: Adam learning rate.
+        seed: Initialisation seed.
+        n_eval: Number of held-out evaluation points.
+        num_threads: Threads used while training (see :func:`train`).
+    """
+
+    n_line: int = 2000
+    n_side: int = 30
+    box: tuple[float, float, float, float] = GRID_BOX
+    adam_steps: int = 1500
+    lbfgs_steps: int = 1000
+    lr: float = 1e-2
+    seed: int = 0
+    n_eval: int = 1000
+    num_threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot train or measure anything.
+
+        Raises:
+            DataError: a size, step count, learning rate, box, seed or thread
+                count is out of range, naming the field and what is valid.
+        """
+        at_least = {
+            "n_line": 2,
+            "n_side": 2,
+            "adam_steps": 0,
+            "lbfgs_steps": 0,
+            "n_eval": 1,
+        }
+        for field, low in at_least.items():
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise DataError(
+                    f"DemoConfig({field}={value!r}): give an integer >= {low}."
+                )
+        if isinstance(self.lr, bool) or not (
+            isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0
+        ):
+            raise DataError(f"DemoConfig(lr={self.lr!r}): give a finite number > 0.")
+        box = tuple(self.box)
+        if len(box) != 4 or not all(
+            isinstance(b, (int, float)) and math.isfinite(b) for b in box
+        ):
+            raise DataError(
+                f"DemoConfig(box={self.box!r}): give four finite numbers "
+                "(lo1, hi1, lo2, hi2)."
+            )
+        if not (box[0] < box[1] and box[2] < box[3]):
+            raise DataError(
+                f"DemoConfig(box={self.box!r}): each lower bound must be below its "
+                "upper bound (lo1 < hi1, lo2 < hi2)."
+            )
+        check_seed(self.seed)
+        threads = self.num_threads
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise DataError(
+                f"DemoConfig(num_threads={threads!r}): give None or an integer >= 1."
+            )
+
+    @classmethod
+    def quick(cls, seed: int = 0) -> DemoConfig:
+        """Tiny settings for tests: runs in about a second, results are poor."""
+        return cls(
+            n_line=200, n_side=8, adam_steps=60, lbfgs_steps=20, n_eval=200, seed=seed
+        )
 
 
 @dataclass(frozen=True)
