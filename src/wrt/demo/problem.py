@@ -213,7 +213,7 @@ def seed_network(
     # draws a default initialisation from the global one first: keep that private
     with torch.random.fork_rng(devices=[]):
         body = mlp(names, ["y"], hidden, activation, dtype="float32", seed=seed)
-    return nn.Sequential(Standardize(mean, std), *body.module)
+    return nn.Sequential(Standardize(mean, std), *body.module.children())
 
 
 @dataclass
