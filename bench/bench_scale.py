@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from wrt.seed_problem import seed_network
+from wrt.demo import seed_network
 
 FIRST = ["dy/dx1", "dy/dx2"]
 SECOND = ["d2y/dx1^2", "d2y/dx1dx2", "d2y/dx2^2"]

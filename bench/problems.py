@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 import wrt
-from wrt.seed_problem import line_points, seed_network
+from wrt.demo import line_points, seed_network
 
 #: Method kinds. ``torch`` and ``jet`` are the PyTorch peers the targets compare
 #: against; ``jax`` runs jit-compiled XLA code, a different league on CPU.

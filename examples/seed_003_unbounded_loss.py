@@ -13,6 +13,7 @@ Run: python examples/seed_003_unbounded_loss.py [--quick]
 from __future__ import annotations
 
 import argparse
+import math
 
 import torch
 
@@ -25,13 +26,18 @@ def main(quick: bool = False) -> float:
     points = torch.rand(
         256, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
     )
+    before = [p.detach().clone() for p in model.module.parameters()]
     try:
         wrt.fit(model, [wrt.objective("du/dx + d2u/dy^2", points)], steps=10)
     except wrt.UnboundedLossError as refused:
         print("wrt.objective('du/dx + d2u/dy^2') ->", type(refused).__name__)
         print(" ", str(refused).split(". ")[0] + ".")
+        assert "du/dx + d2u/dy^2" in str(refused)  # the message names the term
     else:  # pragma: no cover - the guard is the point of the example
         raise SystemExit("the unbounded objective was accepted")
+    # refused before the first step: the model is untouched
+    for p, q in zip(model.module.parameters(), before, strict=True):
+        assert torch.equal(p, q)
     history = wrt.fit(
         model,
         [wrt.residual("du/dx + d2u/dy^2", points)],
@@ -40,6 +46,21 @@ def main(quick: bool = False) -> float:
     )
     first, last = history.frame["loss"].iloc[0], history.final["loss"]
     print(f"wrt.residual('du/dx + d2u/dy^2'): mean square {first:.2e} -> {last:.2e}")
+    # The squared residual is bounded below by 0 and trains: measured 1.7e-2 ->
+    # 3.4e-5 in 50 steps (--quick); a 20x drop and finiteness leave ample room.
+    assert math.isfinite(last) and last < first / 20, (first, last)
+    # The trained model nearly solves du/dx + d2u/dy^2 = 0 at fresh points too: the
+    # mean square there is of the order of the training loss (measured ratio ~1).
+    fresh = torch.rand(
+        512, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
+    P = wrt.partials(model, fresh, ["du/dx", "d2u/dy^2"])
+    held_out = float(((P["du/dx"] + P["d2u/dy^2"]) ** 2).mean())
+    assert held_out < 10 * last + 1e-8, (held_out, last)
+    print(
+        f"verified: refused, model untouched; trained {first:.1e} -> {last:.1e}, "
+        f"held-out mean square {held_out:.1e}"
+    )
     return last
 
 

@@ -59,6 +59,13 @@ def main(quick: bool = False) -> float:
         print(f"{name:17s}: RMS error of dy/dx1 {errors[name]:.4f}")
     ratio = errors["values only"] / errors["values + partials"]
     print(f"ratio: {ratio:.1f}x lower with derivative labels (target >= 3x)")
+    # Full budget: the target, at least 3x. --quick (50 + 20 steps) measured 2.5x;
+    # the claim there is only that the labels help, by at least 1.5x.
+    target = 1.5 if quick else 3.0
+    assert ratio >= target, (ratio, errors)
+    print(
+        f"verified: derivative labels cut the dy/dx1 error {ratio:.1f}x (>= {target})"
+    )
     return ratio
 
 

@@ -60,22 +60,37 @@ def main(quick: bool = False) -> float:
         wrt.match("u", initial, -torch.sin(math.pi * initial[:, 0]), name="u(x,0)"),
         wrt.match("u", walls, torch.zeros(len(walls)), name="u(+-1,t)"),
     ]
+    before = relative_error(model)
     start = time.perf_counter()
     history = wrt.fit(
         model, terms, optimizer="adam+lbfgs", steps=adam, lr=1e-3, lbfgs_steps=lbfgs
     )
     seconds = time.perf_counter() - start
+    error = relative_error(model)
+    print(
+        f"Burgers PINN: {len(history.frame)} steps in {seconds:.0f} s, final loss "
+        f"{history.final['loss']:.2e}; relative L2 error {before:.2e} -> {error:.2e} "
+        "(target 1e-2)"
+    )
+    if quick:
+        # 50 Adam + 20 L-BFGS steps only start the fit: measured 0.92 -> 0.55; the
+        # claim is that the terms train the model towards the exact solution.
+        assert error < 0.8 * before, (before, error)
+    else:
+        # the full budget reaches about 6e-4 (see the docstring); the target is 1e-2
+        assert error < 1e-2, error
+    print(f"verified: relative L2 error {error:.2e} (was {before:.2e} untrained)")
+    return error
+
+
+def relative_error(model: wrt.Model) -> float:
+    """Relative L2 error against :func:`exact` on a 256 x 100 grid of (x, t)."""
     xg, tg = np.meshgrid(np.linspace(-1, 1, 256), np.linspace(0, 1, 100))
     grid = torch.tensor(np.stack([xg.ravel(), tg.ravel()], 1))
     with torch.no_grad():
         u = model(grid)[:, 0].numpy()
     reference = exact(xg.ravel(), tg.ravel())
-    error = float(np.linalg.norm(u - reference) / np.linalg.norm(reference))
-    print(
-        f"Burgers PINN: {len(history.frame)} steps in {seconds:.0f} s, final loss "
-        f"{history.final['loss']:.2e}; relative L2 error {error:.2e} (target 1e-2)"
-    )
-    return error
+    return float(np.linalg.norm(u - reference) / np.linalg.norm(reference))
 
 
 if __name__ == "__main__":

@@ -34,20 +34,35 @@ def main(quick: bool = False) -> float:
             "u", edges, torch.zeros(len(edges)), weight=10.0, name="u = 0 on edges"
         ),
     ]
+    test = sample(box, 4000, model.inputs, method="uniform", seed=2)
+    before = relative_error(model, test)
     start = time.perf_counter()
     history = wrt.fit(
         model, terms, optimizer="adam+lbfgs", steps=adam, lr=5e-3, lbfgs_steps=lbfgs
     )
     seconds = time.perf_counter() - start
-    test = sample(box, 4000, model.inputs, method="uniform", seed=2)
-    exact = torch.sin(math.pi * test[:, 0]) * torch.sin(math.pi * test[:, 1])
-    with torch.no_grad():
-        error = float((model(test)[:, 0] - exact).norm() / exact.norm())
+    error = relative_error(model, test)
     print(
         f"Poisson PINN: {len(history.frame)} steps in {seconds:.0f} s; final loss "
-        f"{history.final['loss']:.2e}; relative L2 error {error:.2e} (target 1e-3)"
+        f"{history.final['loss']:.2e}; relative L2 error {before:.2e} -> {error:.2e} "
+        "(target 1e-3)"
     )
+    if quick:
+        # 30 Adam + 20 L-BFGS steps: measured 0.64 -> 0.14; the claim is that
+        # the terms train the model towards the exact solution.
+        assert error < 0.5 * before, (before, error)
+    else:
+        # the full budget reaches about 2e-4 (see the docstring); the target is 1e-3
+        assert error < 1e-3, error
+    print(f"verified: relative L2 error {error:.2e} (was {before:.2e} untrained)")
     return error
+
+
+def relative_error(model: wrt.Model, test: torch.Tensor) -> float:
+    """Relative L2 error against sin(pi x) sin(pi y) at the points ``test``."""
+    exact = torch.sin(math.pi * test[:, 0]) * torch.sin(math.pi * test[:, 1])
+    with torch.no_grad():
+        return float((model(test)[:, 0] - exact).norm() / exact.norm())
 
 
 if __name__ == "__main__":

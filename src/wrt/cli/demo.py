@@ -15,16 +15,20 @@ from rich.table import Table
 from wrt.cli.errors import reports_errors
 from wrt.data import write_table
 from wrt.demo import (
+    DemoConfig,
     DemoResult,
     DifferenceChecks,
     difference_checks,
     explanation,
+    heldout_line,
     run_demo,
+    target_partials,
 )
 from wrt.derivatives import partials
+from wrt.errors import OutputPathError
 from wrt.outputs import output_folder
-from wrt.seed_problem import DemoConfig, heldout_line, target_partials
 
+#: The files ``wrt demo`` writes into its ``--out`` folder.
 DEMO_FILES = ["partials_on_line.csv", "report-collinear.html", "report-grid.html"]
 
 
@@ -42,10 +46,14 @@ def demo_command(
     quick: Annotated[
         bool, typer.Option("--quick", help="Tiny sizes (about a second; poor fits).")
     ] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Initialisation seed.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", min=0, max=2**63 - 1, help="Initialisation seed."),
+    ] = 0,
 ) -> None:
     """Train the seed network on collinear and on grid data; compare its partials."""
     output_folder(out, option="--out", files=DEMO_FILES)
+    keep_users_files(out)
     console = Console()
     config = DemoConfig.quick(seed) if quick else DemoConfig(seed=seed)
     console.print(
@@ -75,6 +83,46 @@ def demo_command(
         f"per-point partials to {path}"
     )
     console.print(f"[dim]Done in {time.perf_counter() - start:.1f} s.[/dim]")
+
+
+def keep_users_files(out: Path) -> None:
+    """Refuse, before any training, to overwrite files that wrt demo did not write.
+
+    The demo writes :data:`DEMO_FILES` into ``out``. A file of one of those names
+    that an earlier ``wrt demo`` wrote (recognised by its content: the CSV's header,
+    the report's title) is replaced; any other is the user's and is kept.
+
+    Raises:
+        OutputPathError: ``out`` holds such a file of the user's.
+    """
+    if not out.is_dir():
+        return  # created when the results are written (other checks: wrt.outputs)
+    theirs = [name for name in DEMO_FILES if (out / name).exists()]
+    theirs = [name for name in theirs if not _written_by_demo(out / name)]
+    if theirs:
+        raise OutputPathError(
+            f"--out {out} already holds {', '.join(theirs)}, which wrt demo did not "
+            "write and would overwrite; give another --out folder (it is created if "
+            "missing) or move those files."
+        )
+
+
+def _written_by_demo(path: Path) -> bool:
+    """Whether ``path`` is one of the demo's own outputs (read, never executed)."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as file:
+        head = file.read(4096).decode("utf-8", errors="replace")
+    if path.suffix == ".csv":
+        return head.splitlines()[:1] == [",".join(_PER_POINT_COLUMNS)]
+    name = path.stem.removeprefix("report-")
+    return f"<title>wrt demo: the {name} model</title>" in head
+
+
+#: The header of partials_on_line.csv.
+_PER_POINT_COLUMNS = ["x1", "x2", "cos(x1)", "-sin(x2)"] + [
+    f"{name} dy/dx{i}" for name in ("collinear", "grid") for i in (1, 2)
+]
 
 
 def _print_check(console: Console, result: DemoResult) -> None:

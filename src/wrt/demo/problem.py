@@ -7,23 +7,31 @@ training point lies on the line ``x2 = 1.5 x1``, the data only pins down the
 derivative *along* the line direction ``u = (1, 1.5) / sqrt(3.25)``; the two partials
 separately are whatever the network happens to do off the line.
 
-This module rebuilds that experiment in PyTorch: the data, the network and its
-training. :mod:`wrt.demo` trains it on the collinear data and on a 2-D grid and
-measures both with wrt.
+This module rebuilds that experiment in PyTorch: the data, the network, and its
+training with wrt's own :func:`wrt.fit`. :mod:`wrt.demo.run` trains it on the
+collinear data and on a 2-D grid; :mod:`wrt.demo.compare` measures both with wrt.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from wrt.errors import DataError
+from wrt.model import Model, wrap
+from wrt.training import History, fit, match, mlp
+
 #: Unit vector along the collinear data's line ``x2 = 1.5 x1``, shape (2,).
 LINE_DIRECTION: torch.Tensor = torch.tensor([1.0, 1.5]) / math.sqrt(3.25)
+
+#: The seed's hidden Dense layers.
+SEED_HIDDEN: tuple[int, ...] = (64, 64, 32, 32, 16, 16, 8)
 
 #: Default box of :func:`grid_data`: ``[lo1, hi1, lo2, hi2]``.
 GRID_BOX: tuple[float, float, float, float] = (0.0, 6 * math.pi, 0.0, 9 * math.pi)
@@ -153,56 +161,59 @@ class Standardize(nn.Module):
         return f"features={self.mean.numel()}"
 
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "softplus": nn.Softplus,
-    "sigmoid": nn.Sigmoid,
-}
+#: The largest seed accepted (seeds are 0 ... 2**63 - 1).
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed: object) -> int:
+    """Return ``seed`` if it is an integer in ``0 ... MAX_SEED``.
+
+    Raises:
+        DataError: it is not (``seed=...`` named, with the valid range).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise DataError(f"seed={seed!r}: give an integer from 0 to 2**63 - 1.")
+    return seed
 
 
 def seed_network(
     mean: torch.Tensor,
     std: torch.Tensor,
-    hidden: Sequence[int] = (64, 64, 32, 32, 16, 16, 8),
+    hidden: Sequence[int] = SEED_HIDDEN,
     activation: str = "tanh",
+    *,
+    seed: int = 0,
 ) -> nn.Sequential:
     """The seed's architecture: standardisation, hidden Dense layers, linear output.
 
-    Weights use Glorot-uniform initialisation and zero biases, as Keras ``Dense``
-    does by default, to stay close to the seed (PyTorch's default initialisation
-    trains this problem about as well).
+    The Dense layers are :func:`wrt.mlp`'s (Glorot weights, zero biases, as Keras
+    ``Dense`` starts), in float32 like the seed's Keras model, behind a
+    :class:`Standardize` layer built from ``mean`` and ``std``.
 
     Args:
         mean: Input mean, shape (D,).
-        std: Input standard deviation, shape (D,).
+        std: Input standard deviation, shape (D,); must be positive.
         hidden: Widths of the hidden layers.
-        activation: One of ``tanh``, ``relu``, ``gelu``, ``silu``, ``softplus``,
-            ``sigmoid``.
+        activation: A hidden activation of :func:`wrt.mlp` (``tanh``, ``sigmoid``,
+            ``softplus``, ``silu``, ``gelu``, ``sin``, ``relu``).
+        seed: Seed of the initialisation (a private generator: the global random
+            state is untouched).
 
     Returns:
-        A network mapping (N, D) to (N, 1).
+        A network mapping (N, D) to (N, 1), float32.
+
+    Raises:
+        DataError: ``activation`` is not one of :func:`wrt.mlp`'s, or ``seed`` is
+            not an integer in ``0 ... 2**63 - 1``.
     """
-    try:
-        act = _ACTIVATIONS[activation]
-    except KeyError:
-        raise ValueError(
-            f"unknown activation {activation!r}; choose from {sorted(_ACTIVATIONS)}"
-        ) from None
+    check_seed(seed)
     mean = torch.as_tensor(mean, dtype=torch.float32)
-    layers: list[nn.Module] = [Standardize(mean, std)]
-    width = mean.numel()
-    for h in hidden:
-        layers += [nn.Linear(width, h), act()]
-        width = h
-    layers.append(nn.Linear(width, 1))
-    for m in layers:
-        if isinstance(m, nn.Linear):
-            nn.init.xavier_uniform_(m.weight)
-            nn.init.zeros_(m.bias)
-    return nn.Sequential(*layers)
+    names = [f"x{i + 1}" for i in range(mean.numel())]
+    # mlp draws its weights from a private generator, but nn.Linear's constructor
+    # draws a default initialisation from the global one first: keep that private
+    with torch.random.fork_rng(devices=[]):
+        body = mlp(names, ["y"], hidden, activation, dtype="float32", seed=seed)
+    return nn.Sequential(Standardize(mean, std), *body.module.children())
 
 
 @dataclass
@@ -210,20 +221,22 @@ class TrainResult:
     """A trained network and how the training went.
 
     Attributes:
-        net: The trained network, (N, D) -> (N, 1), in eval mode with its parameters
-            frozen (``requires_grad=False``); input gradients still work.
-        losses: Training MSE at each Adam step, then at each L-BFGS function
-            evaluation.
+        model: The trained network with inputs ``x1, x2`` and output ``y``,
+            (N, 2) -> (N, 1), float32, its parameters frozen
+            (``requires_grad=False``); input gradients still work.
+        history: :func:`wrt.fit`'s loss per step (Adam steps, then one row per
+            block of L-BFGS iterations).
         seconds: Wall time of the training.
     """
 
-    net: nn.Sequential
-    losses: list[float]
+    model: Model
+    history: History
     seconds: float
 
-
-def _mse(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return torch.mean((net(X) - y) ** 2)
+    @property
+    def losses(self) -> list[float]:
+        """The training mean squared error at each recorded step."""
+        return [float(v) for v in self.history.frame["loss"]]
 
 
 def train(
@@ -233,110 +246,80 @@ def train(
     steps: int,
     seed: int = 0,
     lr: float = 1e-2,
-    lr_final: float = 1e-3,
     lbfgs_steps: int = 0,
-    hidden: Sequence[int] = (64, 64, 32, 32, 16, 16, 8),
+    hidden: Sequence[int] = SEED_HIDDEN,
     activation: str = "tanh",
     num_threads: int | None = None,
 ) -> TrainResult:
-    """Fit :func:`seed_network` to ``(X, y)``: full-batch Adam, then L-BFGS.
+    """Fit :func:`seed_network` to ``(X, y)`` with :func:`wrt.fit`: Adam, then L-BFGS.
 
     The standardisation uses the mean and (population) standard deviation of ``X``,
-    as Keras ``Normalization.adapt`` does. Adam's learning rate decays
-    geometrically from ``lr`` to ``lr_final`` over ``steps`` steps; then
-    ``lbfgs_steps`` L-BFGS iterations (strong-Wolfe line search) polish the fit. If
-    L-BFGS ends with a non-finite or larger loss, the Adam weights are restored.
-    The loss is the mean squared error.
+    as Keras ``Normalization.adapt`` does. The loss is :func:`wrt.match` of ``y``
+    (the mean squared error); ``steps`` Adam steps at learning rate ``lr`` are
+    followed by ``lbfgs_steps`` L-BFGS iterations (``optimizer="adam+lbfgs"``).
 
-    The result is deterministic given ``seed`` and the number of threads. The
-    global random state is left untouched (the seed is applied inside
-    ``torch.random.fork_rng``).
+    The result is deterministic given ``seed`` and the number of threads; the
+    global random state is untouched.
 
     Args:
-        X: Training inputs, shape (N, D).
+        X: Training inputs, shape (N, 2).
         y: Training targets, shape (N,) or (N, 1).
-        steps: Number of Adam steps.
-        seed: Seed for the weight initialisation.
-        lr: Initial Adam learning rate.
-        lr_final: Adam learning rate at the last step.
-        lbfgs_steps: Maximum number of L-BFGS iterations after Adam (0 for none).
+        steps: Number of Adam steps (>= 0).
+        seed: Seed of the weight initialisation.
+        lr: Adam learning rate.
+        lbfgs_steps: L-BFGS iterations after Adam (0 for none).
         hidden: Widths of the hidden layers.
         activation: Hidden activation (see :func:`seed_network`).
         num_threads: If given, ``torch.set_num_threads(num_threads)`` for the
-            duration of the training only (the previous value is restored). The
-            setting is process-wide while the training runs. For a network this
-            small, 1 thread is as fast as 2 on an idle machine and many times faster
-            when another process is using a core.
+            duration of the training only (the previous value is restored on
+            return or error). For a network this small, 1 thread is as fast as 2 on
+            an idle machine and many times faster when another process is busy.
 
     Returns:
-        The trained network, its loss history and the training wall time.
+        The trained model, its loss history and the training wall time.
+
+    Raises:
+        DataError: ``X`` is not (N, 2) with one target per row, or a setting is out
+            of range (negative ``steps``).
     """
     X = torch.as_tensor(X, dtype=torch.float32)
-    y = torch.as_tensor(y, dtype=torch.float32).reshape(-1, 1)
-    if X.ndim != 2 or X.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"X must be (N, D) and y (N,); got {tuple(X.shape)}, {tuple(y.shape)}"
+    y = torch.as_tensor(y, dtype=torch.float32).reshape(-1)
+    if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] != y.shape[0]:
+        raise DataError(
+            f"X must be (N, 2) and y (N,); got {tuple(X.shape)} and {tuple(y.shape)}."
         )
-    previous_threads = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
+    start = time.perf_counter()
+    with _threads(num_threads):
+        std = X.std(dim=0, unbiased=False).clamp_min(1e-12)
+        net = seed_network(X.mean(dim=0), std, hidden, activation, seed=seed)
+        model = wrap(net, inputs=["x1", "x2"], outputs=["y"])
+        optimizer = "adam+lbfgs" if lbfgs_steps > 0 else "adam"
+        history = fit(
+            model,
+            [match("y", X, y, name="y = data")],
+            optimizer=optimizer,
+            steps=steps,
+            lr=lr,
+            lbfgs_steps=lbfgs_steps,
+            seed=seed,
+        )
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return TrainResult(model, history, time.perf_counter() - start)
+
+
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """``torch.set_num_threads(n)`` inside the block only (nothing when None)."""
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
     try:
-        start = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            std = X.std(dim=0, unbiased=False).clamp_min(1e-12)
-            net = seed_network(X.mean(dim=0), std, hidden, activation)
-        losses: list[float] = []
-        if steps > 0:
-            opt = torch.optim.Adam(net.parameters(), lr=lr)
-            gamma = (lr_final / lr) ** (1.0 / max(steps - 1, 1))
-            for _ in range(steps):
-                opt.zero_grad(set_to_none=True)
-                loss = _mse(net, X, y)
-                loss.backward()
-                opt.step()
-                for group in opt.param_groups:
-                    group["lr"] *= gamma
-                losses.append(loss.item())
-        if lbfgs_steps > 0:
-            _lbfgs(net, X, y, lbfgs_steps, losses)
-        net.eval()
-        for p in net.parameters():
-            p.requires_grad_(False)
-        return TrainResult(net, losses, time.perf_counter() - start)
+        yield
     finally:
-        if num_threads is not None:
-            torch.set_num_threads(previous_threads)
-
-
-def _lbfgs(
-    net: nn.Module, X: torch.Tensor, y: torch.Tensor, iters: int, losses: list[float]
-) -> None:
-    with torch.no_grad():
-        before = _mse(net, X, y).item()
-    saved = {k: v.clone() for k, v in net.state_dict().items()}
-    opt = torch.optim.LBFGS(
-        net.parameters(),
-        lr=1.0,
-        max_iter=iters,
-        history_size=50,
-        tolerance_grad=0.0,
-        tolerance_change=0.0,
-        line_search_fn="strong_wolfe",
-    )
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        loss = _mse(net, X, y)
-        loss.backward()
-        losses.append(loss.item())
-        return loss
-
-    opt.step(closure)
-    with torch.no_grad():
-        after = _mse(net, X, y).item()
-    if not math.isfinite(after) or after > before:
-        net.load_state_dict(saved)
+        torch.set_num_threads(previous)
 
 
 def heldout_line(n: int = 1000, seed: int = 1234) -> torch.Tensor:
@@ -371,42 +354,3 @@ def heldout_box(
     g = torch.Generator().manual_seed(seed)
     u = torch.rand(n, 2, generator=g)
     return torch.stack([lo1 + (hi1 - lo1) * u[:, 0], lo2 + (hi2 - lo2) * u[:, 1]], 1)
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    """Settings of :func:`run_demo`.
-
-    The defaults train each model in about 9-10 s on one core of the development
-    machine; :meth:`quick` is a tiny version for tests (poor results, ~1 s).
-
-    Attributes:
-        n_line: Number of collinear training points (the seed used 2000).
-        n_side: Grid points along ``x1`` (``x2`` gets 1.5 times as many).
-        box: Box of the grid, ``(lo1, hi1, lo2, hi2)``.
-        adam_steps: Adam steps per model.
-        lbfgs_steps: L-BFGS iterations per model.
-        lr: Initial Adam learning rate.
-        lr_final: Final Adam learning rate.
-        seed: Initialisation seed.
-        n_eval: Number of held-out evaluation points.
-        num_threads: Threads used while training (see :func:`train`).
-    """
-
-    n_line: int = 2000
-    n_side: int = 30
-    box: tuple[float, float, float, float] = GRID_BOX
-    adam_steps: int = 1500
-    lbfgs_steps: int = 1000
-    lr: float = 1e-2
-    lr_final: float = 1e-3
-    seed: int = 0
-    n_eval: int = 1000
-    num_threads: int | None = 1
-
-    @classmethod
-    def quick(cls, seed: int = 0) -> DemoConfig:
-        """Tiny settings for tests: runs in about a second, results are poor."""
-        return cls(
-            n_line=200, n_side=8, adam_steps=60, lbfgs_steps=20, n_eval=200, seed=seed
-        )
