@@ -1,8 +1,11 @@
-"""The public derivative API: ``partials`` and its thin compositions.
+"""The public derivative API: ``partials``, its compositions, and the operators.
 
-``grad``, ``jacobian``, ``hessian`` and ``laplacian`` each build a list of specs and
-call :func:`partials` once, so every entry of one call is computed together and
-shared lower orders are computed once.
+``grad``, ``jacobian`` and ``hessian`` each build a list of specs and call
+:func:`partials` once, so every entry of one call is computed together and shared
+lower orders are computed once. ``laplacian`` (a weighted trace) and
+``directional_derivative`` state an operator in the request. Every one of them
+resolves its engine in :func:`wrt.engines.choose.resolve` and computes through the
+one chunk loop, :func:`wrt.engines.run.run`.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import torch
 from torch import nn
 
 from wrt.data import PointsLike, as_points
-from wrt.engines.base import Engine, Request
+from wrt.engines.base import Directional, Engine, Request, WeightedTrace
 from wrt.engines.choose import resolve
-from wrt.engines.taylor.engine import TaylorEngine, points_per_chunk
+from wrt.engines.run import check_chunk_size, run
 from wrt.errors import DataError, ModelError, SpecError
 from wrt.model import DTypeLike, Model, wrap
 from wrt.names import did_you_mean, listing
@@ -47,8 +50,10 @@ def partials(
             DataFrame / mapping with a column per input name.
         specs: one spec or a list, e.g. ``["dy/dx1", "d2y/dx1dx2", "d4y/dx1^4"]``;
             an output name alone asks for the value.
-        engine: ``"auto"`` (cheapest capable), ``"autograd"``, ``"finite_diff"``.
-        dtype: ``"float64"`` / ``torch.float64`` to compute on a float64 copy.
+        engine: ``"auto"`` (cheapest capable), ``"autograd"``, ``"taylor"``,
+            ``"finite_diff"``, or an engine object.
+        dtype: ``"float64"`` / ``torch.float64`` to compute on a float64 copy (one
+            copy per model, kept in its cache; see :meth:`Model.converted`).
         chunk_size: compute at most this many points at a time (bounds memory);
             None lets the engine choose (e.g. 8192 for order >= 3 with autograd).
         differentiable: keep the results attached to the parameters (training).
@@ -59,7 +64,7 @@ def partials(
 
     Raises:
         SpecError: malformed spec or unknown name.
-        DataError: bad points (shape, columns, NaN / Inf).
+        DataError: bad points (shape, columns, NaN / Inf), or a bad ``chunk_size``.
         EngineError: unknown engine, or one that cannot compute the request.
 
     Examples:
@@ -68,12 +73,13 @@ def partials(
         >>> P["dy/dx"], P["d2y/dt^2"]
         (tensor([2.]), tensor([2.]))
     """
-    model = as_model(model).to(dtype)
+    check_chunk_size(chunk_size)
+    model = as_model(model).converted(dtype)
     requested = _parse_all(specs, model)
     x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
     request = Request(tuple(dict.fromkeys(p for _, p in requested)), differentiable)
     chosen = resolve(engine, model, request)
-    values, errors = _compute_in_chunks(chosen, model, x, request, chunk_size, on_chunk)
+    values, errors = run(chosen, model, x, request, chunk_size, on_chunk)
     return Partials(
         values,
         inputs=model.inputs,
@@ -173,9 +179,10 @@ def laplacian(
 
     The Taylor engine computes it by the forward Laplacian: the value, R first
     derivatives and one collapsed second-order entry go through the model once; no
-    Hessian is formed. ``engine="auto"`` takes it when the model's operations all
-    have Taylor rules and R >= 3 (measured: fewer directions are cheaper in reverse
-    mode), else sums the autograd engine's second partials.
+    Hessian is formed. ``engine="auto"`` prefers it for R >= 3 (measured: fewer
+    directions are cheaper in reverse mode, which sums autograd's second partials),
+    and falls back to autograd with a ``FallbackWarning`` when the model has an
+    operation without a Taylor rule (:mod:`wrt.engines.choose`).
 
     Args:
         model: see :func:`partials`.
@@ -189,6 +196,12 @@ def laplacian(
         chunk_size: see :func:`partials`.
         differentiable: see :func:`partials`.
 
+    Raises:
+        SpecError: an unknown name in ``over`` or ``output``.
+        DataError: bad ``weights`` (shape, NaN / Inf, not symmetric) or
+            ``chunk_size``.
+        EngineError: unknown engine, or one that cannot compute a trace.
+
     Examples:
         The Laplacian of sum(x**2) is 2 n:
 
@@ -198,39 +211,108 @@ def laplacian(
         >>> laplacian(m, torch.ones(2, 3), weights=[1.0, 0.5, 0.0], engine="taylor")
         tensor([3., 3.])
     """
-    model = as_model(model).to(dtype)
+    check_chunk_size(chunk_size)
+    model = as_model(model).converted(dtype)
     out = _single_output(model, output)
     names = _inputs_named(model, over)
-    matrix = _trace_weights(weights, len(names), model.dtype)
-    pairs = [
-        (i, j)
-        for i in range(len(names))
-        for j in range(i, len(names))
-        if matrix is None and i == j or matrix is not None and matrix[i, j] != 0
-    ]
-    specs = [Partial(out, [(names[i], 1), (names[j], 1)]) for i, j in pairs]
-    request = Request(tuple(specs), differentiable)
-    chosen = _laplacian_engine(engine, model, request, len(names))
+    matrix = _trace_weights(weights, len(names))
+    over_positions = tuple(model.inputs.index(name) for name in names)
+    op = WeightedTrace(out, over_positions, matrix)
     x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
-    if isinstance(chosen, TaylorEngine):
-        over_positions = tuple(model.inputs.index(name) for name in names)
-        size = chunk_size or points_per_chunk(model, len(names) + 2)
-        pieces = [
-            chosen.weighted_trace(
-                model, x[s : s + size], out, over_positions, matrix, differentiable
-            )
-            for s in range(0, max(x.shape[0], 1), size)
-        ]
-        return _join(pieces)
-    values, _ = _compute_in_chunks(chosen, model, x, request, chunk_size, None)
-    total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-    for (i, j), spec in zip(pairs, specs, strict=True):
-        weight = 1.0 if matrix is None else float(matrix[i, j]) * (1 + (i != j))
-        total = total + weight * values[spec]
-    return total
+    request = Request((), differentiable, (op,))
+    chosen = resolve(engine, model, request)
+    return run(chosen, model, x, request, chunk_size).values[op]
+
+
+def directional_derivative(
+    model: ModelLike,
+    points: PointsLike,
+    direction: torch.Tensor | Sequence,
+    *,
+    order: int = 1,
+    output: str | None = None,
+    engine: str | Engine = "auto",
+    dtype: DTypeLike = None,
+    chunk_size: int | None = None,
+    differentiable: bool = False,
+) -> torch.Tensor:
+    """``D^k y[v] = d^k/dt^k y(x + t v)`` at t = 0, per point: shape (N,).
+
+    The k-th derivative along v, without forming the partials it combines: the
+    Taylor engine pushes a univariate jet ``x + t v``; autograd takes k nested
+    backward passes of ``<grad, v>``. v is not normalised (scale it to unit length
+    for the slope per unit distance).
+
+    Args:
+        model: see :func:`partials`.
+        points: (N, n_in) or a table.
+        direction: v, an (n_in,) vector used at every point or an (N, n_in) tensor
+            with one direction per point, in the model's input order.
+        order: k >= 1.
+        output: output name; may be omitted for a single-output model.
+        engine: ``"auto"``, ``"autograd"``, ``"taylor"`` or an engine object.
+        dtype: see :func:`partials`.
+        chunk_size: see :func:`partials`.
+        differentiable: see :func:`partials`.
+
+    Raises:
+        DataError: a direction of the wrong shape, holding NaN / Inf, or all
+            zeros; an order below 1; a bad ``chunk_size``.
+
+    Examples:
+        >>> m = wrap(lambda x: x[:, 0] ** 3 + x[:, 1], inputs=["a", "b"])
+        >>> directional_derivative(m, torch.ones(1, 2), [1.0, 1.0], order=1)
+        tensor([4.])
+        >>> directional_derivative(m, torch.ones(1, 2), [1.0, 0.0], order=3)
+        tensor([6.])
+    """
+    check_chunk_size(chunk_size)
+    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+        raise DataError(
+            f"order must be a whole number >= 1, not {order!r}; order=k asks for "
+            "the k-th derivative along the direction."
+        )
+    model = as_model(model).converted(dtype)
+    out = _single_output(model, output)
+    x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
+    v = _direction(direction, model, x)
+    op = Directional(out, v, order)
+    request = Request((), differentiable, (op,))
+    chosen = resolve(engine, model, request)
+    return run(chosen, model, x, request, chunk_size).values[op]
+
+
+def _direction(
+    direction: torch.Tensor | Sequence, model: Model, x: torch.Tensor
+) -> torch.Tensor:
+    """The direction as a tensor (n_in,) or (N, n_in) in the points' dtype."""
+    n, n_in = x.shape[0], model.n_inputs
+    try:
+        v = torch.as_tensor(direction, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise DataError(
+            f"direction= must be numbers, a ({n_in},) vector or a ({n}, {n_in}) "
+            f"array; could not read it ({exc})."
+        ) from None
+    if v.shape not in ((n_in,), (n, n_in)):
+        raise DataError(
+            f"direction= has shape {tuple(v.shape)}; give a ({n_in},) vector (one "
+            f"direction, inputs {listing(model.inputs)}) or a ({n}, {n_in}) array "
+            "(one per point)."
+        )
+    if not torch.isfinite(v).all():
+        raise DataError("direction= holds NaN or Inf; give finite numbers.")
+    if not (v != 0).any():
+        raise DataError(
+            "direction= is all zeros; a derivative along no direction is always 0. "
+            "Give a nonzero vector."
+        )
+    return v.to(dtype=x.dtype, device=x.device)
 
 
 def _inputs_named(model: Model, over: Sequence[str] | None) -> tuple[str, ...]:
+    if isinstance(over, str):
+        over = [over]
     names = model.inputs if over is None else tuple(dict.fromkeys(over))
     for name in names:
         if name not in model.inputs:
@@ -244,12 +326,18 @@ def _inputs_named(model: Model, over: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _trace_weights(
-    weights: torch.Tensor | Sequence | None, size: int, dtype: torch.dtype | None
+    weights: torch.Tensor | Sequence | None, size: int
 ) -> torch.Tensor | None:
-    """The (R, R) symmetric weight matrix, or None for the identity."""
+    """The (R, R) symmetric float64 weight matrix, or None for the identity."""
     if weights is None:
         return None
-    given = torch.as_tensor(weights, dtype=torch.float64)
+    try:
+        given = torch.as_tensor(weights, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise DataError(
+            f"weights= must be numbers, a ({size},) vector or a ({size}, {size}) "
+            f"matrix; could not read it ({exc})."
+        ) from None
     matrix = torch.diag(given) if given.dim() == 1 else given
     if matrix.shape != (size, size):
         raise DataError(
@@ -264,16 +352,6 @@ def _trace_weights(
             "symmetric part counts: pass (C + C.T) / 2."
         )
     return matrix
-
-
-def _laplacian_engine(
-    engine: str | Engine, model: Model, request: Request, directions: int
-) -> Engine:
-    if engine != "auto":
-        return resolve(engine, model, request)
-    if directions >= 3 and TaylorEngine().supports(model) is True:
-        return TaylorEngine()
-    return resolve("autograd", model, request)
 
 
 def as_model(model: ModelLike) -> Model:
@@ -320,39 +398,3 @@ def _parse_all(specs: Specs, model: Model) -> list[tuple[str, Partial]]:
         partial = parse_spec(spec, model.inputs, model.outputs)
         parsed.append((spec if isinstance(spec, str) else str(partial), partial))
     return parsed
-
-
-def _compute_in_chunks(
-    engine: Engine,
-    model: Model,
-    x: torch.Tensor,
-    request: Request,
-    chunk_size: int | None,
-    on_chunk: Callable[[int], None] | None,
-) -> tuple[dict[Partial, torch.Tensor], dict[Partial, torch.Tensor]]:
-    if chunk_size is not None and chunk_size < 1:
-        raise DataError(
-            f"chunk_size must be a positive number of points, not {chunk_size}."
-        )
-    n = x.shape[0]
-    size = chunk_size or engine.chunk_size(request, model)
-    pieces: list[dict[Partial, torch.Tensor]] = []
-    errors: list[dict[Partial, torch.Tensor]] = []
-    for start in range(0, max(n, 1), max(size, 1)):
-        chunk = x[start : start + size]
-        pieces.append(engine.compute(model, chunk, request))
-        errors.append(dict(getattr(engine, "last_error", {})))
-        if on_chunk is not None:
-            on_chunk(chunk.shape[0])
-    values = {p: _join([piece[p] for piece in pieces]) for p in request.partials}
-    error_values = (
-        {p: _join([e[p] for e in errors]) for p in request.partials}
-        if all(errors)
-        else {}
-    )
-    return values, error_values
-
-
-def _join(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """Concatenate chunks; a single chunk is returned as it is (no copy)."""
-    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)

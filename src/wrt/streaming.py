@@ -101,7 +101,7 @@ def partials_stream(
             resume whose manifest does not match.
     """
     start = time.perf_counter()
-    model = as_model(model).to(dtype)
+    model = as_model(model).converted(dtype)
     source, sink = Path(source), Path(sink)
     for path, role in ((source, "input"), (sink, "output")):
         if path.suffix.lower() not in STREAM_SUFFIXES:

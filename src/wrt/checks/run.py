@@ -16,6 +16,7 @@ from wrt.checks import activations, numerics, support
 from wrt.checks.findings import CheckReport, Finding
 from wrt.data import PointsLike, as_points
 from wrt.derivatives import ModelLike, as_model, partials
+from wrt.derivatives import directional_derivative as _directional
 from wrt.engines.base import Engine
 from wrt.model import Model
 from wrt.names import listing
@@ -80,7 +81,7 @@ def check(
     if data is not None:
         train = as_points(data, model.inputs, dtype=torch.float64)
         found += identifiability(
-            model, x, train, names, neighbours, rel_spread, angle_tol
+            model, x, train, names, neighbours, rel_spread, angle_tol, engine=engine
         )
         found += coverage(model, x, train, neighbours, far_factor)
     else:
@@ -119,6 +120,8 @@ def identifiability(
     neighbours: int | None = None,
     rel_spread: float = 0.05,
     angle_tol: float = 0.1,
+    *,
+    engine: str | Engine = "auto",
 ) -> list[Finding]:
     """``not-identifiable`` findings; see :mod:`wrt.checks.support`."""
     n_in = model.n_inputs
@@ -144,7 +147,7 @@ def identifiability(
             projector, torch.tensor(alpha, dtype=torch.float64)
         )
         derivative = directional_derivative(
-            model, x, direction.to(x.dtype), partial.order, partial.output
+            model, x, direction.to(x.dtype), partial.order, partial.output, engine
         )
         rows = torch.nonzero(bad).flatten().tolist()
         first = rows[0]
@@ -221,26 +224,21 @@ def coverage(
 
 
 def directional_derivative(
-    model: Model, x: torch.Tensor, direction: torch.Tensor, order: int, output: str
+    model: Model,
+    x: torch.Tensor,
+    direction: torch.Tensor,
+    order: int,
+    output: str,
+    engine: str | Engine = "auto",
 ) -> torch.Tensor:
     """``D^k y[u]`` per point for a direction u per point (N, n_in): (N,).
 
-    Nested reverse mode: ``g_{j+1} = grad(g_j) . u``, rows independent.
+    Computed through the engine path (:func:`wrt.directional_derivative`), so the
+    exact-norm path and every engine fix apply to it too.
     """
-    column = model.outputs.index(output)
-    points = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        g = model(points)[:, column]
-        for j in range(order):
-            (grad,) = torch.autograd.grad(
-                g.sum(),
-                points,
-                create_graph=j < order - 1,
-                allow_unused=True,
-                materialize_grads=True,
-            )
-            g = (grad * direction).sum(1)
-    return g.detach()
+    return _directional(
+        model, x, direction, order=order, output=output, engine=engine
+    ).detach()
 
 
 def _determined_direction(projector: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
