@@ -1,7 +1,14 @@
 """wrt: exact partial derivatives of neural networks with respect to named inputs."""
 
 from wrt.checks import CheckReport, Finding, check
-from wrt.derivatives import grad, hessian, jacobian, laplacian, partials
+from wrt.derivatives import (
+    directional_derivative,
+    grad,
+    hessian,
+    jacobian,
+    laplacian,
+    partials,
+)
 from wrt.describe import describe
 from wrt.engines.autograd import AutogradEngine
 from wrt.engines.finite_diff import FiniteDiffEngine
@@ -73,6 +80,7 @@ __all__ = [
     "grad",
     "hessian",
     "jacobian",
+    "directional_derivative",
     "laplacian",
     "laplacian_estimate",
     "load",
