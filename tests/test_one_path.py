@@ -462,3 +462,90 @@ def test_engine_objects_state_their_operators():
     assert isinstance(FiniteDiffEngine().supports(wrt.wrap(mlp(2, 1)), request), str)
     with pytest.raises(wrt.EngineError, match="operators"):
         wrt.laplacian(wrt.wrap(mlp(2, 1)), torch.rand(3, 2), engine="finite_diff")
+
+
+def test_a_check_with_finite_differences_says_how_it_got_the_directional_derivative():
+    model = wrt.wrap(lambda z: z[:, 0] + 2 * z[:, 1], inputs=["a", "b"])
+    line = torch.linspace(0, 1, 40, dtype=torch.float64)[:, None] * torch.tensor(
+        [[1.0, 1.5]], dtype=torch.float64
+    )
+    with pytest.warns(wrt.FallbackWarning, match="partials only.*engine='auto'"):
+        report = wrt.check(model, line, data=line, engine="finite_diff", verify=False)
+    (finding, *_) = report.by_code("not-identifiable")
+    expected = (1 + 2 * 1.5) / math.sqrt(1 + 1.5**2)
+    torch.testing.assert_close(
+        finding.directional_derivative,
+        torch.full((40,), expected, dtype=torch.float64),
+    )
+
+
+def test_operators_are_differentiable_in_the_parameters_on_both_engines():
+    net = mlp(3, 1)
+    model = wrt.wrap(net)
+    x = torch.rand(6, 3, dtype=torch.float64)
+    v = torch.randn(6, 3, dtype=torch.float64)
+    calls = {
+        "directional": lambda e: wrt.directional_derivative(
+            model, x, v, order=3, engine=e, differentiable=True
+        ),
+        "estimate": lambda e: wrt.laplacian_estimate(
+            model, x, samples=3, engine=e, differentiable=True
+        ).estimate,
+        "weighted": lambda e: wrt.laplacian(
+            model, x, weights=[[1.0, 0.3, 0], [0.3, 2.0, 0], [0, 0, 0.5]], engine=e,
+            differentiable=True,
+        ),
+    }  # fmt: skip
+    for name, call in calls.items():
+        grads = {}
+        for engine in ENGINES:
+            net.zero_grad()
+            call(engine).pow(2).sum().backward()
+            grads[engine] = [
+                torch.zeros_like(p) if p.grad is None else p.grad.clone()
+                for p in net.parameters()
+            ]
+        for a, b in zip(grads["taylor"], grads["autograd"], strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_auto_chooses_by_one_cost_model():
+    from wrt.engines.base import Request
+    from wrt.engines.choose import resolve
+
+    model = wrt.wrap(mlp(4, 1))
+    v = torch.ones(4, dtype=torch.float64)
+
+    def picked(*ops):
+        return resolve("auto", model, Request((), operators=ops)).name
+
+    assert picked(Directional("y", v, 1)) == "autograd"
+    assert picked(Directional("y", v, 2)) == "autograd"
+    assert picked(Directional("y", v, 3)) == "taylor"
+    assert picked(WeightedTrace("y", (0, 1))) == "autograd"
+    assert picked(WeightedTrace("y", (0, 1, 2))) == "taylor"
+    assert picked(Hutchinson("y", (0, 1), 4)) == "taylor"
+    assert wrt.partials(model, torch.rand(2, 4), "d4y/dx1^4").engine == "taylor"
+    assert wrt.partials(model, torch.rand(2, 4), "d2y/dx1dx2").engine == "autograd"
+
+
+def test_over_may_be_one_name():
+    model = wrt.wrap(mlp(2, 1))
+    x = torch.rand(5, 2, dtype=torch.float64)
+    torch.testing.assert_close(
+        wrt.laplacian(model, x, over="x2"), wrt.hessian(model, x)[:, 1, 1]
+    )
+
+
+def test_finite_difference_errors_are_joined_across_chunks():
+    model = wrt.wrap(mlp(2, 1))
+    x = torch.rand(9, 2, dtype=torch.float64)
+    engine = FiniteDiffEngine(scale=torch.tensor([0.3, 0.3], dtype=torch.float64))
+    whole = wrt.partials(model, x, ["dy/dx1", "d2y/dx2^2"], engine=engine)
+    parts = wrt.partials(model, x, ["dy/dx1", "d2y/dx2^2"], engine=engine, chunk_size=2)
+    for spec in ("dy/dx1", "d2y/dx2^2"):
+        torch.testing.assert_close(parts[spec], whole[spec], rtol=1e-12, atol=0)
+        torch.testing.assert_close(
+            parts.errors[spec], whole.errors[spec], rtol=1e-6, atol=1e-18
+        )
+        assert (whole.errors[spec] > 0).all()

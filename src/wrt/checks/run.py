@@ -8,6 +8,7 @@ a finite-difference verification. Each check is in its own module of
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -18,6 +19,7 @@ from wrt.data import PointsLike, as_points
 from wrt.derivatives import ModelLike, as_model, partials
 from wrt.derivatives import directional_derivative as _directional
 from wrt.engines.base import Engine
+from wrt.errors import EngineError, FallbackWarning
 from wrt.model import Model
 from wrt.names import listing
 from wrt.spec import Partial, format_spec, parse_spec
@@ -234,11 +236,24 @@ def directional_derivative(
     """``D^k y[u]`` per point for a direction u per point (N, n_in): (N,).
 
     Computed through the engine path (:func:`wrt.directional_derivative`), so the
-    exact-norm path and every engine fix apply to it too.
+    exact-norm path and every engine fix apply to it too. An engine that computes
+    partials only (``finite_diff``) hands it to ``auto``, with a FallbackWarning.
     """
-    return _directional(
-        model, x, direction, order=order, output=output, engine=engine
-    ).detach()
+    try:
+        value = _directional(
+            model, x, direction, order=order, output=output, engine=engine
+        )
+    except EngineError as exc:
+        warnings.warn(
+            f"{exc} The directional derivative along the data is computed with "
+            "engine='auto' instead.",
+            FallbackWarning,
+            stacklevel=2,
+        )
+        value = _directional(
+            model, x, direction, order=order, output=output, engine="auto"
+        )
+    return value.detach()
 
 
 def _determined_direction(projector: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
