@@ -79,15 +79,17 @@ def partials(
     x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
     request = Request(tuple(dict.fromkeys(p for _, p in requested)), differentiable)
     chosen = resolve(engine, model, request)
-    values, errors = run(chosen, model, x, request, chunk_size, on_chunk)
+    computed = run(chosen, model, x, request, chunk_size, on_chunk)
     return Partials(
-        values,
+        {p: computed.values[p] for p in request.partials},
         inputs=model.inputs,
         outputs=model.outputs,
         points=x,
         requested=requested,
         engine=chosen.name,
-        errors=errors,
+        errors={
+            p: computed.errors[p] for p in request.partials if p in computed.errors
+        },
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -277,7 +278,7 @@ def _converted_copy(module: nn.Module, dtype: torch.dtype) -> nn.Module:
     """
     special = getattr(module, "converted_to", None)
     if callable(special):
-        return special(dtype)
+        return cast(nn.Module, special(dtype))
     with warnings.catch_warnings():
         # Converting a TorchScript module reads .grad of its parameters, which torch
         # reports as non-leaf access; the converted values are correct.

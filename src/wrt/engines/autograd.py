@@ -93,7 +93,7 @@ class AutogradEngine:
         errors: dict[Key, torch.Tensor] = {}
         with torch.enable_grad():
             directional = [o for o in request.operators if isinstance(o, Directional)]
-            y = None
+            y = x  # a Hutchinson-only request needs no forward pass on x itself
             if paths or directional:
                 with exact:  # the forward only: the backward passes run as usual
                     y = model(x)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.fx import GraphModule, Node
 from torch.fx.experimental.proxy_tensor import make_fx
+from torch.fx.node import map_arg
 
 from wrt.engines.taylor.jet import Jet
 from wrt.engines.taylor.jet_rules import lookup
@@ -63,7 +64,7 @@ def flat(
     flats = model.cache.valid_flats(model.module)
     seen = flats.get(key)
     if callable(seen):
-        return seen
+        return cast(Callable[[torch.Tensor], torch.Tensor], seen)
     if seen is None and not compile:  # first sighting: interpret this time
         model.cache.add_flat(key, True)
         return None
@@ -119,20 +120,20 @@ def propagate(graph: GraphModule, x: Jet) -> Jet:
         elif node.op == "get_attr":
             env[node] = getattr(graph, node.target)
         elif node.op == "call_function":
-            args = torch.fx.node.map_arg(node.args, lambda n: env[n])
-            kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
+            args = map_arg(node.args, lambda n: env[n])
+            kwargs = map_arg(node.kwargs, lambda n: env[n])
             env[node] = _call(node, args, kwargs)
             for source in freed_by.get(node, ()):
                 env.pop(source, None)
         elif node.op == "output":
-            result = torch.fx.node.map_arg(node.args[0], lambda n: env[n])
+            result = map_arg(node.args[0], lambda n: env[n])
             return result[0] if isinstance(result, (list, tuple)) else result
     raise UnsupportedOpError("the traced graph has no output")
 
 
 def _call(node: Node, args: Any, kwargs: Any) -> Any:
     if not _holds_jet((args, kwargs)):
-        return node.target(*args, **kwargs)
+        return cast(Callable[..., Any], node.target)(*args, **kwargs)
     rule = lookup(node.target)
     if rule is None:
         raise UnsupportedOpError(
