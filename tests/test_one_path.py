@@ -549,3 +549,51 @@ def test_finite_difference_errors_are_joined_across_chunks():
             parts.errors[spec], whole.errors[spec], rtol=1e-6, atol=1e-18
         )
         assert (whole.errors[spec] > 0).all()
+
+
+def test_float64_copy_follows_in_place_buffer_updates():
+    net = torch.nn.Sequential(
+        torch.nn.Linear(2, 4), torch.nn.BatchNorm1d(4), torch.nn.Tanh(),
+        torch.nn.Linear(4, 1),
+    ).float()  # fmt: skip
+    model = wrt.wrap(net)  # eval mode: running statistics are buffers
+    x = torch.rand(10, 2)
+    first = wrt.partials(model, x, "d2y/dx1^2", dtype="float64")["d2y/dx1^2"]
+    copy = model.converted("float64")
+    with torch.no_grad():
+        net[1].running_var.mul_(4.0)  # an in-place change of a buffer
+    got = wrt.partials(model, x, "d2y/dx1^2", dtype="float64")["d2y/dx1^2"]
+    reference = wrt.partials(
+        wrt.wrap(_float64_copy_of(net).eval()), x.double(), "d2y/dx1^2"
+    )["d2y/dx1^2"]
+    assert model.converted("float64") is copy
+    assert not torch.allclose(got, first)
+    torch.testing.assert_close(got, reference, rtol=1e-10, atol=1e-14)
+
+
+def test_a_function_without_parameters_keeps_one_float64_model():
+    model = wrt.wrap(lambda z: torch.sin(z).sum(1), inputs=["a", "b"])
+    assert model.converted("float64") is model.converted(torch.float64)
+    got = wrt.partials(model, torch.rand(3, 2), "d3y/da^3", dtype="float64")
+    assert got["d3y/da^3"].dtype == torch.float64
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_traces_and_estimates_over_a_subset_of_inputs(engine):
+    case = next(c for c in zoo.CASES if c.name == "sep5")
+    model = wrt.wrap(case.module, inputs=case.inputs, outputs=case.outputs)
+    x = case.points[:8]
+    h = _closed_hessian(case, x, 0)
+    over = ["x2", "x4", "x5"]
+    index = [1, 3, 4]
+    sub = h[:, index][:, :, index]
+    c = np.array([[1.0, 0.5, 0.0], [0.5, 2.0, -0.3], [0.0, -0.3, 0.7]])
+    got = wrt.laplacian(model, torch.tensor(x), over=over, weights=c, engine=engine)
+    assert_partial_close(got, (sub * c).sum((1, 2)), **AUTOGRAD, what="C:H over")
+    est = wrt.laplacian_estimate(
+        model, torch.tensor(x), over=over, samples=6, seed=3, engine=engine
+    )
+    v = rademacher(Hutchinson("y", tuple(index), 6, 3), 5, torch.float64, "cpu")
+    vv = v.numpy()[:, index]
+    quadratic = np.einsum("si,nij,sj->sn", vv, sub, vv)
+    assert_partial_close(est.estimate, quadratic.mean(0), **AUTOGRAD, what="est")
