@@ -1,14 +1,7 @@
 """wrt: exact partial derivatives of neural networks with respect to named inputs."""
 
 from wrt.checks import CheckReport, Finding, check
-from wrt.derivatives import (
-    directional_derivative,
-    grad,
-    hessian,
-    jacobian,
-    laplacian,
-    partials,
-)
+from wrt.derivatives import grad, hessian, jacobian, partials
 from wrt.describe import describe
 from wrt.engines.autograd import AutogradEngine
 from wrt.engines.finite_diff import FiniteDiffEngine
@@ -34,6 +27,7 @@ from wrt.errors import (
 )
 from wrt.importers import load
 from wrt.model import Model, wrap
+from wrt.operators import directional_derivative, laplacian
 from wrt.randomized import laplacian_estimate
 from wrt.result import Partials
 from wrt.sensitivity import Sensitivity, sensitivity

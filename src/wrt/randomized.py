@@ -16,13 +16,14 @@ from collections.abc import Sequence
 import torch  # noqa: F401 (the doctest uses it)
 
 from wrt.data import PointsLike, as_points
-from wrt.derivatives import ModelLike, _inputs_named, _single_output, as_model
+from wrt.derivatives import ModelLike, _single_output, as_model
 from wrt.engines.base import Engine, Hutchinson, Request
 from wrt.engines.choose import resolve
 from wrt.engines.run import check_chunk_size, run
 from wrt.engines.taylor.engine import HutchinsonEstimate
 from wrt.errors import DataError
 from wrt.model import DTypeLike
+from wrt.operators import _inputs_named
 
 
 def laplacian_estimate(

@@ -17,11 +17,11 @@ from wrt.checks import activations, numerics, support
 from wrt.checks.findings import CheckReport, Finding
 from wrt.data import PointsLike, as_points
 from wrt.derivatives import ModelLike, as_model, partials
-from wrt.derivatives import directional_derivative as _directional
 from wrt.engines.base import Engine
 from wrt.errors import EngineError, FallbackWarning
 from wrt.model import Model
 from wrt.names import listing
+from wrt.operators import directional_derivative as _directional
 from wrt.spec import Partial, format_spec, parse_spec
 
 
