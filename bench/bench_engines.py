@@ -47,8 +47,8 @@ import torch
 from problems import DESCRIPTIONS, JAX, JET, TORCH, WRT, Method, Problem, make_problem
 
 import wrt
-from wrt.derivatives import _laplacian_engine
-from wrt.engines.base import Request
+from wrt.engines.base import Request, WeightedTrace
+from wrt.engines.choose import resolve
 
 #: Agreement with wrt's autograd result, relative to its largest |value|.
 RTOL = {torch.float32: 1e-3, torch.float64: 1e-9}
@@ -104,7 +104,8 @@ def wrt_methods(task: str, p: Problem) -> list[Method]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if task == "laplacian":
-            picked = _laplacian_engine("auto", p.model, Request(()), len(p.inputs)).name
+            trace = WeightedTrace(p.model.outputs[0], tuple(range(len(p.inputs))))
+            picked = resolve("auto", p.model, Request((), operators=(trace,))).name
         else:
             picked = wrt.partials(p.model, p.X[:4], asked, engine="auto").engine
 

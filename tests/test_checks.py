@@ -9,6 +9,7 @@ import torch
 import wrt
 from wrt.checks import CODES
 from wrt.engines.autograd import AutogradEngine
+from wrt.engines.base import Computed
 
 
 def _smooth_model():
@@ -128,7 +129,7 @@ class Cancelling(torch.nn.Module):
 def test_float32_roundoff_is_flagged_where_terms_cancel():
     model = wrt.wrap(Cancelling(), inputs=["x1", "x2"])  # float32 parameters: none
     x = torch.rand(64, 2) + 0.5
-    report = wrt.check(model.to(torch.float32), x, verify=False)
+    report = wrt.check(model.converted(torch.float32), x, verify=False)
     (finding,) = report.by_code("float32-roundoff")
     assert finding.specs == ["dy/dx1"]  # dy/dx2 = 1 exactly
     assert finding.relative_error["dy/dx1"] > 1e-3
@@ -153,7 +154,8 @@ class WrongEngine(AutogradEngine):
     name = "wrong"
 
     def compute(self, model, x, request):
-        return {p: 1.01 * v for p, v in super().compute(model, x, request).items()}
+        values, errors = super().compute(model, x, request)
+        return Computed({p: 1.01 * v for p, v in values.items()}, errors)
 
 
 def test_a_wrong_engine_is_caught_by_finite_differences():

@@ -56,8 +56,8 @@ def test_partials_match_the_source_framework(path):
     names = [f"x{i}" for i in range(1, n_in + 1)]
     model = wrt.load(path, inputs=names, **_options(path))
     if "values_f32" in ref.files:
-        _check(model.to("float32"), ref, "_f32")
-    _check(model.to("float64"), ref, "_f64")
+        _check(model.converted("float32"), ref, "_f32")
+    _check(model.converted("float64"), ref, "_f64")
 
 
 def test_every_format_is_covered():

@@ -55,8 +55,8 @@ def test_values_gradients_hessians_match_tensorflow(path):
     ref = np.load(path.with_suffix(".ref.npz"))
     model = wrt.load(path)
     assert model.inputs == tuple(_names(ref, "input", model.n_inputs))
-    _compare(model.to("float32"), ref, "_f32", F32, path.name)
-    _compare(model.to("float64"), ref, "_f64", F64, path.name)
+    _compare(model.converted("float32"), ref, "_f32", F32, path.name)
+    _compare(model.converted("float64"), ref, "_f64", F64, path.name)
 
 
 def _names(ref, kind, n):

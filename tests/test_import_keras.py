@@ -169,7 +169,7 @@ def test_unconvertible_layer_falls_back_to_keras_with_a_warning(tmp_path):
     x = torch.randn(6, 2)
     torch.testing.assert_close(model(x), kmodel(x).detach(), rtol=1e-6, atol=1e-6)
     with pytest.warns(wrt.PrecisionWarning, match="float32"):
-        m64 = model.to("float64")  # rebuilt from config, not cast
+        m64 = model.converted("float64")  # rebuilt from config, not cast
     assert m64.dtype == torch.float64
     value = wrt.partials(m64, x.double(), "d2y/dx1dx2")["d2y/dx1dx2"]
     assert value.dtype == torch.float64 and torch.isfinite(value).all()

@@ -41,8 +41,11 @@ def test_float64_copy_leaves_the_users_module_alone():
     assert net.weight.dtype == torch.float32
     assert torch.equal(net.weight, before)
     m32 = wrt.wrap(net)
-    assert m32.to(torch.float64).dtype == torch.float64 and m32.dtype == torch.float32
-    assert m32.to(None) is m32
+    assert (
+        m32.converted(torch.float64).dtype == torch.float64
+        and m32.dtype == torch.float32
+    )
+    assert m32.converted(None) is m32
 
 
 def test_rename_an_existing_model():

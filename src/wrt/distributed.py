@@ -145,7 +145,7 @@ class _Worker:
             from wrt.importers import load as load_file
 
             model = load_file(model, **load)
-        self.model = as_model(model).to(options.pop("dtype", None))
+        self.model = as_model(model).converted(options.pop("dtype", None))
         self.specs = list(specs)
         self.options = options
 

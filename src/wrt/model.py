@@ -3,8 +3,8 @@
 Every importer returns a :class:`Model`, and every engine takes one. It maps a
 tensor of points ``(N, n_in)`` to ``(N, n_out)``; row ``i`` of the output depends on
 row ``i`` of the input only (the engines rely on it to batch over points). This is
-the single place where a model changes dtype: :meth:`Model.to` returns a converted
-copy and never touches the user's module.
+the single place where a model changes dtype: :meth:`Model.converted` returns a
+converted copy (cached, see :mod:`wrt.cache`) and never touches the user's module.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import nn
 
+from wrt.cache import Cache
 from wrt.errors import ModelError
 from wrt.names import check_disjoint, check_names, default_inputs, default_outputs
 
@@ -73,6 +75,8 @@ class Model:
         source: where the model came from (a path, or ``"module"``), for messages.
         format: the file format it was loaded from (``"torchscript"``, ``"keras"``,
             ...), or ``"module"`` for a wrapped module.
+        cache: the model's :class:`~wrt.cache.Cache` (Taylor traces, converted
+            copies); it lives as long as the model, :meth:`clear` empties it.
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class Model:
         self.source = source
         self.format = format
         self._points_dtype = points_dtype
+        self.cache = Cache()
 
     @property
     def n_inputs(self) -> int:
@@ -106,7 +111,7 @@ class Model:
     def dtype(self) -> torch.dtype | None:
         """Dtype of the floating parameters, or None when it has none.
 
-        A model without parameters that was converted with :meth:`to` reports the
+        A model without parameters that was converted with :meth:`converted` reports the
         dtype its points are cast to.
         """
         return _float_dtype(self.module) or self._points_dtype
@@ -137,26 +142,38 @@ class Model:
             y = y.unsqueeze(1)
         return y
 
-    def to(self, dtype: DTypeLike) -> Model:
-        """A copy of the model in ``dtype`` (self if it already is, or None).
+    def converted(self, dtype: DTypeLike) -> Model:
+        """The model in ``dtype``: itself if it already is (or None), else a copy.
 
-        The user's module is deep-copied before conversion, never changed.
+        The user's module is deep-copied once per dtype and never changed; the copy
+        is kept in :attr:`cache` and follows in-place updates of the original's
+        parameters (a training step between two calls), so repeated calls with
+        ``dtype="float64"`` reuse one copy and its traces.
+
+        Raises:
+            ModelError: ``dtype`` is not float32 or float64.
         """
         target = as_dtype(dtype)
         if target is None or self.dtype == target:
             return self
+        return self.cache.converted(self.module, target, lambda: self._copy(target))
+
+    def clear(self) -> None:
+        """Empty :attr:`cache`: traces and converted copies are made afresh."""
+        self.cache.clear()
+
+    def _copy(self, target: torch.dtype) -> Model:
         if _float_dtype(self.module) is None:  # nothing to convert: cast the points
-            return Model(
-                self.module,
-                self.inputs,
-                self.outputs,
-                source=self.source,
-                format=self.format,
-                points_dtype=target,
-            )
-        module = _converted_copy(self.module, target)
+            module = self.module
+        else:
+            module = _converted_copy(self.module, target)
         return Model(
-            module, self.inputs, self.outputs, source=self.source, format=self.format
+            module,
+            self.inputs,
+            self.outputs,
+            source=self.source,
+            format=self.format,
+            points_dtype=target,
         )
 
     @property
@@ -221,7 +238,7 @@ def wrap(
         renamed = Model(
             base.module, names_in, names_out, source=base.source, format=base.format
         )
-        return renamed.to(dtype)
+        return renamed.converted(dtype)
     if not isinstance(module, nn.Module):
         if not callable(module):
             raise ModelError(
@@ -261,7 +278,7 @@ def _converted_copy(module: nn.Module, dtype: torch.dtype) -> nn.Module:
     """
     special = getattr(module, "converted_to", None)
     if callable(special):
-        return special(dtype)
+        return cast(nn.Module, special(dtype))
     with warnings.catch_warnings():
         # Converting a TorchScript module reads .grad of its parameters, which torch
         # reports as non-leaf access; the converted values are correct.

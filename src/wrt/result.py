@@ -7,7 +7,7 @@ parsed with the model's names, so ``P["d2y/dx2dx1"]`` finds ``d2y/dx1dx2``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -26,7 +26,8 @@ class Partials(Mapping[Partial, torch.Tensor]):
             twice in different spellings appears twice.
         engine: name of the engine that computed the values.
         errors: estimated absolute error per partial, shape (N,), when the engine
-            estimates it (finite differences); otherwise empty.
+            estimates it (finite differences); otherwise empty. Keyed like the
+            values: ``P.errors["d2y/dx2dx1"]`` finds ``d2y/dx1dx2``.
     """
 
     def __init__(
@@ -46,23 +47,14 @@ class Partials(Mapping[Partial, torch.Tensor]):
         self.points = points
         self.requested = tuple(requested)
         self.engine = engine
-        self.errors = dict(errors or {})
+        self.errors = Errors(errors or {}, self.key)
 
     def key(self, spec: str | Partial) -> Partial:
         """The canonical partial for ``spec`` (text or Partial)."""
         return parse_spec(spec, self.inputs, self.outputs)
 
     def __getitem__(self, spec: str | Partial) -> torch.Tensor:
-        if isinstance(spec, Partial) and spec in self._values:  # already canonical
-            return self._values[spec]
-        partial = self.key(spec)
-        if partial not in self._values:
-            asked = ", ".join(str(p) for p in self._values)
-            raise KeyError(
-                f"{str(partial)!r} was not computed in this request (computed: "
-                f"{asked}). Add it to the specs of the call."
-            )
-        return self._values[partial]
+        return _lookup(self._values, spec, self.key, "computed in this request")
 
     def __iter__(self) -> Iterator[Partial]:
         return iter(self._values)
@@ -92,3 +84,50 @@ class Partials(Mapping[Partial, torch.Tensor]):
         for text, partial in self.requested:
             columns[text] = self._values[partial].detach().cpu().numpy()
         return pd.DataFrame(columns)
+
+
+class Errors(Mapping[Partial, torch.Tensor]):
+    """Error estimates of some partials, looked up like :class:`Partials`."""
+
+    def __init__(
+        self,
+        errors: Mapping[Partial, torch.Tensor],
+        key: Callable[[str | Partial], Partial],
+    ) -> None:
+        self._errors = dict(errors)
+        self._key = key
+
+    def __getitem__(self, spec: str | Partial) -> torch.Tensor:
+        return _lookup(
+            self._errors, spec, self._key, "given an error estimate by this engine"
+        )
+
+    def __iter__(self) -> Iterator[Partial]:
+        return iter(self._errors)
+
+    def __len__(self) -> int:
+        return len(self._errors)
+
+    def __repr__(self) -> str:
+        return f"Errors({', '.join(str(p) for p in self._errors)})"
+
+
+def _lookup(
+    table: Mapping[Partial, torch.Tensor],
+    spec: str | Partial,
+    key: Callable[[str | Partial], Partial],
+    what: str,
+) -> torch.Tensor:
+    if isinstance(spec, Partial) and spec in table:  # already canonical
+        return table[spec]
+    partial = key(spec)
+    if partial not in table:
+        have = ", ".join(str(p) for p in table) or "none"
+        raise KeyError(
+            f"{str(partial)!r} was not {what} (have: {have}). Add it to the specs "
+            "of the call (errors come from engine='finite_diff')."
+            if "error" in what
+            else f"{str(partial)!r} was not {what} (computed: {have}). Add it to "
+            "the specs of the call."
+        )
+    return table[partial]

@@ -27,9 +27,11 @@ import pandas as pd
 import torch
 
 from wrt.data import PointsLike, as_points
-from wrt.derivatives import ModelLike, _single_output, as_model, grad, hessian
+from wrt.derivatives import ModelLike, _single_output, as_model, partials
+from wrt.engines.base import Engine
 from wrt.errors import DataError
 from wrt.names import did_you_mean, listing
+from wrt.spec import Partial
 
 
 @dataclass
@@ -83,7 +85,7 @@ def sensitivity(
     output: str | None = None,
     ranges: Mapping[str, tuple[float, float]] | None = None,
     variances: Mapping[str, float] | None = None,
-    engine: str = "auto",
+    engine: str | Engine = "auto",
     dtype: Any = None,
 ) -> Sensitivity:
     """Sensitivity measures of ``output`` to each input over ``points``.
@@ -95,7 +97,8 @@ def sensitivity(
         output: output name; may be omitted for a single-output model.
         ranges: input -> (low, high) for inputs uniform on a range (Sobol bound).
         variances: input -> variance for normally distributed inputs (Sobol bound).
-        engine: the engine computing the partials.
+        engine: the engine computing the partials (name or engine object); the
+            values, gradients and (order 2) Hessian come from one request.
         dtype: compute in this dtype (e.g. ``"float64"``).
 
     Returns:
@@ -111,14 +114,19 @@ def sensitivity(
     """
     if order not in (1, 2):
         raise DataError(f"order must be 1 or 2, not {order}.")
-    model = as_model(model).to(dtype)
+    model = as_model(model).converted(dtype)
     out = _single_output(model, output)
     x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
     if x.shape[0] < 2:
         raise DataError("Sensitivity needs at least 2 points to estimate spreads.")
-    g = grad(model, x, output=out, engine=engine).detach()
-    with torch.no_grad():
-        y = model(x)[:, model.outputs.index(out)].to(torch.float64)
+    names = model.inputs
+    firsts = [Partial(out, {name: 1}) for name in names]
+    pairs = [(i, j) for i in range(len(names)) for j in range(i, len(names))]
+    seconds = [Partial(out, [(names[i], 1), (names[j], 1)]) for i, j in pairs]
+    specs = [Partial(out), *firsts, *(seconds if order == 2 else [])]
+    values = partials(model, x, specs, engine=engine)
+    g = torch.stack([values[p] for p in firsts], dim=1).detach()
+    y = values[Partial(out)].detach().to(torch.float64)
     variance = float(y.var())
     g64 = g.to(torch.float64)
     table = pd.DataFrame(
@@ -139,9 +147,11 @@ def sensitivity(
     ]
     interactions = None
     if order == 2:
-        h = hessian(model, x, output=out, engine=engine).detach().to(torch.float64)
+        h = g64.new_zeros(len(names), len(names))
+        for (i, j), p in zip(pairs, seconds, strict=True):
+            h[i, j] = h[j, i] = values[p].detach().to(torch.float64).abs().mean()
         interactions = pd.DataFrame(
-            h.abs().mean(0).numpy(),
+            h.numpy(),
             index=pd.Index(model.inputs, name="input"),
             columns=list(model.inputs),
         )

@@ -125,7 +125,7 @@ def partials_stream(
             writable, or exists and ``overwrite`` is False.
     """
     start = time.perf_counter()
-    model = as_model(model).to(dtype)
+    model = as_model(model).converted(dtype)
     source, sink = Path(source), Path(sink)
     for path, role in ((source, "input"), (sink, "output")):
         if path.suffix.lower() not in STREAM_SUFFIXES:

@@ -8,6 +8,7 @@ a finite-difference verification. Each check is in its own module of
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -17,8 +18,10 @@ from wrt.checks.findings import CheckReport, Finding
 from wrt.data import PointsLike, as_points
 from wrt.derivatives import ModelLike, as_model, partials
 from wrt.engines.base import Engine
+from wrt.errors import EngineError, FallbackWarning
 from wrt.model import Model
 from wrt.names import listing
+from wrt.operators import directional_derivative as _directional
 from wrt.spec import Partial, format_spec, parse_spec
 
 
@@ -80,7 +83,7 @@ def check(
     if data is not None:
         train = as_points(data, model.inputs, dtype=torch.float64)
         found += identifiability(
-            model, x, train, names, neighbours, rel_spread, angle_tol
+            model, x, train, names, neighbours, rel_spread, angle_tol, engine=engine
         )
         found += coverage(model, x, train, neighbours, far_factor)
     else:
@@ -119,6 +122,8 @@ def identifiability(
     neighbours: int | None = None,
     rel_spread: float = 0.05,
     angle_tol: float = 0.1,
+    *,
+    engine: str | Engine = "auto",
 ) -> list[Finding]:
     """``not-identifiable`` findings; see :mod:`wrt.checks.support`."""
     n_in = model.n_inputs
@@ -144,7 +149,7 @@ def identifiability(
             projector, torch.tensor(alpha, dtype=torch.float64)
         )
         derivative = directional_derivative(
-            model, x, direction.to(x.dtype), partial.order, partial.output
+            model, x, direction.to(x.dtype), partial.order, partial.output, engine
         )
         rows = torch.nonzero(bad).flatten().tolist()
         first = rows[0]
@@ -221,26 +226,34 @@ def coverage(
 
 
 def directional_derivative(
-    model: Model, x: torch.Tensor, direction: torch.Tensor, order: int, output: str
+    model: Model,
+    x: torch.Tensor,
+    direction: torch.Tensor,
+    order: int,
+    output: str,
+    engine: str | Engine = "auto",
 ) -> torch.Tensor:
     """``D^k y[u]`` per point for a direction u per point (N, n_in): (N,).
 
-    Nested reverse mode: ``g_{j+1} = grad(g_j) . u``, rows independent.
+    Computed through the engine path (:func:`wrt.directional_derivative`), so the
+    exact-norm path and every engine fix apply to it too. An engine that computes
+    partials only (``finite_diff``) hands it to ``auto``, with a FallbackWarning.
     """
-    column = model.outputs.index(output)
-    points = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        g = model(points)[:, column]
-        for j in range(order):
-            (grad,) = torch.autograd.grad(
-                g.sum(),
-                points,
-                create_graph=j < order - 1,
-                allow_unused=True,
-                materialize_grads=True,
-            )
-            g = (grad * direction).sum(1)
-    return g.detach()
+    try:
+        value = _directional(
+            model, x, direction, order=order, output=output, engine=engine
+        )
+    except EngineError as exc:
+        warnings.warn(
+            f"{exc} The directional derivative along the data is computed with "
+            "engine='auto' instead.",
+            FallbackWarning,
+            stacklevel=2,
+        )
+        value = _directional(
+            model, x, direction, order=order, output=output, engine="auto"
+        )
+    return value.detach()
 
 
 def _determined_direction(projector: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:

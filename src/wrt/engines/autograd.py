@@ -9,20 +9,30 @@ at once. Shared prefixes are therefore computed once: asking for ``dy/dx1``,
 ``d2y/dx1^2`` and ``d3y/dx1^2dx2`` costs three backward passes, the same as the
 last one alone. Gradients are always taken on the full input tensor, never on a
 slice of it (a slice is a new tensor the output does not depend on, which is why
-``tape.gradient(f, x[0][0])`` returns None). From order 3 on, layer and group norms
-run as plain compositions (:mod:`wrt.engines.exact_norms`): torch's fused kernels
-give wrong third derivatives.
+``tape.gradient(f, x[0][0])`` returns None). From order 3 on (partials and
+operators alike), layer and group norms run as plain compositions
+(:mod:`wrt.engines.exact_norms`): torch's fused kernels give wrong third
+derivatives.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from collections import defaultdict
 
 import torch
 
-from wrt.engines.base import Request
+from wrt.engines.base import (
+    Computed,
+    Directional,
+    Hutchinson,
+    Key,
+    Request,
+    WeightedTrace,
+    rademacher,
+)
 from wrt.engines.exact_norms import ExactNorms, fused_norms
 from wrt.engines.saturating import AccurateActivations
 from wrt.errors import PrecisionWarning
@@ -38,7 +48,7 @@ class AutogradEngine:
     name = "autograd"
 
     def supports(self, model: Model, request: Request) -> bool | str:
-        """Every differentiable torch model is supported."""
+        """Every differentiable torch model and every operator is supported."""
         return True
 
     def chunk_size(self, request: Request, model: Model | None = None) -> int:
@@ -46,49 +56,134 @@ class AutogradEngine:
 
         Measured on the seed network (2 cores): d4y/dx1^4 at N = 100000 ran twice as
         fast in chunks of 8192 as in one batch; first and second order gain nothing
-        from chunks below 65536.
+        from chunks below 65536. A Hutchinson estimate evaluates S copies of each
+        point, so its chunks are S times smaller.
         """
-        return 8192 if request.max_order >= 3 else 65536
+        size = 8192 if request.max_order >= 3 else 65536
+        samples = [op.samples for op in request.operators if isinstance(op, Hutchinson)]
+        return max(16, size // max(samples, default=1))
 
-    def compute(
-        self, model: Model, x: torch.Tensor, request: Request
-    ) -> dict[Partial, torch.Tensor]:
-        """Compute the requested partials; see the module docstring.
+    def compute(self, model: Model, x: torch.Tensor, request: Request) -> Computed:
+        """Compute the requested partials and operators; see the module docstring.
+
+        A weighted trace sums the second partials it needs (computed in the same
+        trie as the partials); a directional derivative of order k takes k nested
+        backward passes of ``<grad, v>``; a Hutchinson estimate takes two batched
+        Hessian-vector products over S copies of the points.
 
         Args:
             model: the model.
             x: points, shape (N, n_in).
-            request: the partials.
+            request: the partials and operators.
 
         Returns:
-            partial -> tensor (N,).
+            key -> tensor (N,); the Hutchinson standard error in ``errors``.
         """
         x = x.detach().requires_grad_(True)
         paths: dict[str, dict[Path, Partial]] = defaultdict(dict)
         index_of = model.index_of
-        for partial in request.partials:
+        traces = [op for op in request.operators if isinstance(op, WeightedTrace)]
+        for partial in (*request.partials, *_trace_partials(model, traces)):
             paths[partial.output][_path(partial, index_of)] = partial
         exact = contextlib.nullcontext()
         if request.max_order >= 3:  # fused norms are wrong at order >= 3 in torch
             exact = ExactNorms()
             _warn_if_fused(model)
+        differentiable = request.differentiable
+        values: dict[Key, torch.Tensor] = {}
+        errors: dict[Key, torch.Tensor] = {}
         with torch.enable_grad():
-            with exact, AccurateActivations():  # the forward only
-                y = model(x)
-            results: dict[Partial, torch.Tensor] = {}
+            directional = [o for o in request.operators if isinstance(o, Directional)]
+            y = x  # a Hutchinson-only request needs no forward pass on x itself
+            if paths or directional:
+                with exact, AccurateActivations():  # the forward only
+                    y = model(x)
+            nodes: dict[Partial, torch.Tensor] = {}
             for k, (output, wanted) in enumerate(paths.items()):
                 root = y[:, model.outputs.index(output)]
                 # The graph may be freed by the very last backward pass of the call,
                 # unless the caller will backpropagate through the results.
-                last = k == len(paths) - 1 and not request.differentiable
-                nodes = _walk_trie(
-                    root, x, set(wanted), request.differentiable, free_at_end=last
+                last = k == len(paths) - 1 and not differentiable and not directional
+                walked = _walk_trie(
+                    root, x, set(wanted), differentiable, free_at_end=last
                 )
                 for path, partial in wanted.items():
-                    results[partial] = nodes[path]
-        if not request.differentiable:
-            results = {p: v.detach() for p, v in results.items()}
-        return results
+                    nodes[partial] = walked[path]
+            for partial in request.partials:
+                values[partial] = nodes[partial]
+            for op in traces:
+                values[op] = _weighted_sum(model, op, nodes, x)
+            for op in directional:
+                root = y[:, model.outputs.index(op.output)]
+                values[op] = _directional(root, x, op, differentiable)
+            for op in request.operators:
+                if isinstance(op, Hutchinson):
+                    with exact, AccurateActivations():
+                        values[op], errors[op] = _hutchinson(
+                            model, x, op, differentiable
+                        )
+        if not differentiable:
+            values = {key: v.detach() for key, v in values.items()}
+        return Computed(values, errors)
+
+
+def _trace_partials(model: Model, traces: list[WeightedTrace]) -> list[Partial]:
+    names = model.inputs
+    return [
+        Partial(op.output, [(names[i], 1), (names[j], 1)])
+        for op in traces
+        for i, j, _ in op.pairs()
+    ]
+
+
+def _weighted_sum(
+    model: Model,
+    op: WeightedTrace,
+    nodes: dict[Partial, torch.Tensor],
+    x: torch.Tensor,
+) -> torch.Tensor:
+    names = model.inputs
+    total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+    for i, j, weight in op.pairs():
+        total = (
+            total + weight * nodes[Partial(op.output, [(names[i], 1), (names[j], 1)])]
+        )
+    return total
+
+
+def _directional(
+    root: torch.Tensor, x: torch.Tensor, op: Directional, differentiable: bool
+) -> torch.Tensor:
+    """``g_{j+1} = <grad g_j, v>`` for j < k, rows independent: (N,)."""
+    v = op.direction.to(x.dtype)
+    g = root
+    for j in range(op.order):
+        keep = differentiable or j < op.order - 1
+        grad = _gradient(g, x, create_graph=keep, retain_graph=True)
+        g = (grad * v).sum(1)
+    return g
+
+
+def _hutchinson(
+    model: Model, x: torch.Tensor, op: Hutchinson, differentiable: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of v^T H v over the vectors, and its standard error, each (N,)."""
+    v = rademacher(op, model.n_inputs, x.dtype, x.device)  # (S, n_in)
+    n, samples = x.shape[0], op.samples
+    rows = x.detach().repeat(samples, 1).requires_grad_(True)  # (S N, n_in)
+    directions = v.repeat_interleave(n, dim=0)
+    y = model(rows)[:, model.outputs.index(op.output)]
+    g = _gradient(y, rows, create_graph=True, retain_graph=True)
+    hv = _gradient(
+        (g * directions).sum(1),
+        rows,
+        create_graph=differentiable,
+        retain_graph=differentiable,
+    )
+    quadratic = (hv * directions).sum(1).reshape(samples, n)
+    estimate = quadratic.mean(0)
+    spread = quadratic.std(0) if samples > 1 else torch.full_like(estimate, math.inf)
+    return estimate, spread.detach() / math.sqrt(samples)
 
 
 def _path(partial: Partial, index_of: dict[str, int]) -> Path:

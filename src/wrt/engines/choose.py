@@ -14,10 +14,21 @@ Measured on the seed network (N = 2000, float32), taylor / autograd: d3y/dx1^3
 7.8 / 9.8 ms, d4y/dx1^4 9.4 / 22, d4y/dx1^4 with d4y/dx2^4 25 / 49; but mixed
 partials d3y/dx1^2dx2 15 / 7.3, d4y/dx1^2dx2^2 45 / 22, and Hessians of few inputs
 favour reverse mode, which reuses one backward pass for every partial of the next
-order. The model reproduces each of these choices. (The Laplacian chooses apart,
-in :func:`wrt.laplacian`.) When Taylor mode is preferred but the model has an
-operation without a Taylor rule, ``auto`` falls back to autograd with a
-:class:`~wrt.errors.FallbackWarning` naming the operation. ``finite_diff`` is
+order. The model reproduces each of these choices.
+
+Operators: a weighted trace over R >= 3 inputs prefers Taylor (the forward
+Laplacian; measured: fewer directions are cheaper in reverse mode, which reuses
+one backward pass per row of the Hessian); a Hutchinson estimate always prefers
+Taylor (one pass of 2 S + 1 entries against S copies of the points in reverse
+mode); a directional derivative of order k is a univariate partial of order k for
+the cost model ((k + 1)^2 / 3 against 2^k - 1 passes: Taylor from order 3). A
+request prefers Taylor when any of its parts does.
+
+The single fallback policy: when Taylor is preferred but cannot run the model (an
+operation without a Taylor rule, a graph that cannot be traced), ``auto`` uses
+autograd and always says so with a :class:`~wrt.errors.FallbackWarning` naming
+the reason. An engine asked for by name is never replaced: one that cannot
+compute the request raises :class:`~wrt.errors.EngineError`. ``finite_diff`` is
 never chosen by ``auto``: it is the independent check, asked for by name.
 """
 
@@ -26,7 +37,7 @@ from __future__ import annotations
 import warnings
 
 from wrt.engines.autograd import AutogradEngine, backward_passes
-from wrt.engines.base import Engine, Request
+from wrt.engines.base import Directional, Engine, Hutchinson, Request, WeightedTrace
 from wrt.engines.exact_norms import fused_norms
 from wrt.engines.finite_diff import FiniteDiffEngine
 from wrt.engines.taylor.engine import TaylorEngine
@@ -76,27 +87,54 @@ def resolve(engine: str | Engine, model: Model, request: Request) -> Engine:
 def _cheapest(model: Model, request: Request) -> Engine:
     """The engine ``auto`` picks; see the module docstring for the cost model."""
     autograd = AutogradEngine()
-    if request.max_order < 3:
-        return autograd
     taylor = TaylorEngine()
-    if fused_norms(model) and taylor.supports(model, request) is True:
-        return taylor  # autograd's order >= 3 through fused norms is wrong
-    algebra = taylor.plan(request, model.inputs).algebra
-    # one direction runs the series recurrences directly: cheaper than composing
-    taylor_cost = len(algebra) * (algebra.order + 1) / (3 if algebra.univariate else 2)
-    autograd_cost = sum(2**depth for depth in backward_passes(request, model.inputs))
-    if taylor_cost >= autograd_cost:
+    if request.max_order >= 3 and fused_norms(model):
+        if taylor.supports(model, request) is True:
+            return taylor  # autograd's order >= 3 through fused norms is wrong
+        return autograd  # it warns (PrecisionWarning) when it runs
+    if not prefers_taylor(model, request):
         return autograd
     verdict = taylor.supports(model, request)
     if verdict is not True:
         warnings.warn(
             f"The Taylor engine cannot run this model ({verdict}); using the autograd "
-            "engine instead (exact, slower at high order).",
+            "engine instead (exact, slower at high order or for many directions).",
             FallbackWarning,
-            stacklevel=4,
+            stacklevel=_caller_level(),
         )
         return autograd
     return taylor
+
+
+def prefers_taylor(model: Model, request: Request) -> bool:
+    """Whether the cost model (module docstring) prefers Taylor for ``request``."""
+    for op in request.operators:
+        if isinstance(op, Hutchinson):
+            return True
+        if isinstance(op, WeightedTrace) and len(op.over) >= 3:
+            return True
+        if isinstance(op, Directional) and (op.order + 1) ** 2 / 3 < 2**op.order - 1:
+            return True
+    if not request.partials or request.max_order < 3:
+        return False
+    partials = Request(request.partials)
+    algebra = TaylorEngine().plan(partials, model.inputs).algebra
+    # one direction runs the series recurrences directly: cheaper than composing
+    taylor_cost = len(algebra) * (algebra.order + 1) / (3 if algebra.univariate else 2)
+    autograd_cost = sum(2**depth for depth in backward_passes(partials, model.inputs))
+    return taylor_cost < autograd_cost
+
+
+def _caller_level() -> int:
+    """The stack level of the first frame outside wrt, for warnings."""
+    import sys
+
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("wrt."):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _require(engine: Engine, model: Model, request: Request) -> None:

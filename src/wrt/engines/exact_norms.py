@@ -100,10 +100,11 @@ class ExactNorms(TorchFunctionMode):
 def fused_norms(model: Model) -> list[str]:
     """Fused normalisations the model still runs under :class:`ExactNorms`.
 
-    Traced once per model (two probe rows, ``make_fx``) and remembered on it.
-    Models that cannot be traced are assumed clean (nothing found).
+    Traced once per model (two probe rows, ``make_fx``) and remembered in its
+    :class:`~wrt.cache.Cache`. Models that cannot be traced are assumed clean
+    (nothing found).
     """
-    cached = model.__dict__.get("_fused_norms")
+    cached = model.cache.fused_norms
     if cached is not None:
         return cached
     from torch.fx.experimental.proxy_tensor import make_fx
@@ -122,5 +123,5 @@ def fused_norms(model: Model) -> list[str]:
             )
             if node.op == "call_function" and packet in FUSED:
                 found.append(packet)
-    model.__dict__["_fused_norms"] = sorted(set(found))
-    return model.__dict__["_fused_norms"]
+    model.cache.fused_norms = sorted(set(found))
+    return model.cache.fused_norms

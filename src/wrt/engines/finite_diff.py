@@ -33,9 +33,8 @@ import math
 
 import torch
 
-from wrt.engines.base import Request
+from wrt.engines.base import Computed, Key, Request
 from wrt.model import Model
-from wrt.spec import Partial
 
 MAX_ORDER = 4
 # Relative round-off of one float64 model evaluation, with room for the
@@ -72,10 +71,14 @@ class FiniteDiffEngine:
     def __init__(self, levels: int = 14, scale: torch.Tensor | None = None) -> None:
         self.levels = levels
         self.scale = scale
-        self.last_error: dict[Partial, torch.Tensor] = {}
 
     def supports(self, model: Model, request: Request) -> bool | str:
-        """Orders up to 4, and results that need not be differentiable."""
+        """Partials of orders up to 4, and results that need not be differentiable."""
+        if request.operators:
+            return (
+                "finite differences compute partials only, not operators (weighted "
+                "traces, directional derivatives, estimates)"
+            )
         if request.max_order > MAX_ORDER:
             return (
                 f"finite differences go up to order {MAX_ORDER} (asked: "
@@ -93,10 +96,8 @@ class FiniteDiffEngine:
         )
         return max(1, 2**18 // (self.levels * stencil + _PROBE + 1))
 
-    def compute(
-        self, model: Model, x: torch.Tensor, request: Request
-    ) -> dict[Partial, torch.Tensor]:
-        """Estimate every requested partial; errors go to ``self.last_error``.
+    def compute(self, model: Model, x: torch.Tensor, request: Request) -> Computed:
+        """Estimate every requested partial, with its estimated error.
 
         Args:
             model: the model (evaluated as a float64 copy).
@@ -104,25 +105,25 @@ class FiniteDiffEngine:
             request: the partials, order at most 4.
 
         Returns:
-            partial -> float64 tensor (N,).
+            partial -> float64 tensor (N,), and partial -> its error (N,).
         """
-        model64 = model.to(torch.float64)
+        model64 = model.converted(torch.float64)
         x64 = x.detach().to(torch.float64)
         scale = (
             step_scale(x64)
             if self.scale is None
             else torch.as_tensor(self.scale, dtype=torch.float64)
         )
-        results: dict[Partial, torch.Tensor] = {}
-        self.last_error = {}
+        results: dict[Key, torch.Tensor] = {}
+        errors: dict[Key, torch.Tensor] = {}
         with torch.no_grad():
             for partial in request.partials:
                 column = model.outputs.index(partial.output)
                 alpha = partial.multi_index(model.inputs)
                 value, error = self._estimate(model64, x64, column, alpha, scale)
                 results[partial] = value
-                self.last_error[partial] = error
-        return results
+                errors[partial] = error
+        return Computed(results, errors)
 
     def _estimate(
         self,

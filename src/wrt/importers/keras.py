@@ -59,7 +59,7 @@ def load_keras(
 ) -> Model:
     """Load a ``.keras`` or legacy ``.h5`` Keras model as a :class:`Model`.
 
-    ``dtype`` is applied by :func:`wrt.load` through :meth:`Model.to`.
+    ``dtype`` is applied by :func:`wrt.load` through :meth:`Model.converted`.
 
     Raises:
         ModelFormatError: the file holds code (a Lambda layer), is damaged, or

@@ -92,7 +92,7 @@ def load(
         )
     model = importer(path, inputs, outputs, dtype=dtype, **options)
     model.format = detected.kind
-    return model.to(dtype)
+    return model.converted(dtype)
 
 
 def _importer(detected: FileFormat):

@@ -265,7 +265,7 @@ def load_onnx(
     if verify:
         verify_with_onnxruntime(module, proto, path)
     model = Model(module, names_in, names_out, source=str(path), format="onnx")
-    return model.to(dtype)
+    return model.converted(dtype)
 
 
 def _read(path: Path) -> onnx.ModelProto:

@@ -51,13 +51,13 @@ missing files are errors naming ``table.key``)::
 Paths in the file are relative to the config file. The output folder receives
 ``model.pt2`` (a ``torch.export`` program that :func:`wrt.load` reads back),
 ``state_dict.pt``, ``history.csv``, ``loss.png`` and ``checkpoint.pt``; ``--resume``
-continues from the checkpoint (the model's parameters, the history and the
-optimisers' own state: Adam's moments, L-BFGS's curvature pairs; a resumed run
-ends as an uninterrupted one would; PSO and CMA-ES restart their population). A folder that holds
-an earlier run is refused unless ``--overwrite`` or ``--resume`` is given; the
-folder is checked, the model built and every term bound before anything is
-written. An interrupt (Ctrl-C) keeps the last finite parameters, writes them to
-the checkpoint and raises :class:`~wrt.errors.TrainingInterrupted`.
+continues from the checkpoint (the model's parameters, the history and the optimisers'
+own state: Adam's moments, L-BFGS's curvature pairs; a resumed run ends as an
+uninterrupted one would; PSO and CMA-ES restart their population). A folder that holds
+an earlier run is refused unless ``--overwrite`` or ``--resume`` is given; the folder is
+checked, the model built and every term bound before anything is written. An interrupt
+(Ctrl-C) keeps the last finite parameters, writes them to the checkpoint and raises
+:class:`~wrt.errors.TrainingInterrupted`.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ lower order of the request comes from the same pass. Nothing is differentiated
 backwards, so the cost per elementwise operation grows with the number of kept
 entries and the products between them, not exponentially with the order.
 
-Two operator paths skip entries nobody asked for: the forward Laplacian (a
-weighted trace ``sum c_ij d2/dx_i dx_j`` through one collapsed entry, never a
-Hessian) and the randomized (Hutchinson) Laplacian with its standard error.
+The operators skip entries nobody asked for: the forward Laplacian (a weighted
+trace ``sum c_ij d2/dx_i dx_j`` through one collapsed entry, never a Hessian), the
+directional derivative (a univariate jet along v, per point if need be) and the
+randomized (Hutchinson) Laplacian with its standard error.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from typing import NamedTuple
 
 import torch
 
-from wrt.engines.base import Request
+from wrt.engines.base import (
+    Computed,
+    Directional,
+    Hutchinson,
+    Key,
+    Operator,
+    Request,
+    WeightedTrace,
+    rademacher,
+)
 from wrt.engines.taylor.algebra import TRACE, Algebra, MultiIndex
 from wrt.engines.taylor.interpreter import flat, missing_rules, propagate, trace
 from wrt.engines.taylor.jet import Jet
@@ -76,7 +86,11 @@ class TaylorEngine:
         self.compile_seconds = 0.0
 
     def supports(self, model: Model, request: Request | None = None) -> bool | str:
-        """True when every operation on the model's traced path has a rule."""
+        """True when every operation on the model's traced path has a rule.
+
+        Every operator (weighted trace, directional derivative, Hutchinson) is
+        supported on such a model.
+        """
         probe = torch.zeros(2, model.n_inputs, dtype=model.dtype or torch.float64)
         try:
             graph = trace(model, probe)
@@ -89,11 +103,16 @@ class TaylorEngine:
 
     def chunk_size(self, request: Request, model: Model | None = None) -> int:
         """Points per batch: the widest layer's jet stays under :data:`STACK_BYTES`."""
-        entries = len(self.plan(request, model.inputs).algebra) if model else 8
+        entries = 8
+        if model is not None:
+            entries = max(
+                [len(self.plan(request, model.inputs).algebra)]
+                + [operator_entries(op) for op in request.operators]
+            )
         return points_per_chunk(model, entries)
 
     def plan(self, request: Request, inputs: tuple[str, ...]) -> Plan:
-        """The directions and entries that ``request`` needs (see :class:`Plan`)."""
+        """The directions and entries ``request``'s partials need (:class:`Plan`)."""
         alphas = {p: p.multi_index(inputs) for p in request.partials}
         involved = tuple(
             i for i in range(len(inputs)) if any(a[i] for a in alphas.values())
@@ -102,20 +121,40 @@ class TaylorEngine:
         algebra = Algebra.closure(len(involved), entries.values())
         return Plan(involved, algebra, entries)
 
-    def compute(
-        self, model: Model, x: torch.Tensor, request: Request
-    ) -> dict[Partial, torch.Tensor]:
-        """Compute the requested partials at the points ``x`` (N, n_in).
+    def compute(self, model: Model, x: torch.Tensor, request: Request) -> Computed:
+        """Compute the requested partials and operators at the points ``x`` (N, n_in).
+
+        The partials come from one jet (:meth:`plan`); each operator from its own
+        pass: :meth:`weighted_trace`, :meth:`directional`, :meth:`hutchinson`.
 
         Raises:
             UnsupportedOpError: an operation of the model has no Taylor rule.
         """
+        values: dict[Key, torch.Tensor] = {}
+        errors: dict[Key, torch.Tensor] = {}
+        differentiable = request.differentiable
+        if request.partials:
+            values.update(self._partials(model, x, request))
+        for op in request.operators:
+            if isinstance(op, WeightedTrace):
+                values[op] = self.weighted_trace(
+                    model, x, op.output, op.over, op.weights, differentiable
+                )
+            elif isinstance(op, Directional):
+                values[op] = self.directional(model, x, op, differentiable)
+            else:
+                values[op], errors[op] = self.hutchinson(model, x, op, differentiable)
+        return Computed(values, errors)
+
+    def _partials(
+        self, model: Model, x: torch.Tensor, request: Request
+    ) -> dict[Key, torch.Tensor]:
         involved, algebra, entries = self.plan(request, model.inputs)
         directions = torch.eye(model.n_inputs, dtype=x.dtype, device=x.device)
         y = self._push(
             model, x, directions[list(involved)], algebra, request.differentiable
         )
-        results = {}
+        results: dict[Key, torch.Tensor] = {}
         for partial, alpha in entries.items():
             column = model.outputs.index(partial.output)
             scale = math.prod(math.factorial(a) for a in alpha)
@@ -151,38 +190,46 @@ class TaylorEngine:
         y = self._push(model, x, directions, algebra, differentiable)
         return 2 * y[algebra.position(TRACE), :, model.outputs.index(output)]
 
+    def directional(
+        self, model: Model, x: torch.Tensor, op: Directional, differentiable: bool
+    ) -> torch.Tensor:
+        """``D^k y[v]``: a univariate jet ``x + t v`` of order k, shape (N,).
+
+        The direction may differ per point: the jet's first-order entry is v itself,
+        (n_in,) or (N, n_in). ``d^k/dt^k`` is k! times the k-th coefficient.
+        """
+        algebra = Algebra.closure(1, [(op.order,)])
+        direction = op.direction.to(x.dtype).to(x.device)
+        y = self._push(model, x, direction.unsqueeze(0), algebra, differentiable)
+        value = y[algebra.position((op.order,)), :, model.outputs.index(op.output)]
+        return value * math.factorial(op.order)
+
     def hutchinson(
-        self,
-        model: Model,
-        x: torch.Tensor,
-        output: str,
-        over: tuple[int, ...],
-        samples: int,
-        generator: torch.Generator,
-        differentiable: bool = False,
-    ) -> HutchinsonEstimate:
+        self, model: Model, x: torch.Tensor, op: Hutchinson, differentiable: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Randomized Laplacian: mean of v^T H v over Rademacher vectors v.
 
         Each sample keeps its own second-order entry (not collapsed), so the spread
         of the samples gives the standard error of the estimate, per point.
+
+        Returns:
+            The estimate and its standard error (inf when S = 1), each (N,).
         """
-        n_in = model.n_inputs
-        signs = torch.randint(0, 2, (samples, len(over)), generator=generator)
-        directions = torch.zeros(samples, n_in, dtype=x.dtype, device=x.device)
-        directions[:, list(over)] = (2.0 * signs - 1).to(x.dtype).to(x.device)
+        samples = op.samples
+        directions = rademacher(op, model.n_inputs, x.dtype, x.device)
         wanted = [
             tuple(2 * int(i == s) for i in range(samples)) for s in range(samples)
         ]
         algebra = Algebra.closure(samples, wanted)
         y = self._push(model, x, directions, algebra, differentiable)
-        column = model.outputs.index(output)
+        column = model.outputs.index(op.output)
         positions = [algebra.position(a) for a in wanted]
         quadratic = 2 * y[positions, :, column]  # (samples, N): v^T H v
         estimate = quadratic.mean(0)
         spread = (
             quadratic.std(0) if samples > 1 else torch.full_like(estimate, math.inf)
         )
-        return HutchinsonEstimate(estimate, spread / math.sqrt(samples), samples)
+        return estimate, spread.detach() / math.sqrt(samples)
 
     def _push(
         self,
@@ -202,12 +249,9 @@ class TaylorEngine:
             differentiable: keep the graph to the model's parameters.
         """
         start = time.perf_counter()
-        compiled_before = len(model.__dict__.get("_taylor_flat", {}))
+        compiled_before = len(model.cache.flats)
         y = _push(model, x, directions, algebra, differentiable, self.compile)
-        if (
-            self.compile
-            and len(model.__dict__.get("_taylor_flat", {})) != compiled_before
-        ):
+        if self.compile and len(model.cache.flats) != compiled_before:
             self.compile_seconds += time.perf_counter() - start
         return y
 
@@ -239,6 +283,15 @@ def _push(
             return propagate(graph, jet).stack
     with torch.enable_grad():
         return propagate(graph, jet).stack
+
+
+def operator_entries(op: Operator) -> int:
+    """Entries of the jet one operator propagates (its stack's first size)."""
+    if isinstance(op, WeightedTrace):
+        return len(op.over) + 2
+    if isinstance(op, Directional):
+        return op.order + 1
+    return 2 * op.samples + 1
 
 
 def points_per_chunk(model: Model | None, entries: int) -> int:

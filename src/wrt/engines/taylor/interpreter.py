@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.fx import GraphModule, Node
 from torch.fx.experimental.proxy_tensor import make_fx
+from torch.fx.node import map_arg
 
 from wrt.engines.taylor.jet import Jet
 from wrt.engines.taylor.jet_rules import lookup
@@ -27,19 +28,19 @@ def trace(model: Model, x: torch.Tensor) -> GraphModule:
     """The ATen graph of ``model`` on points shaped like ``x`` (N, n_in).
 
     Tracing costs tens of milliseconds, more than propagating the series, so the
-    graph is kept on the model (not in module state) for each point shape, dtype and
-    device, and reused while the model's parameters and buffers are the same tensor
-    objects (the graph holds references to them, so in-place training updates are
-    seen; replaced tensors make a new trace).
+    graph is kept in the model's :class:`~wrt.cache.Cache` (never on the user's
+    module) for each point shape, dtype and device, and reused while the model's
+    parameters and buffers are the same tensor objects (the graph holds references
+    to them, so in-place training updates are seen; replaced tensors make a new
+    trace).
     """
     key = (tuple(x.shape), x.dtype, x.device, _tensor_ids(model))
-    graphs = model.__dict__.setdefault("_taylor_graphs", {})
-    if key not in graphs:
-        if len(graphs) >= 8:  # a few chunk shapes per workload; drop the oldest
-            graphs.pop(next(iter(graphs)))
+
+    def build() -> GraphModule:
         with torch.no_grad():
-            graphs[key] = make_fx(lambda points: model(points), tracing_mode="real")(x)
-    return graphs[key]
+            return make_fx(lambda points: model(points), tracing_mode="real")(x)
+
+    return model.cache.graph(key, build)
 
 
 def flat(
@@ -51,36 +52,35 @@ def flat(
     microseconds per operation on every call; a flat graph of the ATen calls the
     rules made runs without that (measured: d4y/dx1^4 on the seed network, 12.9 ->
     9.7 ms). Tracing it costs about one propagation, so it is built on the second
-    call with the same graph, stack shape and algebra, and kept on the model beside
-    the graph. Only for results that need no gradient: the flat graph holds the
-    parameters as constants.
+    call with the same graph, stack shape and algebra, and kept in the model's cache
+    beside the graph. Only for results that need no gradient: the flat graph holds
+    the parameters as constants, so the cache drops it when any of them changes.
 
     With ``compile``, the flat graph is built at once and handed to
     ``torch.compile`` (inductor fuses the elementwise chains of the rules into
     loops; seconds to compile, once per shape).
     """
     key = (graph, tuple(x.stack.shape), x.algebra, compile)
-    flats = model.__dict__.setdefault("_taylor_flat", {})
+    flats = model.cache.valid_flats(model.module)
     seen = flats.get(key)
     if callable(seen):
-        return seen
+        return cast(Callable[[torch.Tensor], torch.Tensor], seen)
     if seen is None and not compile:  # first sighting: interpret this time
-        if len(flats) >= 16:
-            flats.pop(next(iter(flats)))
-        flats[key] = True
+        model.cache.add_flat(key, True)
         return None
     algebra = x.algebra
     with torch.no_grad():
-        flats[key] = make_fx(
+        built = make_fx(
             lambda stack: propagate(graph, Jet(stack, algebra)).stack,
             tracing_mode="real",
         )(x.stack)
         if compile:
             with warnings.catch_warnings():  # torch's own deprecations, not ours
                 warnings.simplefilter("ignore", DeprecationWarning)
-                flats[key] = torch.compile(flats[key], dynamic=False)
-                flats[key](x.stack)  # compile now, not inside someone's timing
-    return flats[key]
+                built = torch.compile(built, dynamic=False)
+                built(x.stack)  # compile now, not inside someone's timing
+    model.cache.add_flat(key, built)
+    return built
 
 
 def _tensor_ids(model: Model) -> tuple[int, ...]:
@@ -120,20 +120,20 @@ def propagate(graph: GraphModule, x: Jet) -> Jet:
         elif node.op == "get_attr":
             env[node] = getattr(graph, node.target)
         elif node.op == "call_function":
-            args = torch.fx.node.map_arg(node.args, lambda n: env[n])
-            kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
+            args = map_arg(node.args, lambda n: env[n])
+            kwargs = map_arg(node.kwargs, lambda n: env[n])
             env[node] = _call(node, args, kwargs)
             for source in freed_by.get(node, ()):
                 env.pop(source, None)
         elif node.op == "output":
-            result = torch.fx.node.map_arg(node.args[0], lambda n: env[n])
+            result = map_arg(node.args[0], lambda n: env[n])
             return result[0] if isinstance(result, (list, tuple)) else result
     raise UnsupportedOpError("the traced graph has no output")
 
 
 def _call(node: Node, args: Any, kwargs: Any) -> Any:
     if not _holds_jet((args, kwargs)):
-        return node.target(*args, **kwargs)
+        return cast(Callable[..., Any], node.target)(*args, **kwargs)
     rule = lookup(node.target)
     if rule is None:
         raise UnsupportedOpError(
