@@ -16,6 +16,7 @@ from wrt.cli.options import (
     ModuleClass,
     Outputs,
     load_options,
+    output_file,
 )
 from wrt.data import read_table
 from wrt.errors import DataError
@@ -49,8 +50,8 @@ def report_command(
         raise typer.BadParameter(
             "give --data TRAIN: the inputs the model was trained on."
         )
+    path = output_file(output or Path(f"report.{format}"), "-o")
     loaded = load(model, inputs=inputs, outputs=outputs, **load_options(module))
     report = build_report(loaded, read_table(data), engine=engine)
-    path = output or Path(f"report.{format}")
     report.write(path, format)
     typer.echo(f"wrote {path}")

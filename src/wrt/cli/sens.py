@@ -21,6 +21,7 @@ from wrt.cli.options import (
     ModuleClass,
     Outputs,
     load_options,
+    output_folder,
 )
 from wrt.data import json_text, read_table
 from wrt.errors import DataError, NonFiniteWarning, SpecError
@@ -63,6 +64,8 @@ def sens_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Mean, std, rms and DGSM of each partial over the data (NeuralSens' measures)."""
+    if plots_dir is not None:
+        output_folder(plots_dir, "--plots")
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )
