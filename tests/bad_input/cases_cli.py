@@ -76,6 +76,16 @@ def _command(name, model, folder, *extra):
     return ["report", model, "--data", data, *NAMES, *extra]
 
 
+def _report(folder, output):
+    data = str(points_file(folder))
+    return ["report", str(model_file(folder)), "--data", data, "-o", output]
+
+
+def _sens_plots(folder, plots):
+    data = str(points_file(folder))
+    return ["sens", str(model_file(folder)), "--data", data, "--plots", str(plots)]
+
+
 def _warns_nonfinite(folder):
     model = wrt.wrap(SqrtPlusSquare(), inputs=["x1", "x2"])
     x = torch.tensor([[1.0, 2.0], [-1.0, 3.0]], dtype=torch.float64)
@@ -333,6 +343,31 @@ CASES = [
         lambda f: ["inspect", str(points_file(f))],
         2,
         r"not a model file",
+    ),
+    # where results go is checked before any work
+    Cli(
+        "report-output-is-a-folder",
+        lambda f: _report(f, str((f / "out").mkdir() or f / "out")),
+        2,
+        r"-o .*out is a folder",
+    ),
+    Cli(
+        "report-output-under-a-file",
+        lambda f: _report(f, str(write(f, "file.txt", "keep") / "r.html")),
+        2,
+        r"file\.txt is a file, so nothing can be written under it",
+    ),
+    Cli(
+        "sens-plots-is-a-file",
+        lambda f: _sens_plots(f, write(f, "figs", "keep")),
+        2,
+        r"--plots .*figs is a file, not a folder",
+    ),
+    Cli(
+        "sens-plots-under-a-file",
+        lambda f: _sens_plots(f, write(f, "figs", "keep") / "more"),
+        2,
+        r"figs is a file, so nothing can be written under it",
     ),
     Api(
         "api-nonfinite-output-warns",

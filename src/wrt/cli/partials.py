@@ -32,7 +32,14 @@ from wrt.cli.options import (
     Outputs,
     load_options,
 )
-from wrt.data import TABLE_SUFFIXES, as_points, frame_to_json, read_table, write_table
+from wrt.data import (
+    TABLE_SUFFIXES,
+    as_points,
+    frame_to_json,
+    read_table,
+    with_missing,
+    write_table,
+)
 from wrt.errors import DataError, ResumeError, SpecError
 from wrt.importers import load
 from wrt.nonfinite import partials
@@ -219,7 +226,7 @@ def partials_command(
     elif as_json:
         sys.stdout.write(frame_to_json(frame) + "\n")
     else:
-        frame.to_csv(sys.stdout, index=False, float_format="%.17g")
+        with_missing(frame).to_csv(sys.stdout, index=False, float_format="%.17g")
 
 
 def _on_ray(model, points, specs, output, address, chunk_size, engine, dtype, load):
