@@ -89,3 +89,7 @@ class IdentifiabilityWarning(WrtWarning):
 
 class VerificationSkippedWarning(WrtWarning):
     """A converted model could not be cross-checked against its source framework."""
+
+
+class CheckOptionError(WrtError, ValueError):
+    """An option of :func:`wrt.check` is out of range (neighbours, rel_spread, ...)."""
