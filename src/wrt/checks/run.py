@@ -90,13 +90,14 @@ def check(
     _check_options(neighbours, rel_spread, angle_tol, far_factor)
     model = as_model(model)
     names = _specs(model, specs)
+    train = None if data is None else training_data(data, model.inputs)
     x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
     values = partials(model, x, names, engine=engine)
     found: list[Finding] = numerics.nonfinite(model, x, dict(values.items()))
     found += activations.piecewise_linear(model, names)
-    if data is not None:
+    if train is not None:
         found += data_checks(
-            model, x, data, names, neighbours, rel_spread, angle_tol, far_factor
+            model, x, train, names, neighbours, rel_spread, angle_tol, far_factor
         )
     else:
         found.append(
@@ -126,21 +127,37 @@ def check(
     return CheckReport(found).sorted()
 
 
+def training_data(data: PointsLike, inputs: Sequence[str]) -> torch.Tensor:
+    """The training inputs as a float64 tensor (M, n_in).
+
+    Raises:
+        DataError: no rows, missing columns, non-numeric or non-finite values; the
+            message says it is about the training data.
+    """
+    if getattr(data, "shape", (1,))[0] == 0 or (
+        isinstance(data, (list, tuple)) and not data
+    ):
+        raise DataError(
+            "The training data (data=...) has no rows; the checks compare the "
+            "points with the training rows. Pass the training inputs."
+        )
+    try:
+        return as_points(data, inputs, dtype=torch.float64)
+    except DataError as exc:
+        raise DataError(f"The training data (data=...): {exc}") from exc
+
+
 def data_checks(
     model: Model,
     x: torch.Tensor,
-    data: PointsLike,
+    train: torch.Tensor,
     specs: list[str],
     neighbours: int | None,
     rel_spread: float,
     angle_tol: float,
     far_factor: float,
 ) -> list[Finding]:
-    """Identifiability and coverage over one index of the training data."""
-    try:
-        train = as_points(data, model.inputs, dtype=torch.float64)
-    except DataError as exc:
-        raise DataError(f"The training data (data=...): {exc}") from exc
+    """Identifiability and coverage over one index of the training data (M, n_in)."""
     index = DataIndex(train)
     if neighbours is not None and neighbours > index.size:
         raise CheckOptionError(
