@@ -280,3 +280,18 @@ def test_a_fixed_neighbourhood_size_is_one_scale():
     levels = [level for level, _ in support.scales(big, 2, None)]
     assert levels == sorted(levels) and max(levels) >= 3
     assert all(k <= big.level_size(level) for level, k in support.scales(big, 2, None))
+
+
+def test_the_callers_thread_setting_is_restored(monkeypatch):
+    before = torch.get_num_threads()
+    data, _ = _circle(50)
+    support.local_geometry(DataIndex(data), data, 0.05, None)
+    assert torch.get_num_threads() == before
+
+    def broken(*args):
+        raise RuntimeError("inside")
+
+    monkeypatch.setattr(support, "_scale_rank", broken)
+    with pytest.raises(RuntimeError, match="inside"):
+        support.local_geometry(DataIndex(data), data, 0.05, None)
+    assert torch.get_num_threads() == before

@@ -26,7 +26,7 @@ from wrt.names import listing
 from wrt.spec import Partial, format_spec, parse_spec
 
 #: Points beyond this many are checked for identifiability at a seeded sample.
-MAX_POINTS = 10_000
+MAX_POINTS = 5_000
 
 
 def check(
@@ -68,8 +68,8 @@ def check(
 
     Returns:
         A :class:`~wrt.checks.findings.CheckReport`, errors first. More than
-        10000 points are checked for identifiability at a seeded random sample
-        of 10000 (a ``check-skipped`` info finding says so).
+        5000 points are checked for identifiability at a seeded random sample
+        of 5000 (a ``check-skipped`` info finding says so).
 
     Raises:
         CheckOptionError: ``neighbours``, ``rel_spread``, ``angle_tol`` or

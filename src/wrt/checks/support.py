@@ -61,6 +61,8 @@ ALPHA = 1e-4
 GAP = 4.0
 #: Spreads below this (standardized units) are exact degeneracy.
 EXACT = 1e-9
+#: Neighbour rows per block of points in the fits.
+CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,23 @@ def local_geometry(
 
     Returns:
         A :class:`Geometry`.
+
+    The fits are many operations on small tensors, which torch's thread pool
+    slows down several times over on a busy CPU: they run on one thread for the
+    duration of the call (``torch.set_num_threads(1)``, the caller's setting
+    restored on return, also on error).
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # restored below; see the docstring
+    try:
+        return _local_geometry(index, points, rel_spread, neighbours)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _local_geometry(
+    index: DataIndex, points: Tensor, rel_spread: float, neighbours: int | None
+) -> Geometry:
     z = torch.from_numpy(index.standardize(points))
     count, n = z.shape
     rank = torch.full((count,), n, dtype=torch.int64)
@@ -144,9 +162,17 @@ def local_geometry(
     plan = scales(index, n, neighbours) if n > 1 and count else []
     for level, k in plan:
         distance, rows = index.nearest(z.numpy(), k, level)
-        neighbourhood = torch.from_numpy(index.level_rows(level)[rows])
         gap = _one_piece(torch.from_numpy(distance))
-        r, b = _scale_rank(neighbourhood, z, rel_spread, gap)
+        r = torch.empty_like(rank)
+        b = torch.empty_like(basis)
+        # blocks of points: bounded memory for many points and large k
+        step = max(1, CHUNK // k)
+        for start in range(0, count, step):
+            part = slice(start, start + step)
+            neighbourhood = torch.from_numpy(index.level_rows(level)[rows[part]])
+            r[part], b[part] = _scale_rank(
+                neighbourhood, z[part], rel_spread, gap[part]
+            )
         better = r < rank
         rank = torch.where(better, r, rank)
         decided = torch.where(better, torch.full_like(decided, k), decided)
