@@ -188,3 +188,7 @@ class NonFiniteWarning(WrtWarning):
 
 class VerificationSkippedWarning(WrtWarning):
     """A converted model could not be cross-checked against its source framework."""
+
+
+class CheckOptionError(WrtError, ValueError):
+    """An option of :func:`wrt.check` is out of range (neighbours, rel_spread, ...)."""

@@ -8,21 +8,27 @@ a finite-difference verification. Each check is in its own module of
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 
 import torch
 
 from wrt.checks import activations, numerics, support
+from wrt.checks import neighbours as neighbours_module
 from wrt.checks.findings import CheckReport, Finding
+from wrt.checks.neighbours import DataIndex
 from wrt.data import PointsLike, as_points
 from wrt.derivatives import ModelLike, as_model, partials
 from wrt.engines.base import Engine
-from wrt.errors import EngineError, FallbackWarning
+from wrt.errors import CheckOptionError, DataError, EngineError, FallbackWarning
 from wrt.model import Model
 from wrt.names import listing
 from wrt.operators import directional_derivative as _directional
 from wrt.spec import Partial, format_spec, parse_spec
+
+#: Points beyond this many are checked for identifiability at a seeded sample.
+MAX_POINTS = 5_000
 
 
 def check(
@@ -49,8 +55,10 @@ def check(
         specs: the partials to check (default: every first partial of every
             output).
         engine: the engine whose values are checked.
-        neighbours: k, training rows per local neighbourhood (default
-            ``max(2 n_in + 2, 16)``).
+        neighbours: k, training rows per local neighbourhood: one size for
+            both checks (an int >= 2, at most the distinct training rows). By
+            default, identifiability looks at neighbourhoods of several sizes
+            and coverage uses ``max(2 n_in + 2, 16)``.
         rel_spread: a direction is determined by the data when its spread is at
             least this fraction of the largest spread nearby.
         angle_tol: an input is in the determined span when the sine of its angle
@@ -61,7 +69,14 @@ def check(
         verify: run the finite-difference verification (``fd-disagreement``).
 
     Returns:
-        A :class:`~wrt.checks.findings.CheckReport`, errors first.
+        A :class:`~wrt.checks.findings.CheckReport`, errors first. More than
+        5000 points are checked for identifiability at a seeded random sample
+        of 5000 (a ``check-skipped`` info finding says so).
+
+    Raises:
+        CheckOptionError: ``neighbours``, ``rel_spread``, ``angle_tol`` or
+            ``far_factor`` out of range.
+        DataError: ``data`` malformed (columns, NaN), empty or of one row.
 
     Examples:
         >>> import wrt
@@ -74,18 +89,26 @@ def check(
         >>> round(float(f.directional_derivative[0]), 4)  # (1 + 2 * 1.5) / sqrt(3.25)
         2.2188
     """
+    _check_options(neighbours, rel_spread, angle_tol, far_factor)
     model = as_model(model)
     names = _specs(model, specs)
+    train = None if data is None else training_data(data, model.inputs)
     x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
     values = partials(model, x, names, engine=engine)
     found: list[Finding] = numerics.nonfinite(model, x, dict(values.items()))
     found += activations.piecewise_linear(model, names)
-    if data is not None:
-        train = as_points(data, model.inputs, dtype=torch.float64)
-        found += identifiability(
-            model, x, train, names, neighbours, rel_spread, angle_tol, engine=engine
+    if train is not None:
+        found += data_checks(
+            model,
+            x,
+            train,
+            names,
+            neighbours,
+            rel_spread,
+            angle_tol,
+            far_factor,
+            engine=engine,
         )
-        found += coverage(model, x, train, neighbours, far_factor)
     else:
         found.append(
             Finding(
@@ -114,23 +137,122 @@ def check(
     return CheckReport(found).sorted()
 
 
+def training_data(data: PointsLike, inputs: Sequence[str]) -> torch.Tensor:
+    """The training inputs as a float64 tensor (M, n_in).
+
+    Raises:
+        DataError: no rows, missing columns, non-numeric or non-finite values; the
+            message says it is about the training data.
+    """
+    if getattr(data, "shape", (1,))[0] == 0 or (
+        isinstance(data, (list, tuple)) and not data
+    ):
+        raise DataError(
+            "The training data (data=...) has no rows; the checks compare the "
+            "points with the training rows. Pass the training inputs."
+        )
+    try:
+        return as_points(data, inputs, dtype=torch.float64)
+    except DataError as exc:
+        raise DataError(f"The training data (data=...): {exc}") from exc
+
+
+def data_checks(
+    model: Model,
+    x: torch.Tensor,
+    train: torch.Tensor,
+    specs: list[str],
+    neighbours: int | None,
+    rel_spread: float,
+    angle_tol: float,
+    far_factor: float,
+    *,
+    engine: str | Engine = "auto",
+) -> list[Finding]:
+    """Identifiability and coverage over one index of the training data (M, n_in)."""
+    index = DataIndex(train)
+    if neighbours is not None and neighbours > index.size:
+        raise CheckOptionError(
+            f"neighbours={neighbours} is more than the {index.size} distinct "
+            "training rows; pass neighbours between 2 and "
+            f"{index.size}, or None for the default."
+        )
+    found = identifiability(
+        model, x, index, specs, neighbours, rel_spread, angle_tol, engine=engine
+    )
+    found += coverage(model, x, index, neighbours, far_factor)
+    if x.shape[0] > MAX_POINTS:
+        found.append(
+            Finding(
+                "check-skipped",
+                f"not-identifiable was checked at a random sample of {MAX_POINTS} "
+                f"of the {x.shape[0]} points (seeded, the same on every run); "
+                "far-from-data at every point.",
+                "Pass fewer points (wrt check --points PTS) to check each one.",
+                details={"checked": MAX_POINTS, "of": int(x.shape[0])},
+            )
+        )
+    return found
+
+
+def _check_options(
+    neighbours: object, rel_spread: float, angle_tol: float, far_factor: float
+) -> None:
+    """Raise :class:`CheckOptionError` for an option out of its range."""
+    if neighbours is not None and (
+        isinstance(neighbours, bool)
+        or not isinstance(neighbours, int)
+        or neighbours < 2
+    ):
+        raise CheckOptionError(
+            f"neighbours={neighbours!r} is not a neighbourhood size; pass an "
+            "integer >= 2 (training rows per neighbourhood), or None for the "
+            "default."
+        )
+    bounds = {
+        "rel_spread": (
+            rel_spread,
+            0.0,
+            1.0,
+            "a fraction strictly between 0 and 1, e.g. 0.05",
+        ),
+        "angle_tol": (angle_tol, 0.0, 1.0, "the sine of an angle, in (0, 1], e.g. 0.1"),
+        "far_factor": (far_factor, 0.0, math.inf, "a finite factor > 0, e.g. 3"),
+    }
+    for name, (value, low, high, valid) in bounds.items():
+        number = value if isinstance(value, (int, float)) else math.nan
+        inside = low < number < high or (name == "angle_tol" and number == 1.0)
+        if isinstance(value, bool) or not inside:
+            raise CheckOptionError(f"{name}={value!r} is out of range; pass {valid}.")
+
+
 def identifiability(
     model: Model,
     x: torch.Tensor,
-    data: torch.Tensor,
+    data: torch.Tensor | DataIndex,
     specs: list[str],
     neighbours: int | None = None,
     rel_spread: float = 0.05,
     angle_tol: float = 0.1,
+    max_points: int | None = None,
     *,
     engine: str | Engine = "auto",
 ) -> list[Finding]:
-    """``not-identifiable`` findings; see :mod:`wrt.checks.support`."""
+    """``not-identifiable`` findings; see :mod:`wrt.checks.support`.
+
+    ``data`` is the training inputs (M, n_in) or their :class:`DataIndex`. More
+    than ``max_points`` points (default :data:`MAX_POINTS`) are checked at a
+    seeded random sample of that many (the finding's ``checked`` detail lists
+    them; its per-point arrays follow it).
+    """
+    index = data if isinstance(data, DataIndex) else DataIndex(data)
     n_in = model.n_inputs
-    k = neighbours or max(2 * n_in + 2, 16)
-    points = x.detach().to(torch.float64)
-    near = support.neighbourhoods(data, points, k)
-    projector, rank = support.determined_projector(data, near, rel_spread)
+    limit = MAX_POINTS if max_points is None else max_points
+    sample = neighbours_module.sample_points(x.shape[0], limit)
+    where = x if sample is None else x[torch.from_numpy(sample)]
+    geometry = support.local_geometry(index, where, rel_spread, neighbours)
+    projector, rank = geometry.projector, geometry.rank
+    numbers = torch.arange(x.shape[0]) if sample is None else torch.from_numpy(sample)
     eye = torch.eye(n_in, dtype=torch.float64)
     findings = []
     for spec in specs:
@@ -149,39 +271,49 @@ def identifiability(
             projector, torch.tensor(alpha, dtype=torch.float64)
         )
         derivative = directional_derivative(
-            model, x, direction.to(x.dtype), partial.order, partial.output, engine
+            model,
+            where,
+            direction.to(where.dtype),
+            partial.order,
+            partial.output,
+            engine,
         )
-        rows = torch.nonzero(bad).flatten().tolist()
-        first = rows[0]
+        local = torch.nonzero(bad).flatten()
+        rows = numbers[local].tolist()
+        first = int(local[0])
         missing = [
             model.inputs[i]
             for i, o in zip(involved, off[first], strict=True)
             if o > angle_tol
         ]
         along = _as_text(model.inputs, direction[first])
+        checked = "" if sample is None else f" (of a random sample of {len(sample)})"
+        details = {
+            "count": len(rows),
+            "direction": direction[first],
+            "directions": direction,
+            "directional_derivative": derivative,
+            "data_rank": rank,
+        }
+        if sample is not None:
+            details["checked"] = sample
         findings.append(
             Finding(
                 "not-identifiable",
                 f"{spec} is not determined by the training data at {len(rows)} of "
-                f"{x.shape[0]} points: near them the data spans "
+                f"{x.shape[0]} points{checked}: near them the data spans "
                 f"{int(rank[first])} direction(s) of the {n_in} inputs, and "
                 f"{listing(missing)} is not among them, so the network's slope along "
                 f"{listing(missing)} is whatever it does off the data. The data "
                 f"determines the derivative along {along} (unit length): "
                 f"{_order_word(partial.order)} derivative there is "
-                f"{float(derivative[first]):.6g} at point {first}.",
+                f"{float(derivative[first]):.6g} at point {rows[0]}.",
                 "Use the directional derivative along the data (attribute "
                 "directional_derivative, per point), or train on data that varies "
                 f"{listing(missing)} independently.",
                 specs=[spec],
                 points=rows[:100],
-                details={
-                    "count": len(rows),
-                    "direction": direction[first],
-                    "directions": direction,
-                    "directional_derivative": derivative,
-                    "data_rank": rank,
-                },
+                details=details,
             )
         )
     return findings
@@ -190,16 +322,18 @@ def identifiability(
 def coverage(
     model: Model,
     x: torch.Tensor,
-    data: torch.Tensor,
+    data: torch.Tensor | DataIndex,
     neighbours: int | None = None,
     far_factor: float = 3.0,
 ) -> list[Finding]:
-    """``far-from-data`` finding; see :mod:`wrt.checks.support`."""
-    k = neighbours or max(2 * model.n_inputs + 2, 16)
-    points = x.detach().to(torch.float64)
-    near = support.neighbourhoods(data, points, k)
-    spacing = support.leave_one_out_spacing(data, near, k)
-    distance = near.distance[:, -1]
+    """``far-from-data`` finding; see :mod:`wrt.checks.support`.
+
+    Every point is checked (one k-d tree query each).
+    """
+    index = data if isinstance(data, DataIndex) else DataIndex(data)
+    k = min(neighbours or support.default_neighbours(model.n_inputs), index.size)
+    distance_np, spacing = support.coverage_distance(index, x, k)
+    distance = torch.from_numpy(distance_np)
     limit = far_factor * spacing
     far = distance > limit if spacing > 0 else distance > 1e-9
     if not far.any():
@@ -209,7 +343,7 @@ def coverage(
         Finding(
             "far-from-data",
             f"{len(rows)} of {x.shape[0]} points lie outside the region the training "
-            f"data covers (their distance to the {near.distance.shape[1]}th nearest "
+            f"data covers (their distance to the {k}th nearest distinct "
             f"training row, in units of each input's spread, exceeds {far_factor:g} "
             f"times the data's own 95th percentile of {spacing:.3g}): partials there "
             "are extrapolation.",

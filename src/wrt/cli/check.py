@@ -59,6 +59,23 @@ def check_command(
     module: ModuleClass = None,
     engine: Engine = "auto",
     dtype: DType = None,
+    neighbours: Annotated[
+        int | None,
+        typer.Option(
+            "--neighbours",
+            help="Training rows per neighbourhood, one size for every check "
+            "(default: several sizes for not-identifiable, max(2n+2, 16) for "
+            "far-from-data).",
+        ),
+    ] = None,
+    rel_spread: Annotated[
+        float,
+        typer.Option(
+            "--rel-spread",
+            help="A spread across the data below this fraction of the spread "
+            "along it counts as none (0 < value < 1).",
+        ),
+    ] = 0.05,
     no_verify: Annotated[
         bool, typer.Option("--no-verify", help="Skip the finite-difference check.")
     ] = False,
@@ -83,7 +100,14 @@ def check_command(
     else:
         raise typer.BadParameter("give --data TRAIN (and optionally --points PTS).")
     report = check(
-        loaded, where, data=train, specs=spec, engine=engine, verify=not no_verify
+        loaded,
+        where,
+        data=train,
+        specs=spec,
+        engine=engine,
+        verify=not no_verify,
+        neighbours=neighbours,
+        rel_spread=rel_spread,
     )
     if as_json:
         sys.stdout.write(report.to_json() + "\n")
