@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -13,7 +14,7 @@ from wrt.streaming import kept, parts_folder
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
-def interrupted(context: typer.Context, output: Path | None) -> None:
+def interrupted(context: typer.Context, output: Path | None) -> NoReturn:
     """Report an interrupted run and exit 130.
 
     For a streamed run into ``output``, prints on stderr the finished parts and
