@@ -115,9 +115,20 @@ def test_debug_shows_the_traceback_of_an_internal_error(files):
             "wrt: interrupted: Stopped after 2 of 5 chunks",
         ),
         (KeyboardInterrupt(), 130, "wrt: interrupted: stopped by Ctrl-C"),
+        (torch.OutOfMemoryError("CUDA out of memory"), 2, "wrt: error: out of memory"),
+        (MemoryError(), 2, "wrt: error: out of memory: MemoryError"),
         (SpecError("bad spec", hint="Write it so."), 2, "wrt: error: bad spec"),
     ],
-    ids=["bug", "keyerror", "oserror", "interrupted", "ctrl-c", "wrt-error"],
+    ids=[
+        "bug",
+        "keyerror",
+        "oserror",
+        "interrupted",
+        "ctrl-c",
+        "cuda-oom",
+        "memory",
+        "wrt-error",
+    ],
 )
 def test_every_kind_of_failure_has_its_exit_code(
     files, monkeypatch, raised, code, first_line

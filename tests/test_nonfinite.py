@@ -303,3 +303,15 @@ def test_streamed_runs_leave_the_same_rows_missing_and_name_file_rows(tmp_path, 
     np.testing.assert_allclose(
         frame["du/dx1"][[0, 1, 2, 4]], 0.5 / np.sqrt([1.5, 2.5, 4.5, 9.5])
     )
+
+
+def test_error_estimates_are_missing_where_the_value_is():
+    model = wrt.wrap(SqrtPlusSquare(), inputs=["x1", "x2"], outputs=["u", "v"])
+    with pytest.warns(wrt.NonFiniteWarning):
+        P = wrt.partials(model, POINTS, ["du/dx2", "dv/dx2"], engine="finite_diff")
+    bad = POINTS[:, 0] < 0
+    for spec in ("du/dx2", "dv/dx2"):
+        error = P.errors[P.key(spec)]
+        assert torch.equal(torch.isnan(error), torch.isnan(P[spec]))
+    assert torch.isnan(P.errors[P.key("du/dx2")][bad]).all()
+    assert torch.isfinite(P.errors[P.key("dv/dx2")]).all()

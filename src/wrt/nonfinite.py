@@ -171,7 +171,11 @@ def screened(
         points=result.points,
         requested=requested,
         engine=result.engine,
-        errors={p: e for p, e in result.errors.items() if p in values},
+        errors={  # no error estimate for a value that is missing
+            p: e.masked_fill(torch.isnan(values[p]), float("nan"))
+            for p, e in result.errors.items()
+            if p in values
+        },
     )
 
 

@@ -6,7 +6,9 @@ Exit codes:
 - 1: a check found an error-level problem (``wrt check``);
 - 2: bad usage or bad input: one line of what went wrong (``wrt: error:``), one of
   how to fix it (``wrt: hint:``). Click's own usage errors (unknown option, bad
-  option value) also exit 2;
+  option value) also exit 2, and so do the user's files and machine refusing
+  (``OSError``: permission denied, disk full) and running out of memory (the
+  hint names ``--chunk-size``);
 - 3: an internal error: an exception wrt did not expect (a bug in wrt, or in the
   model's own code). One line of cause, and a request to report it with the
   command and wrt's version;
@@ -165,7 +167,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             say("error", _os_message(exc))
             say("hint", "Check the path, that its folder exists and can be written.")
             raise typer.Exit(EXIT_BAD_INPUT) from None
-        except torch.OutOfMemoryError as exc:
+        except (torch.OutOfMemoryError, MemoryError) as exc:
             _traceback_if(context)
             say("error", f"out of memory: {one_line(exc)}")
             say("hint", "Lower --chunk-size (points per batch), if the command has it.")
