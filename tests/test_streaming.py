@@ -418,3 +418,20 @@ def test_overwrite_decides_over_an_earlier_run(setup):
         partials_stream(model, source, SPECS, out, chunk_size=100, overwrite=False)
     with pytest.raises(ResumeError, match="Nothing to resume"):
         partials_stream(model, source, SPECS, out, chunk_size=100, resume=True)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_chunks_whose_cells_read_as_integers_then_floats_join(tmp_path, suffix):
+    # A CSV column of whole numbers reads as int64 in one chunk and float64 in the
+    # next; the parts must still share one schema (Parquet refused to join them).
+    module = mlp(2, 1)
+    rows = [(i, 2 * i) for i in range(5)] + [(i + 0.5, i - 0.25) for i in range(5)]
+    source = tmp_path / "points.csv"
+    pd.DataFrame(rows, columns=["x1", "x2"]).to_csv(source, index=False)
+    sink = tmp_path / f"out{suffix}"
+    partials_stream(wrt.wrap(module), source, ["dy/dx1"], sink, chunk_size=5)
+    got = pd.read_parquet(sink) if suffix == ".parquet" else pd.read_csv(sink)
+    x = torch.tensor(rows, dtype=torch.float64)
+    expected = wrt.partials(wrt.wrap(module), x, "dy/dx1")["dy/dx1"].numpy()
+    np.testing.assert_array_equal(got[["x1", "x2"]].to_numpy(), x.numpy())
+    np.testing.assert_allclose(got["dy/dx1"].to_numpy(), expected, rtol=1e-15)

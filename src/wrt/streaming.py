@@ -194,7 +194,7 @@ def partials_stream(
                 chunk_size=compute_chunk,
             )
             out = pd.concat(
-                [frame[list(model.inputs)].reset_index(drop=True), result.to_frame()],
+                [_inputs_as_floats(frame, model.inputs), result.to_frame()],
                 axis=1,
             )
             _write_part(out, parts / f"part-{index:08d}{sink.suffix.lower()}")
@@ -296,6 +296,17 @@ def _version() -> str:
     from wrt import __version__
 
     return __version__
+
+
+def _inputs_as_floats(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFrame:
+    """The input columns of a chunk as float64, whatever one chunk's cells looked like.
+
+    A CSV column of whole numbers in one chunk reads as integers and as floats in the
+    next; every part must have the same schema to be joined (and a Parquet file has
+    one), so inputs are written as the float64 values the model was evaluated at.
+    CSV text is unchanged by this: ``%.17g`` writes 3.0 as ``3``.
+    """
+    return frame[list(inputs)].astype("float64").reset_index(drop=True)
 
 
 def _write_part(frame: pd.DataFrame, path: Path) -> None:
