@@ -138,14 +138,18 @@ class FiniteDiffEngine:
             return value, torch.zeros_like(value)
         offsets, weights = _stencil(alpha)  # (S, n_in), (S,)
         ratios = 2.0 ** -torch.arange(self.levels, dtype=torch.float64)  # (L,)
-        steps = ratios[:, None] * scale[None, :]  # (L, n_in)
+        # per point: never wider than the point's own magnitude (or 1), so that a
+        # few huge points do not make every step huge (a point at 0.5 among points
+        # at 1e300 would be differenced across the whole real line)
+        point_scale = torch.minimum(scale[None, :], x.abs().clamp(min=1.0))
+        steps = ratios[:, None, None] * point_scale[None]  # (L, N, n_in)
         sigma = noise_level(model, x, column, alpha, steps[-1] / 4)  # (N,)
-        points = x[None, None] + offsets[None, :, None] * steps[:, None, None]
+        points = x[None, None] + offsets[None, :, None] * steps[:, None]
         n = x.shape[0]
         values = model(points.reshape(-1, x.shape[1]))[:, column]
         values = values.reshape(self.levels, len(weights), n)  # (L, S, N)
         powers = torch.tensor(alpha, dtype=torch.float64)
-        denominators = torch.prod(steps**powers, dim=1)[:, None]  # (L, 1)
+        denominators = torch.prod(steps**powers, dim=-1)  # (L, N)
         weighted = weights[None, :, None] * values
         table = weighted.sum(1) / denominators  # (L, N)
         # Round-off of each difference quotient: the terms' own round-off, summed,
@@ -196,15 +200,13 @@ def noise_level(
         x: points, shape (N, n_in), float64.
         column: the output's column.
         alpha: the partial's powers per input.
-        step: the probe's step per input, shape (n_in,).
+        step: the probe's step per input, shape (n_in,) or per point (N, n_in).
 
     Returns:
         sigma, shape (N,), float64; ``inf`` where a probe value is not finite.
     """
     direction = torch.tensor([float(a > 0) for a in alpha], dtype=torch.float64)
-    step = (
-        torch.maximum(step[None, :], _PROBE_STEP_OF_X * x.abs()) * direction
-    )  # (N, n_in)
+    step = torch.maximum(step, _PROBE_STEP_OF_X * x.abs()) * direction  # (N, n_in)
     offsets = torch.arange(_PROBE + 1, dtype=torch.float64)
     points = x[None] + offsets[:, None, None] * step[None]  # (P, N, n_in)
     values = model(points.reshape(-1, x.shape[1]))[:, column]
