@@ -26,7 +26,7 @@ import torch
 from wrt.checks.findings import Finding
 from wrt.derivatives import partials
 from wrt.engines.base import Engine
-from wrt.errors import PrecisionWarning
+from wrt.errors import DataError, PrecisionWarning
 from wrt.model import Model
 from wrt.spec import Partial
 
@@ -71,6 +71,11 @@ def roundoff(
     tol: float,
 ) -> list[Finding]:
     """float32 partials against a float64 copy; see the module docstring."""
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
+        raise DataError(
+            f"roundoff_tol must be a relative error between 0 and 1, not {tol!r}; "
+            "the default 1e-3 flags float32 partials off by a tenth of a percent."
+        )
     if x.dtype != torch.float32:
         return []
     with warnings.catch_warnings(record=True) as caught:

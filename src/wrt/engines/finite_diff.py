@@ -34,10 +34,13 @@ import math
 import torch
 
 from wrt.engines.base import Request
+from wrt.errors import EngineError
 from wrt.model import Model
 from wrt.spec import Partial
 
 MAX_ORDER = 4
+# Richardson needs two steps; past 40 halvings the steps are below round-off.
+_MIN_LEVELS, _MAX_LEVELS = 2, 40
 # Relative round-off of one float64 model evaluation, with room for the
 # evaluation's own error growth (a few dozen operations of unit round-off).
 _EPS = 32 * torch.finfo(torch.float64).eps
@@ -70,6 +73,17 @@ class FiniteDiffEngine:
     name = "finite_diff"
 
     def __init__(self, levels: int = 14, scale: torch.Tensor | None = None) -> None:
+        if isinstance(levels, bool) or not isinstance(levels, int):
+            raise EngineError(
+                f"levels must be a whole number of step sizes, not {levels!r}; "
+                "for example FiniteDiffEngine(levels=14) (the default)."
+            )
+        if not _MIN_LEVELS <= levels <= _MAX_LEVELS:
+            raise EngineError(
+                f"levels={levels} is out of range: Richardson extrapolation needs "
+                f"{_MIN_LEVELS} to {_MAX_LEVELS} step sizes (each half the last); "
+                "14, the default, spans four decades."
+            )
         self.levels = levels
         self.scale = scale
         self.last_error: dict[Partial, torch.Tensor] = {}
@@ -109,9 +123,7 @@ class FiniteDiffEngine:
         model64 = model.to(torch.float64)
         x64 = x.detach().to(torch.float64)
         scale = (
-            step_scale(x64)
-            if self.scale is None
-            else torch.as_tensor(self.scale, dtype=torch.float64)
+            step_scale(x64) if self.scale is None else _given_scale(self.scale, model)
         )
         results: dict[Partial, torch.Tensor] = {}
         self.last_error = {}
@@ -218,6 +230,31 @@ def noise_level(
             estimate = (differences.pow(2).mean(0) / math.comb(2 * k, k)).sqrt()
             sigma = torch.maximum(sigma, estimate)
     return torch.nan_to_num(sigma, nan=math.inf)
+
+
+def _given_scale(scale: object, model: Model) -> torch.Tensor:
+    """The ``scale`` a user gave, checked: one positive finite step per input."""
+    try:
+        tensor = torch.as_tensor(scale, dtype=torch.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise EngineError(
+            f"scale must be numbers, one step per input, not {scale!r} ({error})."
+        ) from None
+    if tensor.numel() != model.n_inputs:
+        raise EngineError(
+            f"scale has {tensor.numel()} entries but the model has "
+            f"{model.n_inputs} inputs ({', '.join(model.inputs)}): give one step "
+            "per input, or scale=None to take them from the points' spread."
+        )
+    bad = ~(torch.isfinite(tensor) & (tensor > 0))
+    if bad.any():
+        where = int(torch.nonzero(bad)[0])
+        raise EngineError(
+            f"scale for input {model.inputs[where]} is {float(tensor[where])}; "
+            "every step must be a positive finite number (the largest step "
+            "of that input), or scale=None to take them from the points' spread."
+        )
+    return tensor
 
 
 def step_scale(x: torch.Tensor) -> torch.Tensor:
