@@ -10,7 +10,9 @@
   PINN up to order 8), so the default leaves those alone.
 - *fd-disagreement*: the engine's partials (computed in float64) against
   Richardson-extrapolated central differences in float64 with their own error
-  estimate; a point disagrees when the difference exceeds ``10 x`` that estimate
+  estimate (truncation, plus the rounding noise of the function values observed
+  around each point, so that a model that is a small difference of large terms
+  widens the bound instead of accusing the engine); a point disagrees when the difference exceeds ``10 x`` that estimate
   plus ``1e-6`` of the partial's scale. Skipped above order 4 (differences lose
   too many digits) and for piecewise-linear models (a difference across a kink is
   not a derivative).
