@@ -160,3 +160,20 @@ def test_sigmoid_in_its_tail_is_unreliable_by_differences_and_says_so():
     assert float(error[0]) > abs(float(fd["dy/du"][0]))
     report = wrt.check(model, x, specs=["dy/du", "d2y/du^2"])
     assert not report.by_code("fd-disagreement")
+
+
+@pytest.mark.parametrize("outlier", [1e6, 1e100, 1e300])
+def test_huge_points_do_not_spoil_the_steps_of_the_others(outlier):
+    model = wrt.wrap(lambda z: torch.sin(z[:, 0]) * torch.exp(0.3 * z[:, 1]), "a,b")
+    x = torch.tensor(
+        [[0.5, 0.1], [outlier, 0.2], [-outlier, -0.3], [1.5, 0.7]], dtype=torch.float64
+    )
+    specs = ["dy/da", "d2y/da^2", "d2y/dadb"]
+    fd = wrt.partials(model, x, specs, engine="finite_diff")
+    exact = wrt.partials(model, x, specs, engine="autograd")
+    for spec in specs:
+        for row in (0, 3):
+            assert float(fd[spec][row]) == pytest.approx(
+                float(exact[spec][row]), rel=1e-6
+            )
+            assert float(fd.errors[fd.key(spec)][row]) < 1e-5

@@ -10,7 +10,9 @@
   PINN up to order 8), so the default leaves those alone.
 - *fd-disagreement*: the engine's partials (computed in float64) against
   Richardson-extrapolated central differences in float64 with their own error
-  estimate; a point disagrees when the difference exceeds ``10 x`` that estimate
+  estimate (truncation, plus the rounding noise of the function values observed
+  around each point, so that a model that is a small difference of large terms
+  widens the bound instead of accusing the engine); a point disagrees when the difference exceeds ``10 x`` that estimate
   plus ``1e-6`` of the partial's scale. Skipped above order 4 (differences lose
   too many digits) and for piecewise-linear models (a difference across a kink is
   not a derivative).
@@ -26,7 +28,7 @@ import torch
 from wrt.checks.findings import Finding
 from wrt.derivatives import partials
 from wrt.engines.base import Engine
-from wrt.errors import PrecisionWarning
+from wrt.errors import DataError, PrecisionWarning
 from wrt.model import Model
 from wrt.spec import Partial
 
@@ -71,6 +73,11 @@ def roundoff(
     tol: float,
 ) -> list[Finding]:
     """float32 partials against a float64 copy; see the module docstring."""
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
+        raise DataError(
+            f"roundoff_tol must be a relative error between 0 and 1, not {tol!r}; "
+            "the default 1e-3 flags float32 partials off by a tenth of a percent."
+        )
     if x.dtype != torch.float32:
         return []
     with warnings.catch_warnings(record=True) as caught:

@@ -34,9 +34,12 @@ import math
 import torch
 
 from wrt.engines.base import Computed, Key, Request
+from wrt.errors import EngineError
 from wrt.model import Model
 
 MAX_ORDER = 4
+# Richardson needs two steps; past 40 halvings the steps are below round-off.
+_MIN_LEVELS, _MAX_LEVELS = 2, 40
 # Relative round-off of one float64 model evaluation, with room for the
 # evaluation's own error growth (a few dozen operations of unit round-off).
 _EPS = 32 * torch.finfo(torch.float64).eps
@@ -69,6 +72,17 @@ class FiniteDiffEngine:
     name = "finite_diff"
 
     def __init__(self, levels: int = 14, scale: torch.Tensor | None = None) -> None:
+        if isinstance(levels, bool) or not isinstance(levels, int):
+            raise EngineError(
+                f"levels must be a whole number of step sizes, not {levels!r}; "
+                "for example FiniteDiffEngine(levels=14) (the default)."
+            )
+        if not _MIN_LEVELS <= levels <= _MAX_LEVELS:
+            raise EngineError(
+                f"levels={levels} is out of range: Richardson extrapolation needs "
+                f"{_MIN_LEVELS} to {_MAX_LEVELS} step sizes (each half the last); "
+                "14, the default, spans four decades."
+            )
         self.levels = levels
         self.scale = scale
 
@@ -110,9 +124,7 @@ class FiniteDiffEngine:
         model64 = model.converted(torch.float64)
         x64 = x.detach().to(torch.float64)
         scale = (
-            step_scale(x64)
-            if self.scale is None
-            else torch.as_tensor(self.scale, dtype=torch.float64)
+            step_scale(x64) if self.scale is None else _given_scale(self.scale, model)
         )
         results: dict[Key, torch.Tensor] = {}
         errors: dict[Key, torch.Tensor] = {}
@@ -139,14 +151,18 @@ class FiniteDiffEngine:
             return value, torch.zeros_like(value)
         offsets, weights = _stencil(alpha)  # (S, n_in), (S,)
         ratios = 2.0 ** -torch.arange(self.levels, dtype=torch.float64)  # (L,)
-        steps = ratios[:, None] * scale[None, :]  # (L, n_in)
+        # per point: never wider than the point's own magnitude (or 1), so that a
+        # few huge points do not make every step huge (a point at 0.5 among points
+        # at 1e300 would be differenced across the whole real line)
+        point_scale = torch.minimum(scale[None, :], x.abs().clamp(min=1.0))
+        steps = ratios[:, None, None] * point_scale[None]  # (L, N, n_in)
         sigma = noise_level(model, x, column, alpha, steps[-1] / 4)  # (N,)
-        points = x[None, None] + offsets[None, :, None] * steps[:, None, None]
+        points = x[None, None] + offsets[None, :, None] * steps[:, None]
         n = x.shape[0]
         values = model(points.reshape(-1, x.shape[1]))[:, column]
         values = values.reshape(self.levels, len(weights), n)  # (L, S, N)
         powers = torch.tensor(alpha, dtype=torch.float64)
-        denominators = torch.prod(steps**powers, dim=1)[:, None]  # (L, 1)
+        denominators = torch.prod(steps**powers, dim=-1)  # (L, N)
         weighted = weights[None, :, None] * values
         table = weighted.sum(1) / denominators  # (L, N)
         # Round-off of each difference quotient: the terms' own round-off, summed,
@@ -197,15 +213,13 @@ def noise_level(
         x: points, shape (N, n_in), float64.
         column: the output's column.
         alpha: the partial's powers per input.
-        step: the probe's step per input, shape (n_in,).
+        step: the probe's step per input, shape (n_in,) or per point (N, n_in).
 
     Returns:
         sigma, shape (N,), float64; ``inf`` where a probe value is not finite.
     """
     direction = torch.tensor([float(a > 0) for a in alpha], dtype=torch.float64)
-    step = (
-        torch.maximum(step[None, :], _PROBE_STEP_OF_X * x.abs()) * direction
-    )  # (N, n_in)
+    step = torch.maximum(step, _PROBE_STEP_OF_X * x.abs()) * direction  # (N, n_in)
     offsets = torch.arange(_PROBE + 1, dtype=torch.float64)
     points = x[None] + offsets[:, None, None] * step[None]  # (P, N, n_in)
     values = model(points.reshape(-1, x.shape[1]))[:, column]
@@ -217,6 +231,31 @@ def noise_level(
             estimate = (differences.pow(2).mean(0) / math.comb(2 * k, k)).sqrt()
             sigma = torch.maximum(sigma, estimate)
     return torch.nan_to_num(sigma, nan=math.inf)
+
+
+def _given_scale(scale: object, model: Model) -> torch.Tensor:
+    """The ``scale`` a user gave, checked: one positive finite step per input."""
+    try:
+        tensor = torch.as_tensor(scale, dtype=torch.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise EngineError(
+            f"scale must be numbers, one step per input, not {scale!r} ({error})."
+        ) from None
+    if tensor.numel() != model.n_inputs:
+        raise EngineError(
+            f"scale has {tensor.numel()} entries but the model has "
+            f"{model.n_inputs} inputs ({', '.join(model.inputs)}): give one step "
+            "per input, or scale=None to take them from the points' spread."
+        )
+    bad = ~(torch.isfinite(tensor) & (tensor > 0))
+    if bad.any():
+        where = int(torch.nonzero(bad)[0])
+        raise EngineError(
+            f"scale for input {model.inputs[where]} is {float(tensor[where])}; "
+            "every step must be a positive finite number (the largest step "
+            "of that input), or scale=None to take them from the points' spread."
+        )
+    return tensor
 
 
 def step_scale(x: torch.Tensor) -> torch.Tensor:

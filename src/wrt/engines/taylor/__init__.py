@@ -2,7 +2,8 @@
 
 algebra.py      which coefficients a request keeps (downward closure, trace entry)
 jet.py          the stacked coefficients: products, composition with a function
-jet_rules.py    one rule per ATen operation family
+rules/          one rule per ATen operation, a module per family (linear,
+                arithmetic, products, norms); jet_rules.py re-exports lookup
 series.py       univariate Taylor arithmetic (recurrences of Griewank and Walther)
 elementwise.py  each elementwise function as a series; its derivative coefficients
 interpreter.py  make_fx trace of the model, the graph walk, flat graphs
