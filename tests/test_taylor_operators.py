@@ -120,10 +120,10 @@ def test_hutchinson_is_unbiased_within_its_standard_error():
 
 def test_hutchinson_falls_back_to_autograd_with_a_warning():
     model = wrt.wrap(
-        lambda z: torch.special.bessel_j0(z).sum(1) + (z**2).sum(1), inputs=["a", "b"]
+        lambda z: torch.lgamma(z).sum(1) + (z**2).sum(1), inputs=["a", "b"]
     )
     x = torch.rand(5, 2, dtype=torch.float64)
-    with pytest.warns(wrt.FallbackWarning, match="bessel_j0"):
+    with pytest.warns(wrt.FallbackWarning, match="lgamma"):
         result = wrt.laplacian_estimate(model, x, samples=8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", wrt.FallbackWarning)

@@ -89,3 +89,7 @@ class IdentifiabilityWarning(WrtWarning):
 
 class VerificationSkippedWarning(WrtWarning):
     """A converted model could not be cross-checked against its source framework."""
+
+
+class IgnoredInputWarning(WrtWarning):
+    """An input column changes no output of the model: its partials are all 0."""
