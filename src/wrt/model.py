@@ -322,7 +322,7 @@ def _probe_dtype(
     for candidate in (torch.get_default_dtype(), torch.float64):
         x = torch.zeros(2, width, dtype=candidate)
         try:
-            with torch.no_grad():
+            with torch.random.fork_rng(devices=[]), torch.no_grad():
                 module(x)
             return candidate
         except Exception:  # user code: the width may be wrong too; decide later
@@ -335,7 +335,8 @@ def _probe(module: nn.Module, n_in: int, dtype: torch.dtype, source: str) -> int
     device = next(iter(_tensors(module)), torch.empty(0)).device
     x = torch.full((2, n_in), 0.5, dtype=dtype, device=device)
     try:
-        with torch.no_grad():
+        # the random state is the user's: a model with dropout must not move it
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
             y = module(x)
     except Exception as exc:  # any failure of user code: report, do not guess
         raise ModelError(
