@@ -18,7 +18,7 @@ from torch import nn
 
 from wrt.errors import ModelError
 from wrt.names import check_disjoint, check_names, default_inputs, default_outputs
-from wrt.probe import check_model, first_weight_width, infer_width
+from wrt.probe import check_model, failure_text, first_weight_width, infer_width
 
 DTypeLike = torch.dtype | str | None
 
@@ -341,7 +341,7 @@ def _probe(module: nn.Module, n_in: int, dtype: torch.dtype, source: str) -> int
     except Exception as exc:  # any failure of user code: report, do not guess
         raise ModelError(
             f"Calling the model from {source} on points of shape (2, {n_in}) "
-            f"failed: {type(exc).__name__}: {exc}. Check the number of inputs "
+            f"failed: {failure_text(exc)}. Check the number of inputs "
             "(pass inputs=[...] / --inputs with one name per column)."
         ) from exc
     if not isinstance(y, torch.Tensor):

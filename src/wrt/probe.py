@@ -43,6 +43,21 @@ _ADVICE_INPUTS = (
 )
 
 
+def failure_text(exc: BaseException) -> str:
+    """``"Type: message"`` in one line, for a failure of the user's code.
+
+    TorchScript errors carry their own "Traceback of TorchScript" over many lines;
+    only the last line (the actual error) is kept.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    text = lines[-1] if "Traceback of TorchScript" in str(exc) else lines[0]
+    if not text.startswith(type(exc).__name__):
+        text = f"{type(exc).__name__}: {text}"
+    return text[:300]
+
+
 def first_weight_width(module: nn.Module) -> int | None:
     """Columns of the first 2-D weight (``in_features`` of a first Linear)."""
     for name, param in module.named_parameters():
@@ -196,7 +211,7 @@ def _check_rows(module: nn.Module, x: torch.Tensor, source: str) -> None:
         except Exception as exc:  # user code: say what failed
             raise ModelError(
                 f"The model from {source} works on {len(x)} points at once but "
-                f"fails on a single point ({type(exc).__name__}: {exc}). wrt "
+                f"fails on a single point ({failure_text(exc)}). wrt "
                 "evaluates points in chunks of any size; a model using batch "
                 "statistics (BatchNorm in training mode) needs model.eval()."
             ) from exc
