@@ -146,7 +146,7 @@ def test_inferred_width_with_an_ignored_column_is_an_error():
     net = mlp(3, 1)
     with torch.no_grad():
         net[0].weight[:, 2] = 0.0
-    with pytest.raises(ModelError, match=r"column\(s\) 3 have no effect.*inputs="):
+    with pytest.raises(ModelError, match=r"column\(s\) 3 change no output.*inputs="):
         wrt.wrap(net)
 
 

@@ -91,7 +91,7 @@ def infer_width(module: nn.Module, dtype: torch.dtype, source: str) -> int:
         verdict = _width_verdict(module, declared, dtype)
         if verdict is None:
             return declared
-        notes.append(f"at {declared} columns (its first weight matrix) {verdict}")
+        notes.append(f"at {declared} columns, the width of its first weight, {verdict}")
     fits = [
         width
         for width in _WIDTHS
@@ -111,8 +111,8 @@ def infer_width(module: nn.Module, dtype: torch.dtype, source: str) -> int:
             ", and has no weight matrix to tell which" if declared is None else ""
         )
     else:
-        found = f"it fits no width from 1 to {_WIDTHS[-1]}"
-    said = f" ({'; '.join(notes)})" if notes else ""
+        found = f"no width from 1 to {_WIDTHS[-1]} fits"
+    said = f"; {'; '.join(notes)}" if notes else ""
     raise ModelError(
         f"Cannot tell how many input columns the model from {source} takes: "
         f"{found}{said}. {_ADVICE_INPUTS}"
@@ -136,7 +136,7 @@ def _width_verdict(module: nn.Module, width: int, dtype: torch.dtype) -> str | N
     unused = [j for j in range(width) if not changed[j] and not _any(grad, j)]
     if unused:
         cols = ", ".join(str(j + 1) for j in unused)
-        return f"column(s) {cols} have no effect"
+        return f"column(s) {cols} change no output"
     return None
 
 
@@ -194,7 +194,7 @@ def check_model(
         "probe point: their partials will be 0. If the model takes fewer columns, "
         "pass one name per column it uses (inputs=[...] / --inputs).",
         IgnoredInputWarning,
-        stacklevel=4,
+        stacklevel=3,
     )
 
 
