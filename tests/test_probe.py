@@ -291,7 +291,37 @@ def test_wrap_probe_is_cheap_and_leaves_no_state():
     for _ in range(10):
         wrt.wrap(net)
     per_call = (time.perf_counter() - start) / 10
-    assert per_call < 0.05, per_call  # measured about 1-3 ms on a shared CPU
+    # measured 1-5 ms on a busy 2-core machine; the bound leaves room for load
+    assert per_call < 0.2, per_call
     assert torch.equal(torch.get_rng_state(), state)
     assert set(vars(net)) == attributes
     assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("frequency", [1.0, 30.0, 300.0, 1000.0])
+def test_fast_varying_smooth_models_are_not_taken_for_cut_ones(dtype, frequency):
+    # Fourier features: the finite difference's truncation error is large, not
+    # the gradient's; the probe estimates it from two steps
+    module = Fn(lambda n, x: n(torch.sin(frequency * x)) + torch.cos(frequency * x))
+    module = module.to(dtype)
+    model = wrt.wrap(module)
+    assert model.n_inputs == 2 and model.dtype == dtype
+
+
+def test_float32_partial_detach_is_still_caught():
+    module = Fn(CUT["partial-detach"]).float()
+    with pytest.raises(ModelError, match="disagrees with a finite difference"):
+        wrt.wrap(module, inputs=["x", "t"])
+
+
+@pytest.mark.parametrize("n", [40, 100])
+def test_wide_models_are_probed_in_blocks(n):
+    net = mlp(n, 2)
+    with torch.no_grad():
+        net[0].weight[:, n - 1] = 0.0  # the last column, in the last block
+    with pytest.warns(IgnoredInputWarning, match=rf"Input\(s\) x{n} "):
+        model = wrt.wrap(net, inputs=[f"x{i}" for i in range(1, n + 1)])
+    assert model.n_inputs == n
+    with pytest.raises(ModelError, match=rf"column\(s\) {n} change no output"):
+        wrt.wrap(net)
