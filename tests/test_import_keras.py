@@ -343,3 +343,13 @@ def test_converted_parameters_are_contiguous_and_trainable(tmp_path):
     history = wrt.fit(model, [wrt.match("u", x, target)], steps=30, lr=1e-2)
     after = loss()
     assert after < before and len(history.frame) > 0
+
+
+def test_variable_per_sample_shape_is_refused_in_one_line(tmp_path):
+    x = keras.Input((None,), name="x")
+    h = layers.Dense(3)(layers.Reshape((-1, 1))(x))
+    path = _save(keras.Model(x, layers.Dense(1)(h)), tmp_path, "var.keras")
+    with pytest.raises(
+        wrt.UnsupportedFormatError, match=r"'x' has a variable .*\(k,\)"
+    ):
+        wrt.load(path)

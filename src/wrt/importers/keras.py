@@ -34,11 +34,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from wrt.errors import FallbackWarning, ModelFormatError, PrecisionWarning, WrtError
+from wrt.errors import (
+    FallbackWarning,
+    ModelFormatError,
+    PrecisionWarning,
+    UnsupportedFormatError,
+    WrtError,
+)
 from wrt.importers.keras_config import read_config, refuse_code, with_input_size
 from wrt.importers.keras_layers import UnsupportedLayer
 from wrt.importers.keras_structure import (
     Signature,
+    UnsupportedStructure,
     convert,
     input_names,
     layer_weights,
@@ -84,7 +91,10 @@ def load_keras(
         raise ModelFormatError(
             f"Keras could not load {path}: {' '.join(str(exc).split())[:300]}"
         ) from exc
-    sig = signature(kmodel, kmodel.get_config())
+    try:
+        sig = signature(kmodel, kmodel.get_config())
+    except UnsupportedStructure as why:
+        raise UnsupportedFormatError(f"{path}: {why}.") from why
     try:
         module: nn.Module = convert(kmodel, kmodel.get_config(), sig)
         _verify(module, KerasModule(kmodel, sig), path)

@@ -27,6 +27,10 @@ from wrt.importers.keras_layers import (
 from wrt.names import default_inputs, default_outputs
 
 
+class UnsupportedStructure(Exception):
+    """Inputs or outputs that cannot be laid out as columns (the importer says so)."""
+
+
 @dataclass(frozen=True)
 class Signature:
     """How the columns of the points and outputs map to a Keras model's tensors.
@@ -104,7 +108,13 @@ def _name(tensor) -> str:
 
 
 def _shape(tensor) -> tuple[int, ...]:
-    return tuple(int(d) for d in tensor.shape[1:])
+    shape = tuple(tensor.shape[1:])
+    if any(d is None for d in shape):
+        raise UnsupportedStructure(
+            f"tensor {_name(tensor)!r} has a variable per-sample shape {shape}; wrt "
+            "needs a fixed number of columns. Rebuild it with keras.Input(shape=(k,))"
+        )
+    return tuple(int(d) for d in shape)
 
 
 def _refs(layers: Any) -> tuple[list[str] | None, list[TensorRef]]:
@@ -119,7 +129,13 @@ def _refs(layers: Any) -> tuple[list[str] | None, list[TensorRef]]:
         layers = list(layers.values())
     if layers and isinstance(layers[0], str):
         layers = [layers]
-    return keys, [(str(a), int(b), int(c)) for a, b, c in layers]
+    try:
+        return keys, [(str(a), int(b), int(c)) for a, b, c in layers]
+    except (TypeError, ValueError) as exc:
+        raise UnsupportedStructure(
+            f"nested inputs or outputs ({str(layers)[:80]}); wrt reads a tensor, a "
+            "list or a dict of tensors"
+        ) from exc
 
 
 def convert(kmodel, config: dict[str, Any], sig: Signature) -> nn.Module:
