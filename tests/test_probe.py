@@ -325,3 +325,17 @@ def test_wide_models_are_probed_in_blocks(n):
     assert model.n_inputs == n
     with pytest.raises(ModelError, match=rf"column\(s\) {n} change no output"):
         wrt.wrap(net)
+
+
+NAN_SOMEWHERE = {
+    "sqrt-domain": lambda n, x: torch.sqrt(x[:, :1] - 0.5) + n(x),
+    "log-domain-everywhere": lambda n, x: torch.log(x - 1.0).sum(1),
+    "nan-on-a-column": lambda n, x: torch.acos(x[:, 1] + 0.5) + n(x)[:, 0],
+}
+
+
+@pytest.mark.parametrize("kind", NAN_SOMEWHERE)
+def test_models_that_are_nan_at_some_probe_points_are_not_refused(kind):
+    # NaN outputs are a domain question for the partials, not a cut graph
+    model = wrt.wrap(Fn(NAN_SOMEWHERE[kind]), inputs=["x", "t"])
+    assert model.n_inputs == 2

@@ -133,7 +133,7 @@ def _width_verdict(module: nn.Module, width: int, dtype: torch.dtype) -> str | N
     if not _is_output(y, _ROWS):
         return _BAD_OUTPUT
     try:
-        grad, changed = _column_effects(module, x)
+        grad, changed, _ = _column_effects(module, x)
     except Exception:
         return "the call fails"
     unused = [j for j in range(width) if not changed[j] and not _any(grad, j)]
@@ -170,8 +170,8 @@ def check_model(
     n_in = len(names)
     x = _points(_ROWS, n_in, dtype, _device(module))
     _check_rows(module, x, source)
-    grad, changed = _column_effects(module, x)
-    cut = _cut_columns(module, x, grad, changed)
+    grad, changed, finite_change = _column_effects(module, x)
+    cut = _cut_columns(module, x, grad, finite_change)
     if cut:
         listed = ", ".join(f"{names[j]} ({why})" for j, why in cut.items())
         raise ModelError(
@@ -237,12 +237,14 @@ def _check_rows(module: nn.Module, x: torch.Tensor, source: str) -> None:
 
 def _column_effects(
     module: nn.Module, x: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradient of a random mix of outputs (B, n) and, per column, value change.
 
     Returns:
-        The gradient at the points (zeros where no graph reaches the input), and
-        a bool (n,) saying whether moving the column by +-1 changes an output.
+        The gradient at the points (zeros where no graph reaches the input; NaN
+        where the model is NaN); a bool (n,) saying whether moving the column by
+        +-1 changes an output (NaN to a number counts); and a bool (n,) saying
+        whether it changes a finite output into another finite one.
     """
     n = x.shape[1]
     with torch.random.fork_rng(devices=[]), torch.enable_grad():
@@ -253,17 +255,25 @@ def _column_effects(
             (grad,) = torch.autograd.grad((y * _mix(y)).sum(), leaf, allow_unused=True)
         steps = torch.tensor(_STEPS, dtype=x.dtype, device=x.device)
         y_moved = _shifted(module, x, steps)
-    grad = torch.zeros_like(x) if grad is None else torch.nan_to_num(grad.detach())
+    grad = torch.zeros_like(x) if grad is None else grad.detach()
     base = y.detach().expand_as(y_moved)
     differs = ~_close(y_moved, base)
     changed = differs.reshape(len(_STEPS), n, -1).any(dim=2).any(dim=0)
-    return grad, changed
+    if not y.is_floating_point():
+        return grad, changed, changed
+    both = differs & torch.isfinite(y_moved) & torch.isfinite(base)
+    finite_change = both.reshape(len(_STEPS), n, -1).any(dim=2).any(dim=0)
+    return grad, changed, finite_change
 
 
 def _cut_columns(
     module: nn.Module, x: torch.Tensor, grad: torch.Tensor, changed: torch.Tensor
 ) -> dict[int, str]:
     """Columns whose gradient is absent or contradicts a finite difference.
+
+    ``changed`` (n,) says where moving a column changes a finite output into
+    another finite one: then a gradient that is 0 at every point where it is
+    defined means the graph is cut.
 
     A finite difference can be wrong too: where it disagrees, smaller steps are
     tried, and a column is cut only when every step disagrees (a fast-varying
@@ -274,10 +284,12 @@ def _cut_columns(
         y = _call(module, x)
     if not y.is_floating_point():
         return {j: f"the output is {y.dtype}" for j in range(n)}
+    # where the model is NaN its gradient says nothing: judge the other points
+    seen = torch.isfinite(y).all(dim=1) & torch.isfinite(grad).all(dim=1)
     cut = {
         j: "its gradient is 0 though the output changes with it"
         for j in range(n)
-        if changed[j] and not _any(grad, j)
+        if changed[j] and bool(seen.any()) and not bool((grad[seen, j] != 0).any())
     }
     suspects = [j for j in range(n) if j not in cut]
     h = torch.finfo(x.dtype).eps ** (1 / 3)
