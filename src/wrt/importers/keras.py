@@ -84,19 +84,20 @@ def load_keras(
             # nothing the person loading the file can act on.
             warnings.filterwarnings("ignore", category=UserWarning, module="keras")
             readable = with_input_size(path, config, Path(scratch))
-            kmodel = keras.saving.load_model(
+            kmodel: Any = keras.saving.load_model(
                 str(readable), compile=False, safe_mode=True
             )
     except Exception as exc:  # Keras raises ValueError/TypeError/OSError variously
         raise ModelFormatError(
             f"Keras could not load {path}: {' '.join(str(exc).split())[:300]}"
         ) from exc
+    model_config = kmodel.get_config()
     try:
-        sig = signature(kmodel, kmodel.get_config())
+        sig = signature(kmodel, model_config)
     except UnsupportedStructure as why:
         raise UnsupportedFormatError(f"{path}: {why}.") from why
     try:
-        module: nn.Module = convert(kmodel, kmodel.get_config(), sig)
+        module: nn.Module = convert(kmodel, model_config, sig)
         _verify(module, KerasModule(kmodel, sig), path)
     except UnsupportedLayer as why:
         warnings.warn(
@@ -186,10 +187,14 @@ class KerasModule(nn.Module):
         super().__init__()
         self.kmodel = kmodel
         self.layout = layout
-        sig = layout if isinstance(layout, Signature) else None
-        self.in_shapes = list(sig.in_shapes if sig else layout)
-        self.in_keys = sig.in_keys if sig else None
-        self.out_keys = sig.out_keys if sig else None
+        self.in_shapes: list[tuple[int, ...]]
+        self.in_keys: list[str] | None = None
+        self.out_keys: list[str] | None = None
+        if isinstance(layout, Signature):
+            self.in_shapes = list(layout.in_shapes)
+            self.in_keys, self.out_keys = layout.in_keys, layout.out_keys
+        else:
+            self.in_shapes = list(layout)
 
     def converted_to(self, dtype: torch.dtype) -> KerasModule:
         """A copy computing in ``dtype`` (float64 rebuilds the model from config)."""

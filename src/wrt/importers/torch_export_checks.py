@@ -186,8 +186,8 @@ def check_node(node: torch.fx.Node, path: Path) -> None:
         isinstance(target, torch._ops.HigherOrderOperator)
         or target in _OPERATORS
         or getattr(target, "__module__", None) == "math"
-        or getattr(torch, getattr(target, "__name__", ""), None) is target
-        and target.__name__.startswith("sym_")
+        or getattr(torch, name := str(getattr(target, "__name__", "")), None) is target
+        and name.startswith("sym_")
     ):
         return
     raise UnsupportedFormatError(
