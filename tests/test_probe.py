@@ -339,3 +339,37 @@ def test_models_that_are_nan_at_some_probe_points_are_not_refused(kind):
     # NaN outputs are a domain question for the partials, not a cut graph
     model = wrt.wrap(Fn(NAN_SOMEWHERE[kind]), inputs=["x", "t"])
     assert model.n_inputs == 2
+
+
+class OutputFirst(nn.Module):
+    """The output layer is registered first: its weight is the first 2-D one."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        torch.manual_seed(n)
+        self.out = nn.Linear(16, 1).double()
+        self.inp = nn.Linear(n, 16).double()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.tanh(self.inp(x)))
+
+
+class Pairwise(nn.Module):
+    """Features x_i * x_j for i <= j: n (n + 1) / 2 columns into the first Linear."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.rows, self.cols = torch.triu_indices(n, n)
+        self.net = mlp(len(self.rows), 1, seed=n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x[:, self.rows] * x[:, self.cols])
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+@pytest.mark.parametrize("kind", [OutputFirst, Pairwise])
+def test_width_when_the_first_weight_is_not_the_input_layer(kind, n):
+    module = kind(n)
+    model = wrt.wrap(module)
+    assert model.n_inputs == n
+    _closed_form_check(model, module, n)
