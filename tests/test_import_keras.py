@@ -262,3 +262,94 @@ def test_cli_reads_keras_files(tmp_path):
     assert result.exit_code == 0, result.output
     assert len(__import__("json").loads(result.stdout)["du/dx"]) == 2
     assert math.isfinite(__import__("json").loads(result.stdout)["du/dx"][0])
+
+
+def _dict_model(keys_in=("x", "t"), keys_out=("u", "v")):
+    """A functional model built with dicts; output keys differ from layer names."""
+    keras.utils.set_random_seed(3)
+    tensors = {key: keras.Input((1,), name=key) for key in keys_in}
+    h = layers.Dense(8, activation="tanh")(layers.Concatenate()(list(tensors.values())))
+    sizes = dict(zip(keys_out, (1, 2), strict=False))
+    outs = {
+        key: layers.Dense(size, name=f"out_{key}")(h) for key, size in sizes.items()
+    }
+    return keras.Model(inputs=tensors, outputs=outs)
+
+
+@pytest.mark.parametrize(
+    ("keys_in", "keys_out"),
+    [(("x", "t"), ("u", "v")), (("t", "a", "z"), ("p", "b")), (("b", "a"), ("q",))],
+)
+@pytest.mark.parametrize("fallback", [False, True])
+def test_dict_inputs_and_outputs_are_named_by_their_keys(
+    tmp_path, keys_in, keys_out, fallback
+):
+    # issue 12: dict inputs or outputs gave `KeyError: 0`. Columns follow the keys
+    # as written (not Keras' sorted flattening), in the converted module and in the
+    # Keras fallback alike.
+    kmodel = _dict_model(keys_in, keys_out)
+    path = _save(kmodel, tmp_path, "d.keras")
+    if fallback:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delitem(
+                wrt.importers.keras_layers.CONVERTERS, "Concatenate", raising=True
+            )
+            with pytest.warns(wrt.FallbackWarning, match="Concatenate"):
+                model = wrt.load(path)
+        assert isinstance(model.module, KerasModule)
+    else:
+        model = wrt.load(path)
+        assert not isinstance(model.module, KerasModule)
+    want_out = keys_out[:1] if len(keys_out) == 1 else ("u", "v1", "v2")
+    if keys_out == ("p", "b"):
+        want_out = ("p", "b1", "b2")
+    assert model.inputs == keys_in and model.outputs == want_out
+    x = torch.rand(5, len(keys_in))
+    feed = {k: x[:, i : i + 1] for i, k in enumerate(keys_in)}
+    out = kmodel(feed)
+    expected = torch.cat([out[k].detach() for k in keys_out], dim=1)
+    torch.testing.assert_close(model(x), expected, rtol=1e-6, atol=1e-6)
+    # a partial against a finite difference of Keras itself, column by column
+    spec = f"d{keys_out[0]}/d{keys_in[-1]}"
+    got = wrt.partials(model, x, spec)[spec]
+    h = 1e-2
+    step = torch.zeros_like(x)
+    step[:, -1] = h
+
+    def first(z):
+        fed = {k: z[:, i : i + 1] for i, k in enumerate(keys_in)}
+        return kmodel(fed)[keys_out[0]].detach()[:, 0].double()
+
+    fd = (first(x + step) - first(x - step)) / (2 * h)
+    torch.testing.assert_close(got.double(), fd, rtol=2e-3, atol=2e-3)
+
+
+def test_converted_parameters_are_contiguous_and_trainable(tmp_path):
+    # issue 12: parameters_to_vector refused the transposed Keras kernels
+    path = _save(_functional(), tmp_path, "f.keras")
+    model = wrt.load(path, dtype="float64")
+    assert all(p.is_contiguous() for p in model.module.parameters())
+    assert all(b.is_contiguous() for b in model.module.buffers())
+    vector = torch.nn.utils.parameters_to_vector(model.module.parameters())
+    assert vector.numel() == sum(p.numel() for p in model.module.parameters())
+    x = torch.rand(16, 2, dtype=torch.float64)
+    target = torch.sin(x[:, :1])
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(((model(x)[:, :1] - target) ** 2).mean())
+
+    before = loss()
+    history = wrt.fit(model, [wrt.match("u", x, target)], steps=30, lr=1e-2)
+    after = loss()
+    assert after < before and len(history.frame) > 0
+
+
+def test_variable_per_sample_shape_is_refused_in_one_line(tmp_path):
+    x = keras.Input((None,), name="x")
+    h = layers.Dense(3)(layers.Reshape((-1, 1))(x))
+    path = _save(keras.Model(x, layers.Dense(1)(h)), tmp_path, "var.keras")
+    with pytest.raises(
+        wrt.UnsupportedFormatError, match=r"'x' has a variable .*\(k,\)"
+    ):
+        wrt.load(path)

@@ -6,6 +6,7 @@ import json
 import pathlib
 import pickle
 import sys
+import warnings
 import zipfile
 
 import pytest
@@ -527,3 +528,18 @@ def test_loading_reads_the_file_once(tmp_path, dynamic_pt2, monkeypatch):
     )
     wrt.load(dynamic_pt2)
     assert len(seen) == 1 and isinstance(seen[0], io.BytesIO)
+
+
+def test_torchscript_layers_are_described_by_their_original_class(tmp_path):
+    # the piecewise-linear check reads activations from this list: a scripted ReLU
+    # network must show its ReLUs, not RecursiveScriptModule
+    net = torch.nn.Sequential(
+        torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1)
+    ).double()
+    path = tmp_path / "relu.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(net), str(path))
+    info = wrt.describe(wrt.load(path))
+    assert [layer["type"] for layer in info["layers"]] == ["Linear", "ReLU", "Linear"]
+    assert info["activations"] == ["relu"]

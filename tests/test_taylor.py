@@ -117,14 +117,12 @@ def test_auto_picks_taylor_for_high_order_along_few_directions(model2):
 
 
 def test_auto_falls_back_with_a_warning_naming_the_op():
-    model = wrt.wrap(lambda z: torch.special.bessel_j0(z).sum(1), inputs=["x", "t"])
+    model = wrt.wrap(lambda z: torch.lgamma(z).sum(1), inputs=["x", "t"])
     x = _points()
-    with pytest.warns(wrt.FallbackWarning, match="bessel_j0"):
+    with pytest.warns(wrt.FallbackWarning, match="lgamma"):
         result = wrt.partials(model, x, "d4y/dx^4")
     assert result.engine == "autograd"
-    with pytest.raises(
-        wrt.EngineError, match="no Taylor rule for aten.special_bessel_j0"
-    ):
+    with pytest.raises(wrt.EngineError, match="no Taylor rule for aten.lgamma"):
         wrt.partials(model, x, "d4y/dx^4", engine="taylor")
 
 

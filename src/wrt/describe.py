@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from wrt.model import Model
@@ -60,6 +61,9 @@ def _leaves(module: nn.Module):
 
 def _layer(name: str, module: nn.Module) -> dict[str, Any]:
     kind = type(module).__name__
+    if isinstance(module, torch.jit.ScriptModule):
+        # a TorchScript submodule keeps the class it was scripted from
+        kind = str(getattr(module, "original_name", kind))
     detail = module.extra_repr() if hasattr(module, "extra_repr") else ""
     activation = ACTIVATION_CLASSES.get(kind)
     if activation is None and getattr(module, "name", None) in ACTIVATION_NAMES:

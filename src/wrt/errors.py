@@ -192,3 +192,7 @@ class VerificationSkippedWarning(WrtWarning):
 
 class CheckOptionError(WrtError, ValueError):
     """An option of :func:`wrt.check` is out of range (neighbours, rel_spread, ...)."""
+
+
+class IgnoredInputWarning(WrtWarning):
+    """An input column changes no output of the model: its partials are all 0."""

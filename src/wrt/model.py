@@ -20,6 +20,7 @@ from torch import nn
 from wrt.cache import Cache
 from wrt.errors import ModelError
 from wrt.names import check_disjoint, check_names, default_inputs, default_outputs
+from wrt.probe import check_model, failure_text, first_weight_width, infer_width
 
 DTypeLike = torch.dtype | str | None
 
@@ -201,8 +202,10 @@ def wrap(
     Args:
         module: maps points (N, n_in) to (N, n_out) or (N,); a plain callable works
             too (then ``inputs`` is required). It is put in eval mode.
-        inputs: input names (default ``x1 .. xn``); n is read from the first
-            weight matrix when not given.
+        inputs: input names (default ``x1 .. xn``); when not given, n is found by
+            calling the module (:func:`wrt.probe.infer_width`): the first weight
+            matrix's width if the module works there and uses every column, else
+            the one width in 1 .. 16 where it does.
         outputs: output names (default ``y``, or ``y1 .. ym``).
         dtype: ``"float64"`` or ``torch.float64`` for a converted copy; the user's
             module is not changed.
@@ -211,9 +214,15 @@ def wrap(
     Returns:
         The model.
 
+    Warns:
+        IgnoredInputWarning: a given input changes no output at any probe point.
+
     Raises:
-        ModelError: the number of inputs cannot be found, or a probe call on
-            a (2, n_in) tensor fails or returns a bad shape.
+        ModelError: the number of inputs cannot be found; a probe call on a
+            (2, n_in) tensor fails or returns a bad shape or integers; the rows
+            are coupled through the batch; the model is random; the gradient is
+            cut inside the model; or an inferred input has no effect
+            (:func:`wrt.probe.check_model`).
         InvalidNameError: names are not identifiers, repeat, or do not match
             the model's sizes.
 
@@ -255,18 +264,23 @@ def wrap(
     if target is not None and _float_dtype(module) not in (None, target):
         module = _converted_copy(module, target)
     module.eval()
-    names_in = (
-        check_names(inputs, kind="input")
-        if inputs is not None
-        else default_inputs(_infer_n_inputs(module, source))
+    given = check_names(inputs, kind="input") if inputs is not None else None
+    probe_dtype = _probe_dtype(
+        module, target or _float_dtype(module), len(given) if given else None
     )
-    n_out = _probe(module, len(names_in), target or _float_dtype(module), source)
+    names_in = (
+        given
+        if given is not None
+        else default_inputs(_infer_n_inputs(module, probe_dtype, source))
+    )
+    n_out = _probe(module, len(names_in), probe_dtype, source)
     names_out = (
         check_names(outputs, kind="output", expected=n_out)
         if outputs is not None
         else default_outputs(n_out)
     )
     check_disjoint(names_in, names_out)
+    check_model(module, names_in, probe_dtype, source, inferred=inputs is None)
     return Model(module, names_in, names_out, source=source)
 
 
@@ -304,41 +318,60 @@ def _float_dtype(module: nn.Module) -> torch.dtype | None:
     return None
 
 
-def _infer_n_inputs(module: nn.Module, source: str) -> int:
-    """Columns of the first weight matrix: ``in_features`` of the first linear layer."""
-    for name, param in module.named_parameters():
-        if name.endswith("weight") and param.dim() == 2:
-            return int(param.shape[1])
-    raise ModelError(
-        f"Cannot tell how many inputs the model from {source} takes (no weight "
-        "matrix found). Pass inputs=[...] with one name per input column."
-    )
+def _infer_n_inputs(module: nn.Module, dtype: torch.dtype, source: str) -> int:
+    """The number of columns the module takes, found by calling it.
+
+    The first weight matrix's ``in_features`` is not enough: a model that builds
+    features from its inputs (``x -> [x, x**2, sin x] -> Linear``) or slices them
+    takes fewer columns. See :func:`wrt.probe.infer_width`.
+    """
+    return infer_width(module, dtype, source)
 
 
-def _probe(module: nn.Module, n_in: int, dtype: torch.dtype | None, source: str) -> int:
-    """Call the module on zeros of shape (2, n_in); return its number of outputs."""
-    device = next(iter(_tensors(module)), torch.empty(0)).device
+def _probe_dtype(
+    module: nn.Module, dtype: torch.dtype | None, width: int | None
+) -> torch.dtype:
+    """The dtype to probe with: the module's, else the default or float64."""
+    if dtype is not None:
+        return dtype
     # A module without weights says nothing of its dtype: float64 is tried as well.
-    dtypes = (
-        [dtype] if dtype is not None else [torch.get_default_dtype(), torch.float64]
-    )
-    for attempt, probe_dtype in enumerate(dtypes):
-        x = torch.zeros(2, n_in, dtype=probe_dtype, device=device)
+    width = width or first_weight_width(module) or 1
+    for candidate in (torch.get_default_dtype(), torch.float64):
+        x = torch.zeros(2, width, dtype=candidate)
         try:
-            with torch.no_grad():
-                y = module(x)
-            break
-        except Exception as exc:  # any failure of user code: report, do not guess
-            if attempt == len(dtypes) - 1:
-                raise ModelError(
-                    f"Calling the model from {source} on points of shape (2, {n_in}) "
-                    f"failed: {type(exc).__name__}: {exc}. Check the number of "
-                    "inputs (pass inputs=[...] with one name per column)."
-                ) from exc
+            with torch.random.fork_rng(devices=[]), torch.no_grad():
+                module(x)
+            return candidate
+        except Exception:  # user code: the width may be wrong too; decide later
+            continue
+    return torch.get_default_dtype()
+
+
+def _probe(module: nn.Module, n_in: int, dtype: torch.dtype, source: str) -> int:
+    """Call the module on points of shape (2, n_in); return its number of outputs."""
+    device = next(iter(_tensors(module)), torch.empty(0)).device
+    x = torch.full((2, n_in), 0.5, dtype=dtype, device=device)
+    try:
+        # the random state is the user's: a model with dropout must not move it
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            y = module(x)
+    except Exception as exc:  # any failure of user code: report, do not guess
+        raise ModelError(
+            f"Calling the model from {source} on points of shape (2, {n_in}) "
+            f"failed: {failure_text(exc)}. Check the number of inputs "
+            "(pass inputs=[...] / --inputs with one name per column)."
+        ) from exc
     if not isinstance(y, torch.Tensor):
         raise ModelError(
             f"The model from {source} returned {type(y).__name__}, not a tensor. wrt "
-            "needs a module mapping (N, n_in) to (N, n_out) or (N,)."
+            "needs a module mapping (N, n_in) to (N, n_out) or (N,). Return one "
+            "tensor (torch.cat the parts along dim=1)."
+        )
+    if not y.is_floating_point():
+        raise ModelError(
+            f"The model from {source} returns {y.dtype} values, which have no "
+            "derivatives. Return floating-point outputs computed in torch (no "
+            "rounding, argmax or casts to int at the end of forward)."
         )
     if y.dim() == 1 and y.shape[0] == 2:
         return 1

@@ -21,15 +21,11 @@ the scalars ``x1, x2`` in row-major order.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
-import shutil
 import sys
 import tempfile
 import warnings
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,12 +34,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from wrt.errors import FallbackWarning, ModelFormatError, PrecisionWarning, WrtError
-from wrt.importers.keras_layers import KerasGraph, UnsupportedLayer, convert_layer
+from wrt.errors import (
+    FallbackWarning,
+    ModelFormatError,
+    PrecisionWarning,
+    UnsupportedFormatError,
+    WrtError,
+)
+from wrt.importers.keras_config import read_config, refuse_code, with_input_size
+from wrt.importers.keras_layers import UnsupportedLayer
+from wrt.importers.keras_structure import (
+    Signature,
+    UnsupportedStructure,
+    convert,
+    input_names,
+    layer_weights,
+    output_names,
+    signature,
+)
 from wrt.model import DTypeLike, Model, wrap
-from wrt.names import default_inputs, default_outputs
-
-_CODE_LAYERS = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
 
 
 class KerasBackendError(WrtError, RuntimeError):
@@ -67,27 +76,29 @@ def load_keras(
         KerasBackendError: Keras is already imported on another backend.
     """
     config = read_config(path)
-    _refuse_code(path, config)
+    refuse_code(path, config)
     keras = import_keras()
     try:
         with warnings.catch_warnings(), tempfile.TemporaryDirectory() as scratch:
             # Keras comments on how old files were built ("do not pass input_shape"):
             # nothing the person loading the file can act on.
             warnings.filterwarnings("ignore", category=UserWarning, module="keras")
-            readable = _with_input_size(path, config, Path(scratch))
-            kmodel = keras.saving.load_model(
+            readable = with_input_size(path, config, Path(scratch))
+            kmodel: Any = keras.saving.load_model(
                 str(readable), compile=False, safe_mode=True
             )
     except Exception as exc:  # Keras raises ValueError/TypeError/OSError variously
         raise ModelFormatError(
             f"Keras could not load {path}: {' '.join(str(exc).split())[:300]}"
         ) from exc
-    config = kmodel.get_config()
-    in_shapes = [tuple(int(d) for d in t.shape[1:]) for t in kmodel.inputs]
-    names_in = _input_names(kmodel, in_shapes)
+    model_config = kmodel.get_config()
     try:
-        module: nn.Module = _convert(kmodel, config, in_shapes)
-        _verify(module, kmodel, in_shapes, path)
+        sig = signature(kmodel, model_config)
+    except UnsupportedStructure as why:
+        raise UnsupportedFormatError(f"{path}: {why}.") from why
+    try:
+        module: nn.Module = convert(kmodel, model_config, sig)
+        _verify(module, KerasModule(kmodel, sig), path)
     except UnsupportedLayer as why:
         warnings.warn(
             f"{path}: {why} has no torch conversion; running the Keras model itself "
@@ -95,15 +106,35 @@ def load_keras(
             FallbackWarning,
             stacklevel=3,
         )
-        module = KerasModule(kmodel, in_shapes)
-    n_out = sum(math.prod(t.shape[1:]) for t in kmodel.outputs)
-    out_names = _output_names(kmodel, n_out)
+        module = KerasModule(kmodel, sig)
+    contiguous_parameters(module)
     return wrap(
         module,
-        inputs if inputs is not None else names_in,
-        outputs if outputs is not None else out_names,
+        inputs if inputs is not None else input_names(sig),
+        outputs if outputs is not None else output_names(sig),
         source=str(path),
     )
+
+
+def contiguous_parameters(module: nn.Module) -> None:
+    """Make every parameter and buffer of a converted module contiguous, in place.
+
+    Keras stores a kernel as (in, out); its torch conversion is the transpose, a
+    view with strides that ``parameters_to_vector`` and optimisers' flat buffers
+    reject. The module is wrt's own conversion, never the user's object.
+    """
+    for sub in module.modules():
+        if isinstance(sub, KerasModule):
+            continue  # Keras' own variables: not wrt's to change
+        for name, param in list(sub.named_parameters(recurse=False)):
+            if not param.is_contiguous():
+                fresh = nn.Parameter(
+                    param.detach().contiguous(), requires_grad=param.requires_grad
+                )
+                setattr(sub, name, fresh)
+        for name, buffer in list(sub.named_buffers(recurse=False)):
+            if buffer is not None and not buffer.is_contiguous():
+                sub.register_buffer(name, buffer.contiguous())
 
 
 def import_keras():
@@ -134,180 +165,6 @@ def import_keras():
     return keras
 
 
-def read_config(path: Path) -> dict[str, Any]:
-    """The model config stored in a ``.keras`` archive or legacy ``.h5`` file.
-
-    Raises:
-        ModelFormatError: the file has no readable model config.
-    """
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                return json.loads(archive.read("config.json"))
-        import h5py
-
-        with h5py.File(path, "r") as handle:
-            raw = handle.attrs.get("model_config")
-            if raw is None:
-                raise ModelFormatError(
-                    f"{path} is an HDF5 file without a model config (a weights-only "
-                    "file?). Save the whole model: model.save('model.keras')."
-                )
-            return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    except ModelFormatError:
-        raise
-    except Exception as exc:
-        raise ModelFormatError(
-            f"Cannot read the model config of {path}: {exc}. The file may be damaged "
-            "or truncated."
-        ) from exc
-
-
-def _with_input_size(path: Path, config: dict[str, Any], scratch: Path) -> Path:
-    """The file itself, or a copy whose unknown input size is filled in.
-
-    A Keras 2 ``Sequential`` built without ``Input`` (``Normalization`` first, as in
-    the first seed question) records its input shape as ``[None, None]``; Keras 3
-    cannot rebuild it. The size is read from the first layer's weights (the
-    normalisation's mean, or a kernel's rows) and written into a copy's config.
-    """
-    layers = config.get("config", {}).get("layers", [])
-    shapes = [
-        layer["config"].get("batch_input_shape")
-        for layer in layers
-        if isinstance(layer, dict) and "batch_input_shape" in layer.get("config", {})
-    ]
-    if zipfile.is_zipfile(path) or not shapes or None not in shapes[0][1:]:
-        return path
-    import h5py
-
-    with h5py.File(path, "r") as handle:
-        size = _first_weight_rows(handle.get("model_weights"))
-    if size is None:
-        return path
-    for layer in layers:
-        shape = layer["config"].get("batch_input_shape")
-        if shape is not None and len(shape) == 2 and shape[1] is None:
-            layer["config"]["batch_input_shape"] = [None, size]
-    copy = scratch / path.name
-    shutil.copyfile(path, copy)
-    with h5py.File(copy, "r+") as handle:
-        handle.attrs["model_config"] = json.dumps(config)
-    return copy
-
-
-def _first_weight_rows(weights) -> int | None:
-    """Input size from the first stored weight: a mean's length or a kernel's rows."""
-    if weights is None:
-        return None
-    for layer_name in weights.attrs.get("layer_names", []):
-        group = weights[
-            layer_name.decode() if isinstance(layer_name, bytes) else layer_name
-        ]
-        names = [
-            n.decode() if isinstance(n, bytes) else n
-            for n in group.attrs.get("weight_names", [])
-        ]
-        for name in names:
-            if name.split("/")[-1].startswith(("mean", "kernel")):
-                return int(group[name].shape[0])
-        if names:
-            return None
-    return None
-
-
-def _refuse_code(path: Path, config: Any) -> None:
-    """Refuse a config holding code layers, before Keras sees it."""
-    for layer in _walk_layers(config):
-        if layer.get("class_name") in _CODE_LAYERS:
-            name = layer.get("config", {}).get("name", "?")
-            raise ModelFormatError(
-                f"{path} contains a {layer['class_name']} layer {name!r}, which holds "
-                "Python code; wrt never runs code from a model file. Replace it with "
-                "a built-in layer, or rebuild the model in torch and use wrt.wrap."
-            )
-
-
-def _walk_layers(config: Any):
-    if isinstance(config, dict):
-        if "class_name" in config:
-            yield config
-        for value in config.values():
-            yield from _walk_layers(value)
-    elif isinstance(config, list):
-        for value in config:
-            yield from _walk_layers(value)
-
-
-def _convert(kmodel, config: dict[str, Any], in_shapes) -> nn.Module:
-    """A :class:`KerasGraph` of converted layers (Sequential or Functional model)."""
-    layers_config = config["layers"]
-    converted: dict[str, nn.Module] = {}
-    for entry in layers_config:
-        name = entry["config"]["name"]
-        if entry["class_name"] == "InputLayer":
-            continue
-        layer = kmodel.get_layer(name)
-        weights = layer_weights(layer)
-        converted[name] = convert_layer(entry["class_name"], entry["config"], weights)
-    if "input_layers" not in config:  # Sequential: a chain
-        names = list(converted)
-        calls = []
-        previous = ("__input__", 0, 0)
-        for name in names:
-            calls.append((name, 0, [previous], False))
-            previous = (name, 0, 0)
-        return KerasGraph(
-            converted, calls, [(("__input__", 0, 0), in_shapes[0])], [previous]
-        )
-    calls = _functional_calls(layers_config)
-    inputs = [
-        ((ref[0], ref[1], ref[2]), shape)
-        for ref, shape in zip(_refs(config["input_layers"]), in_shapes, strict=True)
-    ]
-    return KerasGraph(converted, calls, inputs, _refs(config["output_layers"]))
-
-
-def _refs(layers: list) -> list[tuple[str, int, int]]:
-    """``[["x", 0, 0], ...]`` or a single ``["u", 0, 0]`` as a list of refs."""
-    if layers and isinstance(layers[0], str):
-        layers = [layers]
-    return [(str(a), int(b), int(c)) for a, b, c in layers]
-
-
-def _functional_calls(layers_config: list[dict[str, Any]]):
-    """Every layer call of a Functional config, ordered so arguments come first."""
-    pending = []
-    for entry in layers_config:
-        if entry["class_name"] == "InputLayer":
-            continue
-        for index, node in enumerate(entry.get("inbound_nodes", [])):
-            if node.get("kwargs"):
-                raise UnsupportedLayer(
-                    f"call of {entry['name']} with keyword arguments"
-                )
-            args = node["args"]
-            as_list = len(args) == 1 and isinstance(args[0], list)
-            tensors = args[0] if as_list else args
-            refs = [tuple(t["config"]["keras_history"]) for t in tensors]
-            pending.append((entry["config"]["name"], index, refs, as_list))
-    ready = {
-        (entry["config"]["name"], 0, 0)
-        for entry in layers_config
-        if entry["class_name"] == "InputLayer"
-    }
-    ordered = []
-    while pending:
-        runnable = [c for c in pending if all(tuple(r) in ready for r in c[2])]
-        if not runnable:
-            raise UnsupportedLayer("a graph whose calls cannot be ordered")
-        for call in runnable:
-            ordered.append(call)
-            ready.add((call[0], call[1], 0))
-            pending.remove(call)
-    return ordered
-
-
 class KerasModule(nn.Module):
     """The Keras model itself as a torch module mapping (N, n_in) to (N, n_out).
 
@@ -319,10 +176,25 @@ class KerasModule(nn.Module):
     the path of choice.
     """
 
-    def __init__(self, kmodel, in_shapes: Sequence[tuple[int, ...]]) -> None:
+    def __init__(self, kmodel, layout: Signature | Sequence[tuple[int, ...]]) -> None:
+        """Wrap ``kmodel``.
+
+        Args:
+            kmodel: the Keras model.
+            layout: its :class:`Signature`, or the per-sample shapes of its inputs
+                in its own order (for a model without dict inputs or outputs).
+        """
         super().__init__()
         self.kmodel = kmodel
-        self.in_shapes = list(in_shapes)
+        self.layout = layout
+        self.in_shapes: list[tuple[int, ...]]
+        self.in_keys: list[str] | None = None
+        self.out_keys: list[str] | None = None
+        if isinstance(layout, Signature):
+            self.in_shapes = list(layout.in_shapes)
+            self.in_keys, self.out_keys = layout.in_keys, layout.out_keys
+        else:
+            self.in_shapes = list(layout)
 
     def converted_to(self, dtype: torch.dtype) -> KerasModule:
         """A copy computing in ``dtype`` (float64 rebuilds the model from config)."""
@@ -339,7 +211,7 @@ class KerasModule(nn.Module):
             PrecisionWarning,
             stacklevel=2,
         )
-        return KerasModule(float64_copy(self.kmodel), self.in_shapes)
+        return KerasModule(float64_copy(self.kmodel), self.layout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Split the points (N, n_in) into the Keras inputs and run the model."""
@@ -348,25 +220,33 @@ class KerasModule(nn.Module):
             width = math.prod(shape)
             parts.append(x[:, start : start + width].reshape(x.shape[0], *shape))
             start += width
-        out = self.kmodel(parts if len(parts) > 1 else parts[0], training=False)
-        outs = out if isinstance(out, (list, tuple)) else [out]
+        if self.in_keys is not None:  # a model built with a dict of inputs
+            feed: Any = dict(zip(self.in_keys, parts, strict=True))
+        else:
+            feed = parts if len(parts) > 1 else parts[0]
+        out = self.kmodel(feed, training=False)
+        if isinstance(out, dict):
+            keys = self.out_keys if self.out_keys is not None else list(out)
+            outs = [out[key] for key in keys]
+        else:
+            outs = out if isinstance(out, (list, tuple)) else [out]
         flat = [o.reshape(x.shape[0], -1) for o in outs]
         return flat[0] if len(flat) == 1 else torch.cat(flat, dim=1)
 
 
-def _verify(module: nn.Module, kmodel, in_shapes, path: Path) -> None:
+def _verify(module: nn.Module, keras_module: KerasModule, path: Path) -> None:
     """Compare the converted module with Keras on 16 sample points.
 
     The tolerance covers float32 evaluation order differences between Keras' ops
     and torch's (a few ulps per layer, amplified by depth).
     """
-    n_in = sum(math.prod(s) for s in in_shapes)
+    n_in = sum(math.prod(s) for s in keras_module.in_shapes)
     generator = torch.Generator().manual_seed(0)
     dtype = next(iter(module.parameters()), torch.empty(0)).dtype
     x = torch.randn(16, n_in, generator=generator, dtype=dtype)
     with torch.no_grad():
         mine = module(x).to(torch.float64)
-        theirs = KerasModule(kmodel, in_shapes)(x).detach().cpu().to(torch.float64)
+        theirs = keras_module(x).detach().cpu().to(torch.float64)
     scale = max(1.0, float(theirs.abs().max()))
     error = float((mine - theirs).abs().max())
     if not error <= 1e-4 * scale:
@@ -376,62 +256,6 @@ def _verify(module: nn.Module, kmodel, in_shapes, path: Path) -> None:
             hint="This is a bug in wrt's Keras converter: please report it to wrt's "
             "maintainers with the model file.",
         )
-
-
-def _input_names(kmodel, in_shapes) -> tuple[str, ...]:
-    """The Keras inputs' names when there are several, else ``x1 .. xn``."""
-    names = [str(t.name).split(":")[0] for t in kmodel.inputs]
-    sizes = [math.prod(s) for s in in_shapes]
-    return _column_names(names, sizes) or default_inputs(sum(sizes))
-
-
-# Names Keras makes up (``dense_7``, ``input_layer``): they say nothing to a user.
-_GENERATED = re.compile(
-    r"(input_layer|input|dense|activation|add|subtract|multiply|average|concatenate"
-    r"|flatten|reshape|dropout|normalization|batch_normalization|leaky_re_lu|re_lu"
-    r"|rescaling|sequential|functional|model)(_\d+)?\Z"
-)
-
-
-def _output_names(kmodel, n_out: int) -> tuple[str, ...]:
-    """The Keras outputs' names when there are several, else ``y`` / ``y1 .. ym``.
-
-    A single output is named after its last layer (``dense_7``), which says nothing,
-    so it gets the default name.
-    """
-    names = [str(n) for n in (getattr(kmodel, "output_names", None) or [])]
-    sizes = [math.prod(t.shape[1:]) for t in kmodel.outputs]
-    if len(names) != len(sizes):
-        return default_outputs(n_out)
-    return _column_names(names, sizes) or default_outputs(n_out)
-
-
-def _column_names(names: list[str], sizes: list[int]) -> tuple[str, ...] | None:
-    """One name per column: ``u`` for a scalar tensor ``u``, ``v1, v2`` for a pair.
-
-    None (use the defaults) when a name is not an identifier, when one tensor of
-    several columns carries it (``x1, x2`` reads better), or when the names are
-    ones Keras made up.
-    """
-    if not all(name.isidentifier() for name in names):
-        return None
-    if len(names) == 1 and (sizes[0] > 1 or _GENERATED.match(names[0])):
-        return None
-    if all(_GENERATED.match(name) for name in names):
-        return None
-    columns = []
-    for name, size in zip(names, sizes, strict=True):
-        columns += [name] if size == 1 else [f"{name}{i}" for i in range(1, size + 1)]
-    return tuple(columns) if len(set(columns)) == len(columns) else None
-
-
-def layer_weights(layer) -> list[np.ndarray]:
-    """A Keras layer's weights as numpy arrays, in Keras' order.
-
-    Read from the torch tensors behind the variables: ``get_weights`` goes through
-    numpy's deprecated ``__array__`` protocol on this Keras.
-    """
-    return [v.value.detach().cpu().numpy().copy() for v in layer.weights]
 
 
 def float64_copy(kmodel):

@@ -4,9 +4,11 @@
 failed ``weights_only`` load of the sample inputs with full unpickling, unpickles
 payloads marked ``use_pickle``, passes symbolic-shape strings to ``sympy.sympify``
 (which evaluates them) and, with guard checks on, ``exec``s the archive's guard
-code. wrt refuses every pickled payload it would not load with ``weights_only=True``,
-allows only plain arithmetic in shape expressions, never runs guard code, and lets
-the loaded graph call torch operators only.
+code. wrt checks the archive first (:mod:`torch_export_checks`: no pickled payload
+it would not load with ``weights_only=True``, only plain arithmetic in shape
+expressions), never runs guard code, and lets the loaded graph call torch operators
+only. This module loads the program and runs it on points (N, n_in); its declared
+argument shapes give the number of input columns.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ import copy
 import io
 import json
 import logging
-import operator
-import re
 import sys
 import warnings
 import zipfile
@@ -32,37 +32,10 @@ from wrt.errors import (
     UnsupportedFormatError,
     WrtWarning,
 )
-from wrt.importers.torch_files import first_line, restricted_load
+from wrt.importers.torch_export_checks import check_archive, check_node
+from wrt.importers.torch_files import first_line
 from wrt.model import DTypeLike, Model, wrap
 from wrt.names import check_names, default_inputs
-
-# members of a torch.export archive (below its root folder) that wrt lets torch read
-_PT2_MEMBER = re.compile(
-    r"(archive_format|archive_version|byteorder|\.data/version"
-    r"|\.data/serialization_id|models/model\.json|data/sample_inputs/model\.pt"
-    r"|data/weights/(model_weights_config\.json|weight_\d+)"
-    r"|data/constants/(model_constants_config\.json|tensor_\d+)|extra/[\w.-]+)\Z"
-)
-# a symbolic shape in a .pt2 is a sympy srepr, e.g. "Mul(Integer(2), Symbol('s0',
-# positive=True, integer=True))"; torch evaluates it with sympy.sympify (eval)
-_EXPR_TOKEN = re.compile(
-    r"\s+|[A-Za-z_]\w*|'[\w.+-]*'|\d+(\.\d*)?([eE][+-]?\d+)?|[-+*/(),=]"
-)
-_EXPR_NAMES = frozenset(
-    "Symbol Integer Float Rational Add Mul Max Min Mod Abs Eq Ne Lt Le Gt Ge And Or "
-    "Not Piecewise ExprCondPair oo true false True False FloorDiv ModularIndexing "
-    "Where PythonMod CleanDiv CeilToInt FloorToInt CeilDiv LShift RShift "
-    "PowByNatural FloatPow FloatTrueDiv IntTrueDiv IsNonOverlappingAndDenseIndicator "
-    "TruncToFloat TruncToInt RoundToInt RoundDecimal ToFloat Identity positive "
-    "negative nonnegative nonpositive integer real finite precision".split()
-)
-_SYMBOL = re.compile(r"[a-z]+\d+\Z")
-# plain functions (besides torch operators) that exported graphs call on sizes
-_OPERATORS = frozenset(
-    getattr(operator, name)
-    for name in "getitem add sub mul truediv floordiv mod pow neg pos abs eq ne lt "
-    "le gt ge and_ or_ not_ invert lshift rshift xor".split()
-)
 
 # a fixed export batch below this many rows is worth a warning (many graph calls)
 _SMALL_BATCH = 32
@@ -110,7 +83,7 @@ def load_export(
         data = path.read_bytes()
     except OSError as exc:
         raise ModelFormatError(f"Cannot read {path}: {exc}.") from exc
-    _check_pt2(data, path)
+    check_archive(data, path)
     saved = _saved_names(data)  # names wrt train wrote beside the program
     inputs = inputs if inputs is not None else saved.get("inputs")
     outputs = outputs if outputs is not None else saved.get("outputs")
@@ -238,110 +211,6 @@ def _saved_names(data: bytes) -> dict[str, list[str]]:
     }
 
 
-def _check_pt2(data: bytes, path: Path) -> None:
-    """Refuse a .pt2 archive whose loading would unpickle or evaluate anything.
-
-    Raises:
-        UnsupportedFormatError: pickled payloads, compiled code, unknown members
-            or a symbolic shape that is not plain arithmetic.
-        ModelFormatError: damaged archive.
-    """
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = archive.namelist()
-            root = names[0].split("/", 1)[0] + "/" if names else ""
-            members = {n.removeprefix(root): n for n in names}
-            odd = [n for n in names if not n.startswith(root)] + [
-                m for m in members if not _PT2_MEMBER.match(m)
-            ]
-            if odd:
-                raise UnsupportedFormatError(
-                    f"{path} holds archive members that wrt does not load "
-                    f"({', '.join(odd[:3])}): compiled code, pickled objects or a "
-                    "format from another torch version. Re-save the program with "
-                    f"torch.export.save (torch {torch.__version__}), without AOTI."
-                )
-            for config in ("weights/model_weights", "constants/model_constants"):
-                member = members.get(f"data/{config}_config.json")
-                if member is not None:
-                    _check_payloads(json.loads(archive.read(member)), path)
-            _check_sample_inputs(
-                archive.read(members["data/sample_inputs/model.pt"]), path
-            )
-            _check_expressions(
-                json.loads(archive.read(members["models/model.json"])), path
-            )
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        if isinstance(exc, UnsupportedFormatError):
-            raise
-        raise ModelFormatError(
-            f"{path} is a damaged or incomplete torch.export archive ({exc}). "
-            "Re-save it with torch.export.save."
-        ) from exc
-
-
-def _check_payloads(config: dict[str, Any], path: Path) -> None:
-    for name, meta in config.get("config", {}).items():
-        if meta.get("use_pickle") or not re.match(
-            r"(weight|tensor)_\d+\Z", str(meta.get("path_name"))
-        ):
-            raise UnsupportedFormatError(
-                f"{path} stores {name!r} as a pickled object, which wrt never "
-                "unpickles. Export a module whose weights are plain tensors."
-            )
-
-
-def _check_sample_inputs(data: bytes, path: Path) -> None:
-    """Refuse sample inputs that need more than ``weights_only=True``.
-
-    Torch loads them with ``weights_only=True`` and, when that fails, retries with
-    full unpickling; what loads here loads the same way in torch, so the unsafe
-    retry never happens.
-    """
-    if not data:
-        return
-    try:
-        restricted_load(io.BytesIO(data))
-    except Exception as exc:
-        raise UnsupportedFormatError(
-            f"{path}: the program's sample inputs (data/sample_inputs/model.pt) "
-            "are pickled Python objects, which wrt never unpickles. Export with "
-            "tensor inputs."
-        ) from exc
-
-
-def _check_expressions(node: Any, path: Path) -> None:
-    """Every ``expr_str`` in the program JSON must be sympy constructors of numbers."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key != "expr_str":
-                _check_expressions(value, path)
-            elif not _plain_arithmetic(str(value)):
-                raise UnsupportedFormatError(
-                    f"{path} holds a symbolic shape that is not plain arithmetic "
-                    f"({str(value)[:60]!r}); torch would evaluate it as Python "
-                    "code, so wrt refuses the file. Export and save it again."
-                )
-    elif isinstance(node, list):
-        for value in node:
-            _check_expressions(value, path)
-
-
-def _plain_arithmetic(text: str) -> bool:
-    """Only sympy constructors, symbols like ``s0``, numbers, ``+-*/(),=``."""
-    position = 0
-    while position < len(text):
-        match = _EXPR_TOKEN.match(text, position)
-        if match is None:
-            return False
-        word = match.group()
-        if word[0].isalpha() or word[0] == "_":
-            if word not in _EXPR_NAMES and not _SYMBOL.match(word):
-                return False
-        position = match.end()
-    return "**" not in text  # no powers: a huge one would hang sympy
-
-
 def _exported_model(
     program: Any, graph: nn.Module, path: Path
 ) -> tuple[_Exported, list[str] | None]:
@@ -349,7 +218,7 @@ def _exported_model(
     for sub in graph.modules():
         if isinstance(sub, torch.fx.GraphModule):
             for node in sub.graph.nodes:
-                _check_node(node, path)
+                check_node(node, path)
     spec = program.call_spec
     args, kwargs = spec.in_spec.children()
     if kwargs.num_children or not all(c.is_leaf() for c in args.children()):
@@ -374,36 +243,6 @@ def _exported_model(
     names = list(program.graph_signature.user_inputs)
     one_each = len(columns) > 1 and all(k in (None, 1) for k in columns)
     return _Exported(graph, columns, rows, unwrap), names if one_each else None
-
-
-def _check_node(node: torch.fx.Node, path: Path) -> None:
-    if node.op in ("placeholder", "output", "get_attr"):
-        return
-    target = node.target
-    if node.op == "call_function" and isinstance(target, torch._ops.OpOverload):
-        for i, arg in enumerate(target._schema.arguments):
-            if arg.name in ("train", "training"):
-                given = node.args[i] if i < len(node.args) else arg.default_value
-                if node.kwargs.get(arg.name, given) is True:
-                    raise ModelFormatError(
-                        f"{path} was exported in training mode ({target} with "
-                        f"{arg.name}=True): dropout or batch statistics make its "
-                        "outputs random or couple the rows. Call model.eval() "
-                        "before torch.export.export, then save again."
-                    )
-        return
-    if node.op == "call_function" and (
-        isinstance(target, torch._ops.HigherOrderOperator)
-        or target in _OPERATORS
-        or getattr(target, "__module__", None) == "math"
-        or getattr(torch, getattr(target, "__name__", ""), None) is target
-        and target.__name__.startswith("sym_")
-    ):
-        return
-    raise UnsupportedFormatError(
-        f"{path}: the program calls {target!r} ({node.op}), which is not a torch "
-        "operator; wrt does not run it. Re-export the module with torch.export."
-    )
 
 
 def _layout(
