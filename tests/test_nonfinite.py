@@ -269,9 +269,11 @@ def test_sens_and_report_draw_and_print_nonfinite_values(tmp_path, kind):
         ["sens", *common, *names, "--order", "2", "--json", "--plots", str(tmp_path)],
     )
     assert result.exit_code == 0, result.output
-    assert result.stderr.startswith(
+    # the engine path names the non-finite output first; sens then names the
+    # measures it could not compute
+    assert (
         "wrt: warning: du/dx" if kind == "nan-output" else "wrt: warning: dy/dx"
-    )
+    ) in result.stderr
     parsed = _strict(result.stdout)
     assert parsed["inputs"]["x1"]["mean"] is None
     assert {p.name for p in tmp_path.glob("*.png")} >= {"importance.png", "mean_sd.png"}
@@ -315,3 +317,29 @@ def test_error_estimates_are_missing_where_the_value_is():
         assert torch.equal(torch.isnan(error), torch.isnan(P[spec]))
     assert torch.isnan(P.errors[P.key("du/dx2")][bad]).all()
     assert torch.isfinite(P.errors[P.key("dv/dx2")]).all()
+
+
+@pytest.mark.parametrize("compose", ["grad", "jacobian", "hessian"])
+def test_every_composition_screens_like_partials(compose):
+    # sqrt(x1) + x2^2: at x1 < 0 the output is NaN, and so is every partial there,
+    # although autograd's dy/dx2 = 2 x2 is finite.
+    model = wrt.wrap(lambda x: torch.sqrt(x[:, 0]) + x[:, 1] ** 2, inputs=["x1", "x2"])
+    x = torch.tensor([[1.0, 2.0], [-1.0, 3.0], [4.0, 1.0]], dtype=torch.float64)
+    with pytest.warns(wrt.NonFiniteWarning, match=r"output y .* 1 of 3 .* row 1"):
+        got = getattr(wrt, compose)(model, x)
+    assert torch.isnan(got[1]).all()
+    finite = got[[0, 2]]
+    assert torch.isfinite(finite).all()
+    if compose == "grad":
+        expected = torch.tensor([[0.5, 4.0], [0.25, 2.0]], dtype=torch.float64)
+        torch.testing.assert_close(finite, expected, rtol=1e-15, atol=0)
+
+
+def test_differentiable_results_are_not_screened():
+    # training: the loss guard names the term and point instead
+    model = wrt.wrap(lambda x: torch.sqrt(x[:, 0]) + x[:, 1] ** 2, inputs=["x1", "x2"])
+    x = torch.tensor([[-1.0, 3.0]], dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", wrt.NonFiniteWarning)
+        got = wrt.partials(model, x, "dy/dx2", differentiable=True)
+    assert float(got["dy/dx2"][0].detach()) == 6.0

@@ -11,6 +11,7 @@ and :mod:`wrt.randomized`. Every one of them resolves its engine in
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,11 +20,12 @@ from torch import nn
 
 from wrt.data import PointsLike, as_points
 from wrt.engines.base import Engine, Request
-from wrt.engines.choose import resolve
+from wrt.engines.choose import caller_level, resolve
 from wrt.engines.run import check_chunk_size, run
-from wrt.errors import ModelError, SpecError
+from wrt.errors import ModelError, NonFiniteWarning, SpecError
 from wrt.model import DTypeLike, Model, wrap
 from wrt.names import did_you_mean, listing
+from wrt.nonfinite import screen, warning_text
 from wrt.result import Partials
 from wrt.spec import Partial, parse_spec
 
@@ -41,8 +43,17 @@ def partials(
     chunk_size: int | None = None,
     differentiable: bool = False,
     on_chunk: Callable[[int], None] | None = None,
+    first_row: int = 0,
 ) -> Partials:
     """Partial derivatives of a model's outputs with respect to its named inputs.
+
+    The outputs' values are computed in the same engine call. Where an output is
+    NaN or Inf its partials are meaningless, even when an engine returns a finite
+    number for them, so they are set to NaN there (one missing value in every
+    table wrt writes), and a :class:`~wrt.errors.NonFiniteWarning` names the count
+    and the first point; partials that are NaN or Inf where their output is finite
+    are named too. Results that stay differentiable (training) are not screened:
+    the training loop's own guard names the term, step and point.
 
     Args:
         model: a :class:`~wrt.model.Model`, a torch module (wrapped with default
@@ -59,6 +70,8 @@ def partials(
             None lets the engine choose (e.g. 8192 for order >= 3 with autograd).
         differentiable: keep the results attached to the parameters (training).
         on_chunk: called with the number of points done after each chunk.
+        first_row: the row of the first point in its file, for the warning's
+            row numbers (a streamed chunk starts further down).
 
     Returns:
         A mapping spec -> tensor of shape (N,).
@@ -67,6 +80,9 @@ def partials(
         SpecError: malformed spec or unknown name.
         DataError: bad points (shape, columns, NaN / Inf), or a bad ``chunk_size``.
         EngineError: unknown engine, or one that cannot compute the request.
+
+    Warns:
+        NonFiniteWarning: an output or a partial is NaN or Inf at some points.
 
     Examples:
         >>> m = wrap(lambda x: (x**2).sum(1), inputs=["x", "t"])
@@ -78,19 +94,34 @@ def partials(
     model = as_model(model).converted(dtype)
     requested = _parse_all(specs, model)
     x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
-    request = Request(tuple(dict.fromkeys(p for _, p in requested)), differentiable)
+    asked = tuple(dict.fromkeys(p for _, p in requested))
+    # the outputs' values screen the partials (free: every engine evaluates them)
+    values_of = () if differentiable else tuple(Partial(o) for o in model.outputs)
+    request = Request(tuple(dict.fromkeys(asked + values_of)), differentiable)
     chosen = resolve(engine, model, request)
     computed = run(chosen, model, x, request, chunk_size, on_chunk)
+    values = {p: computed.values[p] for p in asked}
+    errors = {p: computed.errors[p] for p in asked if p in computed.errors}
+    if not differentiable:
+        outputs = {p.output: computed.values[p] for p in values_of}
+        values, gaps = screen(values, outputs, x, model.inputs, first_row)
+        if gaps:
+            warnings.warn(
+                warning_text(gaps), NonFiniteWarning, stacklevel=caller_level()
+            )
+        # no error estimate for a value that is missing
+        errors = {
+            p: e.masked_fill(torch.isnan(values[p]), float("nan"))
+            for p, e in errors.items()
+        }
     return Partials(
-        {p: computed.values[p] for p in request.partials},
+        values,
         inputs=model.inputs,
         outputs=model.outputs,
         points=x,
         requested=requested,
         engine=chosen.name,
-        errors={
-            p: computed.errors[p] for p in request.partials if p in computed.errors
-        },
+        errors=errors,
     )
 
 

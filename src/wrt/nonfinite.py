@@ -3,9 +3,9 @@
 A model can return NaN or Inf at some points (``log`` or ``sqrt`` of a negative,
 an ``exp`` that overflows). Its partials there are meaningless even when an engine
 returns a finite number for them (the partial of ``sqrt(x1) + x2**2`` along ``x2``
-is ``2 * x2`` whatever ``x1`` is). So :func:`partials` — the function exported as
-``wrt.partials`` — computes the outputs' values with the partials, in the same
-engine call, and
+is ``2 * x2`` whatever ``x1`` is). So :func:`wrt.partials` (and everything
+built on it: ``grad``, ``jacobian``, ``hessian``, streaming) computes the outputs'
+values with the partials, in the same engine call, and, with :func:`screen`,
 
 - sets every partial of an output to NaN at the points where that output is NaN or
   Inf (the value stays missing in every table wrt writes: an empty CSV cell, a
@@ -17,16 +17,11 @@ engine call, and
 
 from __future__ import annotations
 
-import functools
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from wrt import derivatives
-from wrt.errors import NonFiniteWarning
-from wrt.result import Partials
 from wrt.spec import Partial
 
 
@@ -128,57 +123,3 @@ def warning_text(gaps: Sequence[Gap]) -> str:
         "those points against the model's domain (log or sqrt of negatives, "
         "overflow of exp)."
     )
-
-
-def screened(
-    model, points, specs, *, first_row: int = 0, stacklevel: int = 2, **options
-) -> Partials:
-    """:func:`wrt.derivatives.partials`, screened as the module docstring says.
-
-    Args:
-        model: as for :func:`wrt.derivatives.partials`.
-        points: the points, (N, n_in) or a table.
-        specs: the partials to compute.
-        first_row: the row of the first point in its file, for the warning (a
-            streamed chunk starts further down).
-        stacklevel: of the warning, as for :func:`warnings.warn`.
-        **options: ``engine``, ``dtype``, ``chunk_size``, ``on_chunk``.
-
-    Returns:
-        The partials, NaN where their output is NaN or Inf.
-
-    Warns:
-        NonFiniteWarning: an output or a partial is NaN or Inf at some points.
-    """
-    if options.get("differentiable"):  # training: its own guard names the point
-        return derivatives.partials(model, points, specs, **options)
-    model = derivatives.as_model(model)
-    asked = [specs] if isinstance(specs, (str, Partial)) else list(specs)
-    if not asked:  # the engine layer says what is missing
-        return derivatives.partials(model, points, asked, **options)
-    extra = [Partial(name, {}) for name in model.outputs]
-    result = derivatives.partials(model, points, [*asked, *extra], **options)
-    outputs = {p.output: result[p] for p in extra}
-    requested = result.requested[: len(result.requested) - len(extra)]
-    values = {p: result[p] for _, p in requested}
-    values, gaps = screen(values, outputs, result.points, result.inputs, first_row)
-    if gaps:
-        warnings.warn(warning_text(gaps), NonFiniteWarning, stacklevel=stacklevel)
-    return Partials(
-        values,
-        inputs=result.inputs,
-        outputs=result.outputs,
-        points=result.points,
-        requested=requested,
-        engine=result.engine,
-        errors={  # no error estimate for a value that is missing
-            p: e.masked_fill(torch.isnan(values[p]), float("nan"))
-            for p, e in result.errors.items()
-            if p in values
-        },
-    )
-
-
-@functools.wraps(derivatives.partials)
-def partials(model, points, specs, **options) -> Partials:  # noqa: D103 (wrapped)
-    return screened(model, points, specs, stacklevel=3, **options)

@@ -32,11 +32,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from wrt.data import as_points, with_missing
-from wrt.derivatives import ModelLike, as_model
+from wrt.derivatives import ModelLike, as_model, partials
 from wrt.errors import DataError, ResumeError, WrtError
 from wrt.manifest import check_manifest, model_hash, write_manifest
 from wrt.model import DTypeLike
-from wrt.nonfinite import screened
 from wrt.outputs import atomic_write, output_file
 from wrt.sources import count_rows as count_rows  # re-exported: wrt.cli.partials
 from wrt.sources import read_chunks, source_columns
@@ -185,7 +184,7 @@ def partials_stream(
                 raise DataError(
                     f"In rows {first_row}..{first_row + len(frame) - 1}: {exc}"
                 ) from exc
-            result = screened(  # NaN outputs: partials missing, a warning names the row
+            result = partials(  # NaN outputs: partials missing, a warning names the row
                 model,
                 x,
                 specs,

@@ -30,24 +30,39 @@ from wrt.derivatives import partials
 from wrt.engines.base import Engine
 from wrt.errors import DataError, PrecisionWarning
 from wrt.model import Model
-from wrt.spec import Partial
+from wrt.spec import Partial, parse_spec
 
 FD_MAX_ORDER = 4
 
 
 def nonfinite(
-    model: Model, x: torch.Tensor, values: dict[str, torch.Tensor]
+    model: Model,
+    x: torch.Tensor,
+    values: dict[str, torch.Tensor],
+    outputs: dict[str, torch.Tensor],
 ) -> list[Finding]:
-    """NaN / Inf in the model's outputs or in the partials ``values`` (spec -> (N,))."""
+    """NaN / Inf in the model's outputs or in the partials, one finding each.
+
+    Args:
+        model: the model (for names).
+        x: the points, (N, n_in).
+        values: spec -> partial (N,), as computed through the engine path.
+        outputs: output name -> its values (N,), from the same engine call.
+
+    A partial is counted only where its output is finite: where the output is not,
+    the partial is missing by construction (and the output's finding says why).
+    """
     findings = []
-    with torch.no_grad():
-        y = model(x)
-    columns = {name: y[:, j] for j, name in enumerate(model.outputs)}
-    for label, tensor in [*columns.items(), *values.items()]:
-        bad = ~torch.isfinite(tensor)
+    bad_output = {name: ~torch.isfinite(y.detach()) for name, y in outputs.items()}
+    labelled = [(label, bad, True) for label, bad in bad_output.items()]
+    for spec, tensor in values.items():
+        partial = parse_spec(spec, model.inputs, model.outputs)
+        bad = ~torch.isfinite(tensor.detach()) & ~bad_output[partial.output]
+        labelled.append((spec, bad, False))
+    for label, bad, is_output in labelled:
         if bad.any():
             rows = torch.nonzero(bad).flatten().tolist()
-            what = "output" if label in columns else "partial"
+            what = "output" if is_output else "partial"
             findings.append(
                 Finding(
                     "nonfinite",
@@ -56,7 +71,7 @@ def nonfinite(
                     f"({_point(model, x[rows[0]])}).",
                     "Check the points for values outside the model's domain (log or "
                     "sqrt of negatives, overflow of exp) and the weights for NaN.",
-                    specs=[] if label in columns else [label],
+                    specs=[] if is_output else [label],
                     points=rows[:100],
                     details={"count": len(rows), "first_point": rows[0]},
                 )

@@ -21,7 +21,13 @@ from wrt.checks.neighbours import DataIndex
 from wrt.data import PointsLike, as_points
 from wrt.derivatives import ModelLike, as_model, partials
 from wrt.engines.base import Engine
-from wrt.errors import CheckOptionError, DataError, EngineError, FallbackWarning
+from wrt.errors import (
+    CheckOptionError,
+    DataError,
+    EngineError,
+    FallbackWarning,
+    NonFiniteWarning,
+)
 from wrt.model import Model
 from wrt.names import listing
 from wrt.operators import directional_derivative as _directional
@@ -94,46 +100,52 @@ def check(
     names = _specs(model, specs)
     train = None if data is None else training_data(data, model.inputs)
     x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
-    values = partials(model, x, names, engine=engine)
-    found: list[Finding] = numerics.nonfinite(model, x, dict(values.items()))
-    found += activations.piecewise_linear(model, names)
-    if train is not None:
-        found += data_checks(
-            model,
-            x,
-            train,
-            names,
-            neighbours,
-            rel_spread,
-            angle_tol,
-            far_factor,
-            engine=engine,
-        )
-    else:
-        found.append(
-            Finding(
-                "check-skipped",
-                "No training data given: whether the data determines these partials "
-                "(not-identifiable) and whether the points lie near it "
-                "(far-from-data) was not checked.",
-                "Pass the training inputs: wrt.check(model, X, data=train) or "
-                "wrt check MODEL --data TRAIN.",
+    # non-finite values are findings here (with the first point and advice), not
+    # warnings of every computation the checks make
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonFiniteWarning)
+        values = partials(model, x, [*names, *model.outputs], engine=engine)
+        outputs = {name: values[name] for name in model.outputs}
+        asked = {spec: values[spec] for spec in names}
+        found: list[Finding] = numerics.nonfinite(model, x, asked, outputs)
+        found += activations.piecewise_linear(model, names)
+        if train is not None:
+            found += data_checks(
+                model,
+                x,
+                train,
+                names,
+                neighbours,
+                rel_spread,
+                angle_tol,
+                far_factor,
+                engine=engine,
             )
-        )
-    found += numerics.roundoff(model, x, names, engine, values, roundoff_tol)
-    if verify:
-        if any(f.code == "piecewise-linear" for f in found):
+        else:
             found.append(
                 Finding(
                     "check-skipped",
-                    "No finite-difference verification: differences across the "
-                    "kinks of a piecewise-linear model are not derivatives.",
-                    "Compare engine='autograd' with engine='taylor' instead.",
-                    specs=names,
+                    "No training data given: whether the data determines these "
+                    "partials (not-identifiable) and whether the points lie near "
+                    "it (far-from-data) was not checked.",
+                    "Pass the training inputs: wrt.check(model, X, data=train) or "
+                    "wrt check MODEL --data TRAIN.",
                 )
             )
-        else:
-            found += numerics.fd_disagreement(model, x, names, engine)
+        found += numerics.roundoff(model, x, names, engine, values, roundoff_tol)
+        if verify:
+            if any(f.code == "piecewise-linear" for f in found):
+                found.append(
+                    Finding(
+                        "check-skipped",
+                        "No finite-difference verification: differences across the "
+                        "kinks of a piecewise-linear model are not derivatives.",
+                        "Compare engine='autograd' with engine='taylor' instead.",
+                        specs=names,
+                    )
+                )
+            else:
+                found += numerics.fd_disagreement(model, x, names, engine)
     return CheckReport(found).sorted()
 
 

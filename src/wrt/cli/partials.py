@@ -40,9 +40,9 @@ from wrt.data import (
     with_missing,
     write_table,
 )
+from wrt.derivatives import partials
 from wrt.errors import DataError, ResumeError, SpecError
 from wrt.importers import load
-from wrt.nonfinite import partials
 from wrt.outputs import atomic_write, output_file
 from wrt.sources import source_columns
 from wrt.spec import format_spec, partials_up_to

@@ -100,7 +100,7 @@ def _cheapest(model: Model, request: Request) -> Engine:
             f"The Taylor engine cannot run this model ({verdict}); using the autograd "
             "engine instead (exact, slower at high order or for many directions).",
             FallbackWarning,
-            stacklevel=_caller_level(),
+            stacklevel=caller_level(),
         )
         return autograd
     return taylor
@@ -125,7 +125,7 @@ def prefers_taylor(model: Model, request: Request) -> bool:
     return taylor_cost < autograd_cost
 
 
-def _caller_level() -> int:
+def caller_level() -> int:
     """The stack level of the first frame outside wrt, for warnings."""
     import sys
 
