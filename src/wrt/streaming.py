@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import pyarrow as pa
@@ -305,7 +306,8 @@ def _inputs_as_floats(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFram
     one), so inputs are written as the float64 values the model was evaluated at.
     CSV text is unchanged by this: ``%.17g`` writes 3.0 as ``3``.
     """
-    return frame[list(inputs)].astype("float64").reset_index(drop=True)
+    columns = cast(pd.DataFrame, frame[list(inputs)])  # a list of names: a frame
+    return columns.astype("float64").reset_index(drop=True)
 
 
 def _write_part(frame: pd.DataFrame, path: Path) -> None:

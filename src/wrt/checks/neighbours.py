@@ -2,7 +2,7 @@
 
 :class:`DataIndex` standardizes the training inputs (each input divided by its
 standard deviation, so units do not matter), drops repeated rows and builds a
-k-d tree (``scipy.spatial.cKDTree``) over them. The identifiability check, the
+k-d tree (``scipy.spatial.KDTree``) over them. The identifiability check, the
 coverage check and the data's own spacing all query the same index, built once
 per :func:`wrt.check` call and dropped with it (no cache outlives the call).
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
+from scipy.spatial import KDTree
 
 from wrt.errors import DataError
 
@@ -66,7 +66,7 @@ class DataIndex:
             )
         order = np.random.default_rng(seed).permutation(self.rows.shape[0])
         self._order = order
-        self._trees: dict[int, cKDTree] = {}
+        self._trees: dict[int, KDTree] = {}
 
     @property
     def size(self) -> int:
@@ -104,12 +104,14 @@ class DataIndex:
         """
         tree = self._trees.get(level)
         if tree is None:
-            tree = cKDTree(self.level_rows(level), balanced_tree=False)
+            tree = KDTree(self.level_rows(level), balanced_tree=False)
             self._trees[level] = tree
         distance, index = tree.query(z, k=k, workers=-1)
-        if k == 1:
-            distance, index = distance[:, None], index[:, None]
-        return np.asarray(distance, dtype=np.float64), np.asarray(index)
+        # k = 1 gives 1-D arrays: (m, k) either way
+        return (
+            np.asarray(distance, dtype=np.float64).reshape(len(z), k),
+            np.asarray(index).reshape(len(z), k),
+        )
 
     def spacing(self, k: int, sample: int = 2000) -> float:
         """The data's own spacing: 95th percentile of the distance to the k-th row.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 
 import torch
 
@@ -84,7 +85,7 @@ def roundoff(
     x: torch.Tensor,
     specs: list[str],
     engine: str | Engine,
-    values: dict[str, torch.Tensor],
+    values: Mapping[str, torch.Tensor],
     tol: float,
 ) -> list[Finding]:
     """float32 partials against a float64 copy; see the module docstring."""
@@ -117,7 +118,7 @@ def roundoff(
     flagged = {s: r for s, r in relative.items() if r > tol}
     if not flagged:
         return []
-    worst = max(flagged, key=flagged.get)
+    worst = max(flagged, key=lambda spec: flagged[spec])
     return [
         Finding(
             "float32-roundoff",

@@ -132,7 +132,7 @@ def check(
                     "wrt check MODEL --data TRAIN.",
                 )
             )
-        found += numerics.roundoff(model, x, names, engine, values, roundoff_tol)
+        found += numerics.roundoff(model, x, names, engine, asked, roundoff_tol)
         if verify:
             if any(f.code == "piecewise-linear" for f in found):
                 found.append(

@@ -104,7 +104,7 @@ def load_npz(
             f"{path} has no 'activations' array. Pass one name per layer "
             f"({len(weights)} layers), e.g. activations={_example(len(weights))}."
         )
-    chosen = _activations(activations if activations is not None else names, path)
+    chosen = _activations(activations if activations is not None else names or [], path)
     if len(chosen) != len(weights):
         raise ModelFormatError(
             f"{len(chosen)} activation(s) ({', '.join(chosen)}) for {len(weights)} "
@@ -155,8 +155,13 @@ def _read(
             "reads W1, b1, W2, b2, ... (biases optional) and 'activations'."
             f"{_suggest(extra[0])}"
         )
-    layers = {int(m.group(2)): arrays[k] for k, m in found.items() if m.group(1) == "W"}
-    biases = {int(m.group(2)): arrays[k] for k, m in found.items() if m.group(1) == "b"}
+    matched = {key: m for key, m in found.items() if m is not None}
+    layers = {
+        int(m.group(2)): arrays[k] for k, m in matched.items() if m.group(1) == "W"
+    }
+    biases = {
+        int(m.group(2)): arrays[k] for k, m in matched.items() if m.group(1) == "b"
+    }
     count = max([*layers, *biases], default=0)
     missing = [f"W{i}" for i in range(1, count + 1) if i not in layers]
     if not layers or missing:

@@ -109,6 +109,9 @@ def _dense(config: Config, weights: Weights) -> nn.Module:
 class Standardize(nn.Module):
     """Keras ``Normalization``: (x - mean) / max(sqrt(variance), epsilon)."""
 
+    mean: torch.Tensor
+    variance: torch.Tensor
+
     def __init__(self, mean: torch.Tensor, variance: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("mean", mean)
@@ -135,6 +138,11 @@ def _normalization(config: Config, weights: Weights) -> nn.Module:
 
 class BatchNormInference(nn.Module):
     """Keras ``BatchNormalization`` at inference: g (x - m) / sqrt(v + eps) + b."""
+
+    scale: torch.Tensor
+    offset: torch.Tensor
+    mean: torch.Tensor
+    variance: torch.Tensor
 
     def __init__(self, scale, offset, mean, variance, epsilon: float) -> None:
         super().__init__()

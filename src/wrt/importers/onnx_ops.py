@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from onnx import NodeProto, TensorProto, helper
 
+from wrt.errors import ModelFormatError
 from wrt.importers.activations import softplus
 
 Args = list[torch.Tensor | None]
@@ -51,6 +52,22 @@ class Op:
     ignored: frozenset[str] = frozenset()
 
 
+def _req(args: Args, position: int) -> torch.Tensor:
+    """The node's input at ``position``, which the op requires.
+
+    Raises:
+        ModelFormatError: the input is omitted (an empty name in the graph): the
+            file does not follow the ONNX specification of the op.
+    """
+    value = args[position] if position < len(args) else None
+    if value is None:
+        raise ModelFormatError(
+            f"An ONNX node omits its input {position}, which its op requires; the "
+            "file does not follow the ONNX specification (onnx.checker says where)."
+        )
+    return value
+
+
 def _ints(t: torch.Tensor) -> list[int]:
     """An integer tensor (axes, shape, bounds) as a list of Python ints."""
     return [int(v) for v in t.detach().reshape(-1).tolist()]
@@ -61,15 +78,15 @@ def _unary(torch_fn: Callable[[torch.Tensor], torch.Tensor]) -> Op:
 
 
 def _apply(args: Args, ft: torch.dtype, *, torch_fn) -> torch.Tensor:
-    return torch_fn(args[0])
+    return torch_fn(_req(args, 0))
 
 
 def _binary(args: Args, ft: torch.dtype, *, torch_fn) -> torch.Tensor:
-    return torch_fn(args[0], args[1])
+    return torch_fn(_req(args, 0), _req(args, 1))
 
 
 def _div(args: Args, ft: torch.dtype) -> torch.Tensor:
-    a, b = args[0], args[1]
+    a, b = _req(args, 0), _req(args, 1)
     if a.is_floating_point() or b.is_floating_point():
         return a / b
     return torch.div(a, b, rounding_mode="trunc")  # ONNX integer division truncates
@@ -78,27 +95,27 @@ def _div(args: Args, ft: torch.dtype) -> torch.Tensor:
 def _softplus(args: Args, ft: torch.dtype) -> torch.Tensor:
     # log(1 + e^x) without torch's linear cut-off at x = 20 (F.softplus), which
     # would make every derivative of order >= 2 exactly zero there
-    return softplus(args[0])
+    return softplus(_req(args, 0))
 
 
 def _leaky_relu(args: Args, ft: torch.dtype, *, alpha: float) -> torch.Tensor:
-    return F.leaky_relu(args[0], alpha)
+    return F.leaky_relu(_req(args, 0), alpha)
 
 
 def _elu(args: Args, ft: torch.dtype, *, alpha: float) -> torch.Tensor:
-    return F.elu(args[0], alpha)
+    return F.elu(_req(args, 0), alpha)
 
 
 def _gelu(args: Args, ft: torch.dtype, *, approximate: str) -> torch.Tensor:
-    return F.gelu(args[0], approximate=approximate)
+    return F.gelu(_req(args, 0), approximate=approximate)
 
 
 def _gemm(
     args: Args, ft: torch.dtype, *, alpha: float, beta: float, transA: int, transB: int
 ) -> torch.Tensor:
     """``alpha * A' @ B' + beta * C``; A (M, K) or (K, M), B (K, P) or (P, K)."""
-    a, b = args[0], args[1]
-    c = args[2] if len(args) > 2 else None
+    a, b = _req(args, 0), _req(args, 1)
+    c = args[2] if len(args) > 2 else None  # optional
     plain = alpha == 1.0 and beta == 1.0 and not transA
     if plain and transB and c is not None and c.dim() == 1 and c.numel() == b.shape[0]:
         return F.linear(a, b, c)  # what torch.nn.Linear computes, bit for bit
@@ -115,16 +132,16 @@ def _gemm(
 
 
 def _matmul(args: Args, ft: torch.dtype) -> torch.Tensor:
-    return torch.matmul(args[0], args[1])
+    return torch.matmul(_req(args, 0), _req(args, 1))
 
 
 def _identity(args: Args, ft: torch.dtype) -> torch.Tensor:
-    return args[0]
+    return _req(args, 0)
 
 
 def _dropout(args: Args, ft: torch.dtype) -> Result:
     # inference: the data passes unchanged; the optional mask output is all True
-    return args[0], torch.ones_like(args[0], dtype=torch.bool)
+    return _req(args, 0), torch.ones_like(_req(args, 0), dtype=torch.bool)
 
 
 _FLOAT_TYPES = {
@@ -133,7 +150,7 @@ _FLOAT_TYPES = {
     TensorProto.FLOAT16,
     TensorProto.BFLOAT16,
 }
-_OTHER_TYPES = {
+_OTHER_TYPES: dict[int, torch.dtype] = {
     TensorProto.INT64: torch.int64,
     TensorProto.INT32: torch.int32,
     TensorProto.INT16: torch.int16,
@@ -147,7 +164,7 @@ def _cast(args: Args, ft: torch.dtype, *, to: int) -> torch.Tensor:
     # A cast to any floating type gives the dtype of the points, so that the float64
     # copy of a float32 file computes in float64 throughout.
     target = ft if to in _FLOAT_TYPES else _OTHER_TYPES[to]
-    return args[0].to(target)
+    return _req(args, 0).to(target)
 
 
 def _concat(args: Args, ft: torch.dtype, *, axis: int) -> torch.Tensor:
@@ -180,14 +197,14 @@ def _slice(
     axes: list[int] | None,
 ) -> torch.Tensor:
     """Opset >= 10: bounds are inputs 1..4; opset < 10: attributes."""
-    x = args[0]
+    x = _req(args, 0)
     steps: list[int] | None = None
     if starts is None:
-        starts, ends = _ints(args[1]), _ints(args[2])
+        starts, ends = _ints(_req(args, 1)), _ints(_req(args, 2))
         if len(args) > 3 and args[3] is not None:
-            axes = _ints(args[3])
+            axes = _ints(_req(args, 3))
         if len(args) > 4 and args[4] is not None:
-            steps = _ints(args[4])
+            steps = _ints(_req(args, 4))
     assert ends is not None
     axes = list(range(len(starts))) if axes is None else axes
     steps = [1] * len(starts) if steps is None else steps
@@ -204,14 +221,14 @@ def _slice(
 
 
 def _reshape(args: Args, ft: torch.dtype, *, allowzero: int) -> torch.Tensor:
-    x, shape = args[0], _ints(args[1])
+    x, shape = _req(args, 0), _ints(_req(args, 1))
     if not allowzero:  # 0 copies the input's size on that axis
         shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
     return x.reshape(shape)
 
 
 def _flatten(args: Args, ft: torch.dtype, *, axis: int) -> torch.Tensor:
-    x = args[0]
+    x = _req(args, 0)
     axis = axis + x.dim() if axis < 0 else axis
     return x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:]))
 
@@ -221,12 +238,12 @@ def _axes(args: Args, attribute: list[int] | None) -> list[int] | None:
     if attribute is not None:
         return list(attribute)
     if len(args) > 1 and args[1] is not None:
-        return _ints(args[1])
+        return _ints(_req(args, 1))
     return None
 
 
 def _unsqueeze(args: Args, ft: torch.dtype, *, axes: list[int] | None) -> torch.Tensor:
-    x = args[0]
+    x = _req(args, 0)
     wanted = _axes(args, axes) or []
     rank = x.dim() + len(wanted)
     for axis in sorted(a % rank for a in wanted):
@@ -235,7 +252,7 @@ def _unsqueeze(args: Args, ft: torch.dtype, *, axes: list[int] | None) -> torch.
 
 
 def _squeeze(args: Args, ft: torch.dtype, *, axes: list[int] | None) -> torch.Tensor:
-    x = args[0]
+    x = _req(args, 0)
     wanted = _axes(args, axes)
     if wanted is None:  # every axis of size 1
         wanted = [i for i, size in enumerate(x.shape) if size == 1]
@@ -246,7 +263,7 @@ def _squeeze(args: Args, ft: torch.dtype, *, axes: list[int] | None) -> torch.Te
 
 def _gather(args: Args, ft: torch.dtype, *, axis: int) -> torch.Tensor:
     """out.shape = data.shape[:axis] + indices.shape + data.shape[axis + 1:]."""
-    data, indices = args[0], args[1]
+    data, indices = _req(args, 0), _req(args, 1)
     axis = axis % data.dim()
     size = data.shape[axis]
     flat = indices.reshape(-1).to(torch.int64)
@@ -265,7 +282,7 @@ def _split(
     num_outputs: int | None,
     n_outputs: int,
 ) -> Result:
-    x = args[0]
+    x = _req(args, 0)
     sizes = _axes(args, split)
     if sizes is None:  # equal parts, the last one smaller (opset 18)
         size = x.shape[axis]
@@ -275,13 +292,13 @@ def _split(
 
 
 def _transpose(args: Args, ft: torch.dtype, *, perm: list[int] | None) -> torch.Tensor:
-    x = args[0]
+    x = _req(args, 0)
     return x.permute(list(perm) if perm is not None else list(range(x.dim()))[::-1])
 
 
 def _shape(args: Args, ft: torch.dtype, *, start: int, end: int | None) -> torch.Tensor:
-    dims = list(args[0].shape)[start:end]
-    return torch.tensor(dims, dtype=torch.int64, device=args[0].device)
+    dims = list(_req(args, 0).shape)[start:end]
+    return torch.tensor(dims, dtype=torch.int64, device=_req(args, 0).device)
 
 
 # ONNX float attributes are float32: the default alpha of LeakyRelu is 0.01f.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 
@@ -62,7 +63,10 @@ def mul(a: Series, b: Series) -> Series:
     """A b, the Cauchy product."""
     K = a.order
     return Series(
-        [sum(a.coeffs[j] * b.coeffs[k - j] for j in range(k + 1)) for k in range(K + 1)]
+        [
+            cast(torch.Tensor, sum(a.coeffs[j] * b.coeffs[k - j] for j in range(k + 1)))
+            for k in range(K + 1)
+        ]
     )
 
 

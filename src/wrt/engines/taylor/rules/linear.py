@@ -29,10 +29,12 @@ def _on_stack(op: Any, x: Jet, args: tuple, kwargs: dict) -> Any:
     # unsqueeze's dim counts the dims of its result
     ndim = len(x.shape) + (packet is aten.unsqueeze)
     names = [a.name for a in op._schema.arguments][1:]
-    args = list(args)
+    listed = list(args)
 
     def fix(name: str, value: Any) -> Any:
-        if name in _DIM_ARGS and value is not None:
+        if value is None:  # an optional argument left out
+            return value
+        if name in _DIM_ARGS:
             if isinstance(value, (list, tuple)):
                 return [_shift(d, ndim) for d in value] or list(range(1, ndim + 1))
             return _shift(value, ndim)
@@ -46,8 +48,9 @@ def _on_stack(op: Any, x: Jet, args: tuple, kwargs: dict) -> Any:
             return [None, *value]
         return value
 
-    for i, value in enumerate(args):
-        args[i] = fix(names[i], value)
+    for i, value in enumerate(listed):
+        listed[i] = fix(names[i], value)
+    args = tuple(listed)
     kwargs = {k: fix(k, v) for k, v in kwargs.items()}
     bound = set(names[: len(args)]) | set(kwargs)
     # a dimension left at its default (unbind(x) means dim 0) must move too
