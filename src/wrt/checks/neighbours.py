@@ -67,6 +67,7 @@ class DataIndex:
         order = np.random.default_rng(seed).permutation(self.rows.shape[0])
         self._order = order
         self._trees: dict[int, cKDTree] = {}
+        self._levels: dict[int, np.ndarray] = {}
 
     @property
     def size(self) -> int:
@@ -86,7 +87,9 @@ class DataIndex:
         """The standardized rows of a level, (M_level, n_in)."""
         if level == 0:
             return self.rows
-        return self.rows[self._order[: self.level_size(level)]]
+        if level not in self._levels:
+            self._levels[level] = self.rows[self._order[: self.level_size(level)]]
+        return self._levels[level]
 
     def nearest(
         self, z: np.ndarray, k: int, level: int = 0
