@@ -2,9 +2,10 @@
 
 :class:`DataIndex` standardizes the training inputs (each input divided by its
 standard deviation, so units do not matter), drops repeated rows and builds a
-k-d tree (``scipy.spatial.cKDTree``) over them. The identifiability check, the
-coverage check and the data's own spacing all query the same index, built once
-per :func:`wrt.check` call and dropped with it (no cache outlives the call).
+k-d tree (``scipy.spatial.KDTree``, the compiled cKDTree) over them. The
+identifiability check, the coverage check and the data's own spacing all query
+the same index, built once per :func:`wrt.check` call and dropped with it (no
+cache outlives the call).
 
 For neighbourhoods at coarser scales the index also keeps *levels*: nested random
 subsets of the rows (a quarter of the previous level each, from one seeded
@@ -18,11 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
+from scipy.spatial import KDTree
+from torch import Tensor
 
 from wrt.errors import DataError
-
-Tensor = torch.Tensor
 
 #: Each coarser level keeps this fraction of the previous level's rows.
 LEVEL_SHRINK = 4
@@ -66,7 +66,7 @@ class DataIndex:
             )
         order = np.random.default_rng(seed).permutation(self.rows.shape[0])
         self._order = order
-        self._trees: dict[int, cKDTree] = {}
+        self._trees: dict[int, KDTree] = {}
         self._levels: dict[int, np.ndarray] = {}
 
     @property
@@ -107,12 +107,12 @@ class DataIndex:
         """
         tree = self._trees.get(level)
         if tree is None:
-            tree = cKDTree(self.level_rows(level), balanced_tree=False)
+            tree = KDTree(self.level_rows(level), balanced_tree=False)
             self._trees[level] = tree
         distance, index = tree.query(z, k=k, workers=-1)
-        if k == 1:
-            distance, index = distance[:, None], index[:, None]
-        return np.asarray(distance, dtype=np.float64), np.asarray(index)
+        shape = (z.shape[0], k)  # k == 1 gives (N,)
+        distance = np.asarray(distance, dtype=np.float64).reshape(shape)
+        return distance, np.asarray(index).reshape(shape)
 
     def spacing(self, k: int, sample: int = 2000) -> float:
         """The data's own spacing: 95th percentile of the distance to the k-th row.

@@ -48,10 +48,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.stats import chi2
+from torch import Tensor
 
 from wrt.checks.neighbours import DataIndex
-
-Tensor = torch.Tensor
 
 #: Fewest degrees of freedom left to a curved fit for it to count.
 MIN_DOF = 5
