@@ -90,7 +90,7 @@ def check(
     _check_options(neighbours, rel_spread, angle_tol, far_factor)
     model = as_model(model)
     names = _specs(model, specs)
-    train = None if data is None else training_data(data, model.inputs)
+    train = None if data is None else training_index(data, model.inputs, neighbours)
     x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
     values = partials(model, x, names, engine=engine)
     found: list[Finding] = numerics.nonfinite(model, x, dict(values.items()))
@@ -147,24 +147,36 @@ def training_data(data: PointsLike, inputs: Sequence[str]) -> torch.Tensor:
         raise DataError(f"The training data (data=...): {exc}") from exc
 
 
-def data_checks(
-    model: Model,
-    x: torch.Tensor,
-    train: torch.Tensor,
-    specs: list[str],
-    neighbours: int | None,
-    rel_spread: float,
-    angle_tol: float,
-    far_factor: float,
-) -> list[Finding]:
-    """Identifiability and coverage over one index of the training data (M, n_in)."""
-    index = DataIndex(train)
+def training_index(
+    data: PointsLike, inputs: Sequence[str], neighbours: int | None
+) -> DataIndex:
+    """The training data, checked and indexed once (before any partial is computed).
+
+    Raises:
+        DataError: see :func:`training_data`; fewer than 2 distinct rows.
+        CheckOptionError: ``neighbours`` above the number of distinct rows.
+    """
+    index = DataIndex(training_data(data, inputs))
     if neighbours is not None and neighbours > index.size:
         raise CheckOptionError(
             f"neighbours={neighbours} is more than the {index.size} distinct "
             "training rows; pass neighbours between 2 and "
             f"{index.size}, or None for the default."
         )
+    return index
+
+
+def data_checks(
+    model: Model,
+    x: torch.Tensor,
+    index: DataIndex,
+    specs: list[str],
+    neighbours: int | None,
+    rel_spread: float,
+    angle_tol: float,
+    far_factor: float,
+) -> list[Finding]:
+    """Identifiability and coverage over one index of the training data."""
     found = identifiability(model, x, index, specs, neighbours, rel_spread, angle_tol)
     found += coverage(model, x, index, neighbours, far_factor)
     if x.shape[0] > MAX_POINTS:
