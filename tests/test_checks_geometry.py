@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import wrt
-from wrt.checks import run, support
+from wrt.checks import inputs, run, support
 from wrt.checks.neighbours import DataIndex
 
 D = torch.float64
@@ -264,6 +264,7 @@ def test_the_data_is_indexed_once_per_check(monkeypatch):
             built.append(data.shape)
             super().__init__(data, seed)
 
+    monkeypatch.setattr(inputs, "DataIndex", Counting)
     monkeypatch.setattr(run, "DataIndex", Counting)
     data, _ = _circle(100)
     report = wrt.check(_model(), data, data=data, verify=False)
