@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import wrt
-from wrt.checks import run, support
+from wrt.checks import inputs, run, support
 from wrt.checks.neighbours import DataIndex
 
 D = torch.float64
@@ -264,6 +264,7 @@ def test_the_data_is_indexed_once_per_check(monkeypatch):
             built.append(data.shape)
             super().__init__(data, seed)
 
+    monkeypatch.setattr(inputs, "DataIndex", Counting)
     monkeypatch.setattr(run, "DataIndex", Counting)
     data, _ = _circle(100)
     report = wrt.check(_model(), data, data=data, verify=False)
@@ -295,3 +296,17 @@ def test_the_callers_thread_setting_is_restored(monkeypatch):
     with pytest.raises(RuntimeError, match="inside"):
         support.local_geometry(DataIndex(data), data, 0.05, None)
     assert torch.get_num_threads() == before
+
+
+def test_more_inputs_a_line_a_torus_and_a_full_cloud():
+    generator = _gen(12)
+    t = torch.rand(300, 1, generator=generator, dtype=D)
+    line = t * torch.arange(1.0, 6.0, dtype=D)
+    assert _geometry(line).rank.tolist() == [1] * 300
+    # the flat torus (cos a, sin a, cos b, sin b): a surface in 4-D
+    a, b = torch.rand(2, 400, generator=generator, dtype=D) * 2 * math.pi
+    torus = torch.stack([a.cos(), a.sin(), b.cos(), b.sin()], 1)
+    ranks = _geometry(torus).rank
+    assert (ranks <= 3).all() and (ranks == 2).float().mean() > 0.95
+    cloud = torch.rand(300, 5, generator=generator, dtype=D)
+    assert _geometry(cloud).rank.tolist() == [5] * 300

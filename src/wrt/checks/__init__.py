@@ -1,6 +1,7 @@
 """Checks that say when a partial derivative is meaningless, and verify the rest.
 
 findings.py     Finding, CheckReport: severity, code, message, hint, specs, points
+inputs.py       the check's options and training data, validated first
 neighbours.py   the training data indexed once per check (k-d trees, levels)
 support.py      the data's local dimension at several scales; coverage distances
 activations.py  non-smooth operations (piecewise-linear models)

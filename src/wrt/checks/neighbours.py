@@ -2,9 +2,10 @@
 
 :class:`DataIndex` standardizes the training inputs (each input divided by its
 standard deviation, so units do not matter), drops repeated rows and builds a
-k-d tree (``scipy.spatial.KDTree``) over them. The identifiability check, the
-coverage check and the data's own spacing all query the same index, built once
-per :func:`wrt.check` call and dropped with it (no cache outlives the call).
+k-d tree (``scipy.spatial.KDTree``, the compiled cKDTree) over them. The
+identifiability check, the coverage check and the data's own spacing all query
+the same index, built once per :func:`wrt.check` call and dropped with it (no
+cache outlives the call).
 
 For neighbourhoods at coarser scales the index also keeps *levels*: nested random
 subsets of the rows (a quarter of the previous level each, from one seeded
@@ -19,10 +20,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy.spatial import KDTree
+from torch import Tensor
 
 from wrt.errors import DataError
-
-Tensor = torch.Tensor
 
 #: Each coarser level keeps this fraction of the previous level's rows.
 LEVEL_SHRINK = 4
@@ -67,6 +67,7 @@ class DataIndex:
         order = np.random.default_rng(seed).permutation(self.rows.shape[0])
         self._order = order
         self._trees: dict[int, KDTree] = {}
+        self._levels: dict[int, np.ndarray] = {}
 
     @property
     def size(self) -> int:
@@ -86,7 +87,9 @@ class DataIndex:
         """The standardized rows of a level, (M_level, n_in)."""
         if level == 0:
             return self.rows
-        return self.rows[self._order[: self.level_size(level)]]
+        if level not in self._levels:
+            self._levels[level] = self.rows[self._order[: self.level_size(level)]]
+        return self._levels[level]
 
     def nearest(
         self, z: np.ndarray, k: int, level: int = 0
@@ -107,11 +110,9 @@ class DataIndex:
             tree = KDTree(self.level_rows(level), balanced_tree=False)
             self._trees[level] = tree
         distance, index = tree.query(z, k=k, workers=-1)
-        # k = 1 gives 1-D arrays: (m, k) either way
-        return (
-            np.asarray(distance, dtype=np.float64).reshape(len(z), k),
-            np.asarray(index).reshape(len(z), k),
-        )
+        shape = (z.shape[0], k)  # k == 1 gives (N,)
+        distance = np.asarray(distance, dtype=np.float64).reshape(shape)
+        return distance, np.asarray(index).reshape(shape)
 
     def spacing(self, k: int, sample: int = 2000) -> float:
         """The data's own spacing: 95th percentile of the distance to the k-th row.

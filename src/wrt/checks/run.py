@@ -8,7 +8,6 @@ a finite-difference verification. Each check is in its own module of
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 
@@ -17,17 +16,12 @@ import torch
 from wrt.checks import activations, numerics, support
 from wrt.checks import neighbours as neighbours_module
 from wrt.checks.findings import CheckReport, Finding
+from wrt.checks.inputs import check_options, training_index
 from wrt.checks.neighbours import DataIndex
 from wrt.data import PointsLike, as_points
 from wrt.derivatives import ModelLike, as_model, partials
 from wrt.engines.base import Engine
-from wrt.errors import (
-    CheckOptionError,
-    DataError,
-    EngineError,
-    FallbackWarning,
-    NonFiniteWarning,
-)
+from wrt.errors import EngineError, FallbackWarning, NonFiniteWarning
 from wrt.model import Model
 from wrt.names import listing
 from wrt.operators import directional_derivative as _directional
@@ -95,10 +89,10 @@ def check(
         >>> round(float(f.directional_derivative[0]), 4)  # (1 + 2 * 1.5) / sqrt(3.25)
         2.2188
     """
-    _check_options(neighbours, rel_spread, angle_tol, far_factor)
+    check_options(neighbours, rel_spread, angle_tol, far_factor)
     model = as_model(model)
     names = _specs(model, specs)
-    train = None if data is None else training_data(data, model.inputs)
+    train = None if data is None else training_index(data, model.inputs, neighbours)
     x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
     # non-finite values are findings here (with the first point and advice), not
     # warnings of every computation the checks make
@@ -149,30 +143,10 @@ def check(
     return CheckReport(found).sorted()
 
 
-def training_data(data: PointsLike, inputs: Sequence[str]) -> torch.Tensor:
-    """The training inputs as a float64 tensor (M, n_in).
-
-    Raises:
-        DataError: no rows, missing columns, non-numeric or non-finite values; the
-            message says it is about the training data.
-    """
-    if getattr(data, "shape", (1,))[0] == 0 or (
-        isinstance(data, (list, tuple)) and not data
-    ):
-        raise DataError(
-            "The training data (data=...) has no rows; the checks compare the "
-            "points with the training rows. Pass the training inputs."
-        )
-    try:
-        return as_points(data, inputs, dtype=torch.float64)
-    except DataError as exc:
-        raise DataError(f"The training data (data=...): {exc}") from exc
-
-
 def data_checks(
     model: Model,
     x: torch.Tensor,
-    train: torch.Tensor,
+    index: DataIndex,
     specs: list[str],
     neighbours: int | None,
     rel_spread: float,
@@ -181,14 +155,7 @@ def data_checks(
     *,
     engine: str | Engine = "auto",
 ) -> list[Finding]:
-    """Identifiability and coverage over one index of the training data (M, n_in)."""
-    index = DataIndex(train)
-    if neighbours is not None and neighbours > index.size:
-        raise CheckOptionError(
-            f"neighbours={neighbours} is more than the {index.size} distinct "
-            "training rows; pass neighbours between 2 and "
-            f"{index.size}, or None for the default."
-        )
+    """Identifiability and coverage over one index of the training data."""
     found = identifiability(
         model, x, index, specs, neighbours, rel_spread, angle_tol, engine=engine
     )
@@ -205,37 +172,6 @@ def data_checks(
             )
         )
     return found
-
-
-def _check_options(
-    neighbours: object, rel_spread: float, angle_tol: float, far_factor: float
-) -> None:
-    """Raise :class:`CheckOptionError` for an option out of its range."""
-    if neighbours is not None and (
-        isinstance(neighbours, bool)
-        or not isinstance(neighbours, int)
-        or neighbours < 2
-    ):
-        raise CheckOptionError(
-            f"neighbours={neighbours!r} is not a neighbourhood size; pass an "
-            "integer >= 2 (training rows per neighbourhood), or None for the "
-            "default."
-        )
-    bounds = {
-        "rel_spread": (
-            rel_spread,
-            0.0,
-            1.0,
-            "a fraction strictly between 0 and 1, e.g. 0.05",
-        ),
-        "angle_tol": (angle_tol, 0.0, 1.0, "the sine of an angle, in (0, 1], e.g. 0.1"),
-        "far_factor": (far_factor, 0.0, math.inf, "a finite factor > 0, e.g. 3"),
-    }
-    for name, (value, low, high, valid) in bounds.items():
-        number = value if isinstance(value, (int, float)) else math.nan
-        inside = low < number < high or (name == "angle_tol" and number == 1.0)
-        if isinstance(value, bool) or not inside:
-            raise CheckOptionError(f"{name}={value!r} is out of range; pass {valid}.")
 
 
 def identifiability(

@@ -48,10 +48,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.stats import chi2
+from torch import Tensor
 
 from wrt.checks.neighbours import DataIndex
-
-Tensor = torch.Tensor
 
 #: Fewest degrees of freedom left to a curved fit for it to count.
 MIN_DOF = 5
@@ -61,8 +60,8 @@ ALPHA = 1e-4
 GAP = 4.0
 #: Spreads below this (standardized units) are exact degeneracy.
 EXACT = 1e-9
-#: Neighbour rows per block of points in the fits.
-CHUNK = 1 << 20
+#: Numbers per block of points in the fits (neighbours times quadratic terms).
+CHUNK = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -166,7 +165,7 @@ def _local_geometry(
         r = torch.empty_like(rank)
         b = torch.empty_like(basis)
         # blocks of points: bounded memory for many points and large k
-        step = max(1, CHUNK // k)
+        step = max(1, CHUNK // (k * _quadratic_size(n)))
         for start in range(0, count, step):
             part = slice(start, start + step)
             neighbourhood = torch.from_numpy(index.level_rows(level)[rows[part]])
