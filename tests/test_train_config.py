@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 import wrt
 from wrt.cli.app import app
-from wrt.training.config import TrainConfig, run
+from wrt.training.config import TrainConfig
+from wrt.training.runner import run
 from wrt.training.samplers import sample
 
 runner = CliRunner()
@@ -322,7 +323,7 @@ def test_resume_gives_the_uninterrupted_result(
     config, monkeypatch, optimizer, stop, how
 ):
     """Parameters, Adam's moments and L-BFGS's pairs all go to the checkpoint."""
-    import wrt.training.config as config_module
+    import wrt.training.runner as config_module
 
     settings = "steps = 12\nlr = 1e-2\ncheckpoint_every = 4"
     if optimizer == "adam+lbfgs":

@@ -13,8 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from wrt.cli.errors import EXIT_BAD_INPUT, reports_errors
 from wrt.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
-from wrt.training.config import TrainConfig, prepare, run
+from wrt.training.config import TrainConfig
 from wrt.training.distributed import init_from_environment, launch
+from wrt.training.runner import prepare, run
 
 #: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
