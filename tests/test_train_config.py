@@ -364,3 +364,24 @@ def test_resume_gives_the_uninterrupted_result(
         whole_model.module.parameters(), resumed_model.module.parameters(), strict=True
     ):
         assert torch.equal(a, b)
+
+
+def test_ctrl_c_while_writing_the_outputs_then_resume_writes_them(config, monkeypatch):
+    import wrt.training.runner as runner_module
+
+    config.write_text(CONFIG.replace("steps = 30", "steps = 3"))
+    original = runner_module.write_outputs
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner_module, "write_outputs", interrupted)
+    result = runner.invoke(app, ["train", str(config)])
+    assert result.exit_code == 130 and "while writing the outputs" in result.output
+    assert f"wrt train {config} --resume" in result.output
+    monkeypatch.setattr(runner_module, "write_outputs", original)
+    result = runner.invoke(app, ["train", str(config), "--resume"])
+    assert result.exit_code == 0, result.output
+    out = config.parent / "out"
+    assert (out / "model.pt2").exists()
+    assert pd.read_csv(out / "history.csv")["step"].tolist() == [0, 1, 2]

@@ -76,10 +76,13 @@ def train_command(
         print(f"wrt: continue with: {command}", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except KeyboardInterrupt:
-        print(
-            "wrt: interrupted before training started; nothing was written.",
-            file=sys.stderr,
+        said = (
+            "wrt: interrupted before training started; nothing was written."
+            if nproc == 1
+            else "wrt: interrupted; the output folder keeps the checkpoints written "
+            f"so far: wrt train {shlex.quote(str(config))} --resume continues."
         )
+        print(said, file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 

@@ -121,15 +121,19 @@ def run(
     frame = _joined(previous, history.frame, done, columns)
     full = History(frame, history.optimizer, history.seconds)
     if writer:
-        save_checkpoint(
-            folder,
-            model,
-            frame.values.tolist(),
-            columns,
-            _reached(frame, done),
-            state.snapshot(),
-        )
-        write_outputs(model, full, folder)
+        reached = _reached(frame, done)
+        try:
+            rows_all = frame.values.tolist()
+            save_checkpoint(folder, model, rows_all, columns, reached, state.snapshot())
+            write_outputs(model, full, folder)
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(
+                f"Interrupted while writing the outputs after step {reached}; "
+                f"{folder / 'checkpoint.pt'} holds the last checkpoint written: "
+                "--resume continues from it and writes the outputs.",
+                reached,
+                full,
+            ) from None
     return model, full
 
 
