@@ -58,7 +58,10 @@ def train_command(
     try:
         _train(config, resume, overwrite, nproc)
     except ConfigError as exc:
-        print(f"wrt: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        first, *rest = str(exc).split("\n")
+        print(f"wrt: error: {' '.join(first.split())}", file=sys.stderr)
+        for line in rest:  # an expression's text and the caret under the bad token
+            print(f"  {line}", file=sys.stderr)
         hint = getattr(exc, "hint", None) or _CONFIG_HINT
         print(f"wrt: hint: {hint}", file=sys.stderr)
         raise typer.Exit(EXIT_BAD_INPUT) from None
