@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 import wrt
 from wrt.cli.app import app
-from wrt.training.config import TrainConfig, run
+from wrt.training.config import TrainConfig
+from wrt.training.runner import run
 from wrt.training.samplers import sample
 
 runner = CliRunner()
@@ -322,7 +323,7 @@ def test_resume_gives_the_uninterrupted_result(
     config, monkeypatch, optimizer, stop, how
 ):
     """Parameters, Adam's moments and L-BFGS's pairs all go to the checkpoint."""
-    import wrt.training.config as config_module
+    import wrt.training.runner as config_module
 
     settings = "steps = 12\nlr = 1e-2\ncheckpoint_every = 4"
     if optimizer == "adam+lbfgs":
@@ -363,3 +364,24 @@ def test_resume_gives_the_uninterrupted_result(
         whole_model.module.parameters(), resumed_model.module.parameters(), strict=True
     ):
         assert torch.equal(a, b)
+
+
+def test_ctrl_c_while_writing_the_outputs_then_resume_writes_them(config, monkeypatch):
+    import wrt.training.runner as runner_module
+
+    config.write_text(CONFIG.replace("steps = 30", "steps = 3"))
+    original = runner_module.write_outputs
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner_module, "write_outputs", interrupted)
+    result = runner.invoke(app, ["train", str(config)])
+    assert result.exit_code == 130 and "while writing the outputs" in result.output
+    assert f"wrt train {config} --resume" in result.output
+    monkeypatch.setattr(runner_module, "write_outputs", original)
+    result = runner.invoke(app, ["train", str(config), "--resume"])
+    assert result.exit_code == 0, result.output
+    out = config.parent / "out"
+    assert (out / "model.pt2").exists()
+    assert pd.read_csv(out / "history.csv")["step"].tolist() == [0, 1, 2]

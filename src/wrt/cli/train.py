@@ -14,8 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from wrt.cli.errors import EXIT_BAD_INPUT, reports_errors
 from wrt.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from wrt.outputs import output_folder
-from wrt.training.config import TrainConfig, prepare, run
+from wrt.training.config import TrainConfig
 from wrt.training.distributed import init_from_environment, launch
+from wrt.training.runner import prepare, run
 
 #: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
@@ -58,7 +59,10 @@ def train_command(
     try:
         _train(config, resume, overwrite, nproc)
     except ConfigError as exc:
-        print(f"wrt: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        first, *rest = str(exc).split("\n")
+        print(f"wrt: error: {' '.join(first.split())}", file=sys.stderr)
+        for line in rest:  # an expression's text and the caret under the bad token
+            print(f"  {line}", file=sys.stderr)
         hint = getattr(exc, "hint", None) or _CONFIG_HINT
         print(f"wrt: hint: {hint}", file=sys.stderr)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -76,10 +80,13 @@ def train_command(
         print(f"wrt: continue with: {command}", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except KeyboardInterrupt:
-        print(
-            "wrt: interrupted before training started; nothing was written.",
-            file=sys.stderr,
+        said = (
+            "wrt: interrupted before training started; nothing was written."
+            if nproc == 1
+            else "wrt: interrupted; the output folder keeps the checkpoints written "
+            f"so far: wrt train {shlex.quote(str(config))} --resume continues."
         )
+        print(said, file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 

@@ -9,7 +9,8 @@ history.py     History, and the record of rows and last finite parameters
 networks.py    mlp: a quick model with named inputs and outputs
 samplers.py    points in boxes and on their boundaries (uniform, LHS, Sobol)
 schema.py      the checks of every table, key and value of a wrt train config
-config.py      wrt train CONFIG.toml: the file format, building, running
+config.py      wrt train CONFIG.toml: the file format, the model and terms built
+runner.py      running a config: checks first, checkpoints, --resume, Ctrl-C
 outputs.py     the run folder: checked before training, checkpoints, outputs
 """
 

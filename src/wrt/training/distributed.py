@@ -59,7 +59,8 @@ def launch(
 def _worker(
     rank: int, world: int, config: str, resume: bool, overwrite: bool, port: int
 ) -> None:
-    from wrt.training.config import TrainConfig, run
+    from wrt.training.config import TrainConfig
+    from wrt.training.runner import run
 
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
