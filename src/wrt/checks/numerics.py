@@ -12,10 +12,10 @@
   Richardson-extrapolated central differences in float64 with their own error
   estimate (truncation, plus the rounding noise of the function values observed
   around each point, so that a model that is a small difference of large terms
-  widens the bound instead of accusing the engine); a point disagrees when the difference exceeds ``10 x`` that estimate
-  plus ``1e-6`` of the partial's scale. Skipped above order 4 (differences lose
-  too many digits) and for piecewise-linear models (a difference across a kink is
-  not a derivative).
+  widens the bound instead of accusing the engine); a point disagrees when the
+  difference exceeds ``10 x`` that estimate plus ``1e-6`` of the partial's scale.
+  Skipped above order 4 (differences lose too many digits) and for
+  piecewise-linear models (a difference across a kink is not a derivative).
 """
 
 from __future__ import annotations
