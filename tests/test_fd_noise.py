@@ -177,3 +177,49 @@ def test_huge_points_do_not_spoil_the_steps_of_the_others(outlier):
                 float(exact[spec][row]), rel=1e-6
             )
             assert float(fd.errors[fd.key(spec)][row]) < 1e-5
+
+
+def test_wrt_check_on_a_cancelling_model_file_exits_0(tmp_path):
+    # the case: 1e6 (tanh(s) - tanh(s - 1e-6)) gave fd-disagreement, exit 1
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from models import save_torchscript
+    from wrt.cli.app import app
+
+    model = save_torchscript(Cancelling(torch.tanh), tmp_path / "m.pt")
+    points = tmp_path / "p.csv"
+    pd.DataFrame(_points(60).numpy(), columns=["x1", "x2"]).to_csv(points, index=False)
+    argv = ["check", str(model), "--data", str(points), "--json", "--inputs", "x1,x2"]
+    argv += ["-d", "dy/dx1", "-d", "d2y/dx1^2", "-d", "d3y/dx1^3"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert "fd-disagreement" not in result.stdout
+
+
+@pytest.mark.parametrize("fn", [torch.tanh, torch.sigmoid, torch.nn.functional.gelu])
+def test_training_gradients_through_saturated_taylor_rules_are_finite(fn):
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(1, 4).double()
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+        layer.bias.copy_(torch.tensor([0.0, 30.0, -800.0, 1000.0]))
+    model = wrt.wrap(
+        torch.nn.Sequential(layer, _Apply(fn), torch.nn.Linear(4, 1).double())
+    )
+    x = torch.tensor([[0.0], [0.5]], dtype=torch.float64)
+    for engine in ("taylor", "autograd"):
+        got = wrt.partials(model, x, "d2y/dx1^2", engine=engine, differentiable=True)
+        got["d2y/dx1^2"].sum().backward()
+        for p in model.module.parameters():  # the last bias has no second derivative
+            assert p.grad is None or torch.isfinite(p.grad).all(), (engine, p.grad)
+            p.grad = None
+
+
+class _Apply(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)

@@ -8,14 +8,14 @@
   carry visible round-off, typically where a partial is a small difference of large
   terms. A well-conditioned float32 network agrees to about 1e-6 (measured on a
   PINN up to order 8), so the default leaves those alone.
-- *fd-disagreement*: the engine's partials (computed in float64) against Richardson-
-  extrapolated central differences in float64 with their own error estimate (truncation,
-  plus the rounding noise of the function values observed around each point, so that a
-  model that is a small difference of large terms widens the bound instead of accusing
-  the engine); a point disagrees when the difference exceeds ``10 x`` that estimate plus
-  ``1e-6`` of the partial's scale. Skipped above order 4 (differences lose too many
-  digits) and for piecewise-linear models (a difference across a kink is not a
-  derivative).
+- *fd-disagreement*: the engine's partials (computed in float64) against
+  Richardson-extrapolated central differences in float64 with their own error
+  estimate (truncation, plus the rounding noise of the function values observed
+  around each point, so that a model that is a small difference of large terms
+  widens the bound instead of accusing the engine); a point disagrees when the
+  difference exceeds ``10 x`` that estimate plus ``1e-6`` of the partial's scale.
+  Skipped above order 4 (differences lose too many digits) and for
+  piecewise-linear models (a difference across a kink is not a derivative).
 """
 
 from __future__ import annotations

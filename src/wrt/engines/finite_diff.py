@@ -66,7 +66,13 @@ class FiniteDiffEngine:
         levels: number of step sizes, each half the previous one, starting at the
             input's scale. 14 spans four decades, enough for round-off and
             truncation to cross for orders 1 to 4 in float64.
-        scale: step scale per input, shape (n_in,); None takes it from the points.
+        scale: largest step per input, shape (n_in,), positive and finite; None
+            takes it from the points' spread. Each point's steps are further
+            capped by its own magnitude (or 1): ``min(scale, max(|x|, 1))``.
+
+    Raises:
+        EngineError: ``levels`` not a whole number from 2 to 40; at compute
+            time, a ``scale`` that is not one positive finite number per input.
     """
 
     name = "finite_diff"
