@@ -114,7 +114,7 @@ def test_debug_shows_the_traceback_of_an_internal_error(files):
             130,
             "wrt: interrupted: Stopped after 2 of 5 chunks",
         ),
-        (KeyboardInterrupt(), 130, "wrt: interrupted: stopped by Ctrl-C"),
+        (KeyboardInterrupt(), 130, "wrt: interrupted: nothing was written"),
         (torch.OutOfMemoryError("CUDA out of memory"), 2, "wrt: error: out of memory"),
         (MemoryError(), 2, "wrt: error: out of memory: MemoryError"),
         (SpecError("bad spec", hint="Write it so."), 2, "wrt: error: bad spec"),

@@ -14,6 +14,7 @@ import torch
 import wrt
 from models import mlp
 from wrt.engines.autograd import AutogradEngine
+from wrt.engines.base import Computed
 from wrt.engines.finite_diff import noise_level, step_scale
 
 
@@ -70,8 +71,11 @@ class Off(AutogradEngine):
         self.delta = delta
 
     def compute(self, model, x, request):
-        values = super().compute(model, x, request)
-        return {p: (1 + self.delta) * v for p, v in values.items()}
+        computed = super().compute(model, x, request)
+        return Computed(
+            {p: (1 + self.delta) * v for p, v in computed.values.items()},
+            computed.errors,
+        )
 
 
 @pytest.mark.parametrize("name", sorted(NOISY))

@@ -282,6 +282,9 @@ def train(
         DataError: ``X`` is not (N, 2) with one target per row, or a setting is out
             of range (negative ``steps``).
     """
+    for name, count in (("steps", steps), ("lbfgs_steps", lbfgs_steps)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise DataError(f"{name} must be a whole number >= 0, not {count!r}.")
     X = torch.as_tensor(X, dtype=torch.float32)
     y = torch.as_tensor(y, dtype=torch.float32).reshape(-1)
     if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] != y.shape[0]:
