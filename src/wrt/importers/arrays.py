@@ -104,7 +104,8 @@ def load_npz(
             f"{path} has no 'activations' array. Pass one name per layer "
             f"({len(weights)} layers), e.g. activations={_example(len(weights))}."
         )
-    chosen = _activations(activations if activations is not None else names or [], path)
+    given = activations if activations is not None else names
+    chosen = _activations([] if given is None else given, path)
     if len(chosen) != len(weights):
         raise ModelFormatError(
             f"{len(chosen)} activation(s) ({', '.join(chosen)}) for {len(weights)} "
