@@ -195,3 +195,16 @@ def test_report_json_has_the_documented_fields():
 def test_unknown_spec_names_are_errors_before_any_check():
     with pytest.raises(wrt.SpecError, match="x9"):
         wrt.check(_smooth_model(), _grid(4), specs=["dy/dx9"])
+
+
+def test_points_at_extreme_distances_are_far_from_data_not_a_crash():
+    # (x - mean) / scale of 1e300 squares to inf in the k-d tree, which then finds
+    # no neighbour (an IndexError before); such points are simply far from the data
+    torch.manual_seed(0)
+    data = torch.randn(50, 2, dtype=torch.float64)
+    points = data[:5].clone()
+    points[0, 0], points[1, 1] = 1e300, -1e300
+    model = wrt.wrap(lambda z: torch.tanh(z[:, 0]) + z[:, 1], inputs=["x1", "x2"])
+    report = wrt.check(model, points, data=data, verify=False)
+    far = report.by_code("far-from-data")
+    assert far and far[0].points == [0, 1]

@@ -28,6 +28,10 @@ from wrt.errors import DataError
 LEVEL_SHRINK = 4
 
 
+#: Largest standardized coordinate a query keeps (see DataIndex.standardize).
+_FAR = 1e100
+
+
 class DataIndex:
     """Standardized, de-duplicated training rows and their k-d trees.
 
@@ -75,9 +79,14 @@ class DataIndex:
         return int(self.rows.shape[0])
 
     def standardize(self, points: Tensor) -> np.ndarray:
-        """Points (N, n_in) in the data's standardized units, as a numpy array."""
+        """Points (N, n_in) in the data's standardized units, as a numpy array.
+
+        Coordinates are clipped to +-1e100 standard deviations: a point that far
+        (1e300 in a column) is far from the data either way, and its squared
+        distances must stay finite for the tree (an infinite one has no neighbour).
+        """
         z = (points.detach().to(torch.float64).cpu() - self.mean) / self.scale
-        return z.numpy()
+        return z.clamp(-_FAR, _FAR).numpy()
 
     def level_size(self, level: int) -> int:
         """Rows at a level: all of them at level 0, a quarter more at each next one."""
