@@ -26,7 +26,7 @@ test: $(STAMP) ## Run the test suite (unit, property, CLI, examples, doctests)
 lint: $(STAMP) ## ruff check, ruff format check, pyright (basic) on src
 	$(VENV)/bin/ruff check src tests examples bench
 	$(VENV)/bin/ruff format --check src tests examples bench
-	$(VENV)/bin/pyright
+	$(VENV)/bin/pyright -p .
 
 format: $(STAMP) ## Format the code with ruff
 	$(VENV)/bin/ruff format src tests examples bench
