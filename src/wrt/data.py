@@ -7,8 +7,10 @@ NaN and Inf are rejected with the row and column where they first appear.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from wrt.errors import DataError, one_line
+from wrt.errors import DataError, PrecisionWarning, caller_level, one_line
 from wrt.names import listing
 
-PointsLike = torch.Tensor | np.ndarray | pd.DataFrame | Mapping[str, Any] | Sequence
+PointsLike = (
+    torch.Tensor | np.ndarray | pd.DataFrame | Mapping[str, Any] | Sequence | str | Path
+)
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".json")
 
@@ -51,10 +55,11 @@ def as_points(
     Args:
         points: a tensor or array (N, n_in) (or (N,) when there is one input), a
             DataFrame or mapping with a column per input name (extra columns are
-            ignored), or nested lists.
+            ignored), nested lists, or the path of a CSV / Parquet / JSON file.
         inputs: the model's input names.
         dtype: floating dtype of the result; None keeps a floating input's dtype
-            (float64 for integers).
+            (float64 for integers, float32 for float16 / bfloat16, with a
+            PrecisionWarning).
         device: device of the result.
 
     Returns:
@@ -62,8 +67,11 @@ def as_points(
         change.
 
     Raises:
-        DataError: wrong shape, missing columns, non-numeric values, NaN or Inf.
+        DataError: wrong shape, missing columns, non-numeric or complex values, NaN
+            or Inf, an unreadable file.
     """
+    if isinstance(points, (str, Path)):
+        points = read_table(points)  # a CSV, Parquet or JSON file of points
     if isinstance(points, pd.DataFrame) or isinstance(points, Mapping):
         tensor = _from_columns(points, inputs)
     elif isinstance(points, torch.Tensor):
@@ -89,8 +97,23 @@ def as_points(
             "per input, or a table with named columns.",
             hint=_COLUMNS_HINT,
         )
+    if tensor.is_complex():
+        raise DataError(
+            f"Points are complex ({tensor.dtype}); partials are taken with respect to "
+            "real inputs. Pass the real parts (or real and imaginary parts as two "
+            "inputs).",
+        )
     if not tensor.is_floating_point():
         tensor = tensor.to(torch.float64)
+    if dtype is None and tensor.dtype in (torch.float16, torch.bfloat16):
+        # 3 significant digits: a 4th partial would be off in the 1st digit
+        warnings.warn(
+            f"Points in {tensor.dtype} are computed in float32: half precision "
+            "keeps about 3 significant digits, too few for derivatives.",
+            PrecisionWarning,
+            stacklevel=caller_level(),
+        )
+        tensor = tensor.to(torch.float32)
     tensor = tensor.to(dtype=dtype or tensor.dtype, device=device or tensor.device)
     check_finite(tensor, inputs)
     return tensor
@@ -147,6 +170,60 @@ def check_finite(points: torch.Tensor, columns: Sequence[str]) -> None:
         )
 
 
+def csv_header(path: Path) -> list[str]:
+    """The names in the first line of a CSV file, as written (no renaming).
+
+    Raises:
+        DataError: a name appears twice (pandas would rename the second ``x1.1``
+            and a model input would silently take the first).
+    """
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as file:
+        header = next(csv.reader(file), [])
+    seen: set[str] = set()
+    twice = [name for name in header if name in seen or seen.add(name)]
+    if twice:
+        raise DataError(
+            f"{path} names the column {twice[0]!r} more than once (header: "
+            f"{', '.join(repr(n) for n in header)}); which one is meant is "
+            "ambiguous. Give each column its own name.",
+            hint="Rename or remove the repeated column in the file's first line.",
+        )
+    return header
+
+
+def check_csv_rows(frame: pd.DataFrame, path: Path, first_row: int = 0) -> None:
+    """Refuse a chunk of a CSV whose rows hold more fields than the header names.
+
+    pandas then silently takes the first column as the row index and shifts every
+    value one column to the left; the plain row numbers as index show that it did
+    not.
+
+    Args:
+        frame: the table pandas read (a chunk of it when streaming).
+        path: the CSV file, scanned for the first row that is too long.
+        first_row: the file row (0 = first data row) the chunk starts at.
+
+    Raises:
+        DataError: naming the first such row (1-based line number of the file).
+    """
+    if frame.index.equals(pd.RangeIndex(first_row, first_row + len(frame))):
+        return
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as file:
+        rows = csv.reader(file)
+        header = next(rows, [])
+        for number, row in enumerate(rows, start=2):
+            if len(row) > len(header):
+                raise DataError(
+                    f"{path}, line {number}: {len(row)} values under a header of "
+                    f"{len(header)} names ({', '.join(header)}); the values cannot "
+                    "be matched to the columns.",
+                    hint="Give every row as many values as the header has names.",
+                )
+    raise DataError(  # the index came from elsewhere (should not happen)
+        f"{path}: rows from {first_row + 2} on do not match the header."
+    )
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV, Parquet or JSON table of points.
 
@@ -174,6 +251,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
             hint=_READ_HINTS.get(suffix, "Check the file."),
         ) from exc
     if table is not None:
+        if suffix == ".csv":
+            csv_header(path)
+            check_csv_rows(table, path)
         if len(table) == 0:
             raise DataError(
                 f"{path} holds no rows (header: "

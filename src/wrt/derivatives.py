@@ -20,9 +20,9 @@ from torch import nn
 
 from wrt.data import PointsLike, as_points
 from wrt.engines.base import Engine, Request
-from wrt.engines.choose import caller_level, resolve
+from wrt.engines.choose import resolve
 from wrt.engines.run import check_chunk_size, run
-from wrt.errors import ModelError, NonFiniteWarning, SpecError
+from wrt.errors import ModelError, NonFiniteWarning, SpecError, caller_level
 from wrt.model import DTypeLike, Model, wrap
 from wrt.names import did_you_mean, listing
 from wrt.nonfinite import screen, warning_text

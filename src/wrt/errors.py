@@ -9,6 +9,7 @@ warnings of our own categories, never log lines.
 from __future__ import annotations
 
 import re
+import sys
 
 
 class WrtError(Exception):
@@ -196,3 +197,13 @@ class CheckOptionError(WrtError, ValueError):
 
 class IgnoredInputWarning(WrtWarning):
     """An input column changes no output of the model: its partials are all 0."""
+
+
+def caller_level() -> int:
+    """The stack level of the first frame outside wrt, for warnings."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("wrt."):
+        frame = frame.f_back
+        level += 1
+    return level

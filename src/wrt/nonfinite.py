@@ -117,9 +117,16 @@ def find_gap(
 
 def warning_text(gaps: Sequence[Gap]) -> str:
     """One line: every gap, and what was done about it."""
+    done = (
+        " Partials where the output is NaN or Inf are left missing (NaN)."
+        if any(g.label.startswith("output ") for g in gaps)
+        else " The output is finite there: the partial itself is infinite or"
+        " undefined (a kink or a vertical tangent, e.g. sqrt at 0)."
+    )
     return (
         "; ".join(str(g) for g in gaps)
-        + ". Partials where the output is NaN or Inf are left missing (NaN). Check "
-        "those points against the model's domain (log or sqrt of negatives, "
-        "overflow of exp)."
+        + "."
+        + done
+        + " Check those points against the model's domain (log or sqrt of "
+        "negatives, overflow of exp)."
     )

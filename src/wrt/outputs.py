@@ -76,6 +76,7 @@ def output_file(
             f"{option} {path} is a folder; give a file name in it, e.g. "
             f"{option} {path / ('result' + _example(suffixes))}."
         )
+    _not_an_input(path, option, inputs)  # first: the gravest mistake
     if suffixes is not None:
         valid = tuple(suffixes)
         if path.suffix.lower() not in valid:
@@ -83,7 +84,6 @@ def output_file(
                 f"{option} {path}: cannot write a {path.suffix or 'suffix-less'} "
                 f"file; use one of {', '.join(valid)}."
             )
-    _not_an_input(path, option, inputs)
     if path.exists() or path.is_symlink():
         if not path.is_file():
             raise OutputPathError(

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from wrt.data import check_csv_rows, csv_header
 from wrt.errors import DataError
 
 
@@ -40,7 +41,9 @@ def source_columns(source: Path, inputs: Sequence[str]) -> list[str]:
         )
     try:
         if suffix == ".csv":
+            csv_header(source)
             head = pd.read_csv(source, nrows=1)
+            check_csv_rows(head, source)
             columns, rows = [str(c) for c in head.columns], len(head)
         else:
             meta = pq.ParquetFile(source)
@@ -71,8 +74,10 @@ def read_chunks(
     suffix = source.suffix.lower()
     if suffix == ".csv":
         try:
-            reader = pd.read_csv(source, chunksize=size)
-            yield from reader
+            with pd.read_csv(source, chunksize=size) as reader:  # closed on any exit
+                for number, chunk in enumerate(reader):
+                    check_csv_rows(chunk, source, number * size)
+                    yield chunk
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise DataError(f"Cannot read {source} as CSV: {exc}.") from exc
         return

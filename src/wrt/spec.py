@@ -18,6 +18,7 @@ and ``d2y/dx1dx2`` are the same :class:`Partial`.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import cast
@@ -342,6 +343,10 @@ def _unknown_input_message(spec: str, denominator: str, inputs: Sequence[str]) -
     )
 
 
+#: Most partials --order may ask for at once (each is a column of the output).
+MAX_PARTIALS = 1000
+
+
 def partials_up_to(
     order: int, inputs: Sequence[str], outputs: Sequence[str]
 ) -> list[Partial]:
@@ -353,6 +358,14 @@ def partials_up_to(
     """
     if order < 1:
         raise SpecError(f"--order must be at least 1, not {order}.")
+    count = len(outputs) * (math.comb(len(inputs) + order, order) - 1)
+    if count > MAX_PARTIALS:
+        raise SpecError(
+            f"--order {order} asks for {count} partials ({len(inputs)} inputs, "
+            f"{len(outputs)} output(s)); more than {MAX_PARTIALS} is refused, as "
+            "the nested graphs would not fit in memory or time. Name the partials "
+            "you need with -d, or lower --order."
+        )
     result = []
     for output in outputs:
         for k in range(1, order + 1):

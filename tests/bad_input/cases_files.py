@@ -248,7 +248,7 @@ CASES = [
         "files-out-is-the-model",
         lambda f: _partials(f, "-o", str(f / "model.pt")),
         2,
-        r"-o .*model\.pt.*\.csv",
+        r"-o .*model\.pt is the input file",
     ),
     # -- partials -o: where results cannot go -----------------------------------
     Cli(
@@ -436,7 +436,7 @@ CASES = [
     ),
     Cli(
         "files-report-out-unwritable",
-        lambda f: _report(f, "-o", UNWRITABLE),
+        lambda f: _report(f, "-o", UNWRITABLE + ".html"),
         2,
         r"cannot be written",
     ),

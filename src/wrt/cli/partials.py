@@ -143,6 +143,12 @@ def partials_command(
         )
     if resume and output is None:
         raise ResumeError("--resume needs -o with a .parquet or .csv file, from one.")
+    if as_json and output is not None:
+        raise DataError(
+            "--json prints the results and -o writes them to a file; give one of "
+            "the two (for a JSON file: -o results.json).",
+            hint="Drop --json, or drop -o.",
+        )
     if output is not None:
         output_file(
             output,

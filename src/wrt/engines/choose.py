@@ -41,7 +41,7 @@ from wrt.engines.base import Directional, Engine, Hutchinson, Request, WeightedT
 from wrt.engines.exact_norms import fused_norms
 from wrt.engines.finite_diff import FiniteDiffEngine
 from wrt.engines.taylor.engine import TaylorEngine
-from wrt.errors import EngineError, FallbackWarning
+from wrt.errors import EngineError, FallbackWarning, caller_level
 from wrt.model import Model
 from wrt.names import did_you_mean, listing
 
@@ -123,18 +123,6 @@ def prefers_taylor(model: Model, request: Request) -> bool:
     taylor_cost = len(algebra) * (algebra.order + 1) / (3 if algebra.univariate else 2)
     autograd_cost = sum(2**depth for depth in backward_passes(partials, model.inputs))
     return taylor_cost < autograd_cost
-
-
-def caller_level() -> int:
-    """The stack level of the first frame outside wrt, for warnings."""
-    import sys
-
-    frame = sys._getframe(1)
-    level = 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("wrt."):
-        frame = frame.f_back
-        level += 1
-    return level
 
 
 def _require(engine: Engine, model: Model, request: Request) -> None:

@@ -43,12 +43,15 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def whole(least: int) -> Rule:
-    """A whole number >= ``least``; 5.7 and true are refused, never truncated."""
+def whole(least: int, most: int | None = None) -> Rule:
+    """A whole number >= ``least`` (and <= ``most``); 5.7 and true are refused."""
 
     def rule(value: Any) -> str | None:
         if isinstance(value, int) and not isinstance(value, bool) and value >= least:
-            return None
+            if most is None or value <= most:
+                return None
+        if most is not None:
+            return f"must be a whole number from {least} to {most}"
         return f"must be a whole number >= {least}"
 
     return rule
@@ -140,7 +143,7 @@ MODEL: dict[str, Rule] = {
 }
 TRAIN: dict[str, Rule] = {
     "optimizer": choice(OPTIMIZERS),
-    "steps": whole(0),
+    "steps": whole(1),  # a run of 0 steps trains and writes nothing
     "lr": number(positive=True),
     "lbfgs_steps": whole(0),
     "seed": whole(0),
@@ -178,7 +181,8 @@ REQUIRED = {
 }
 SAMPLED: dict[str, Rule] = {
     "sampler": choice(METHODS),
-    "n": whole(1),
+    # collocation points are one batch held in memory (with their derivatives)
+    "n": whole(1, most=10**7),
     "seed": whole(0),
     "box": lambda v: None,  # checked by _box
     "boundary": flag,

@@ -157,7 +157,8 @@ class TaylorEngine:
         results: dict[Key, torch.Tensor] = {}
         for partial, alpha in entries.items():
             column = model.outputs.index(partial.output)
-            scale = math.prod(math.factorial(a) for a in alpha)
+            # a float: 21! and beyond do not fit the int64 torch would convert to
+            scale = float(math.prod(math.factorial(a) for a in alpha))
             value = y[algebra.position(alpha), :, column]
             results[partial] = value * scale if scale != 1 else value
         return results
@@ -202,7 +203,7 @@ class TaylorEngine:
         direction = op.direction.to(x.dtype).to(x.device)
         y = self._push(model, x, direction.unsqueeze(0), algebra, differentiable)
         value = y[algebra.position((op.order,)), :, model.outputs.index(op.output)]
-        return value * math.factorial(op.order)
+        return value * float(math.factorial(op.order))
 
     def hutchinson(
         self, model: Model, x: torch.Tensor, op: Hutchinson, differentiable: bool
