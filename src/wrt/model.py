@@ -76,6 +76,10 @@ class Model:
         source: where the model came from (a path, or ``"module"``), for messages.
         format: the file format it was loaded from (``"torchscript"``, ``"keras"``,
             ...), or ``"module"`` for a wrapped module.
+        runtime: what runs the model: ``"torch"`` (a plain torch module, converted
+            from the file or the user's own) or the source framework that runs
+            inside a torch module (``"keras"``: Keras layers without a torch
+            conversion; no Taylor engine, float32 only).
         cache: the model's :class:`~wrt.cache.Cache` (Taylor traces, converted
             copies); it lives as long as the model, :meth:`clear` empties it.
     """
@@ -89,8 +93,10 @@ class Model:
         source: str = "module",
         format: str = "module",
         points_dtype: torch.dtype | None = None,
+        runtime: str = "torch",
     ) -> None:
         self.module = module
+        self.runtime = runtime
         self.inputs = tuple(inputs)
         self.outputs = tuple(outputs)
         self.source = source
@@ -175,6 +181,7 @@ class Model:
             source=self.source,
             format=self.format,
             points_dtype=target,
+            runtime=self.runtime,
         )
 
     @property
@@ -245,7 +252,12 @@ def wrap(
         )
         check_disjoint(names_in, names_out)
         renamed = Model(
-            base.module, names_in, names_out, source=base.source, format=base.format
+            base.module,
+            names_in,
+            names_out,
+            source=base.source,
+            format=base.format,
+            runtime=base.runtime,
         )
         return renamed.converted(dtype)
     if not isinstance(module, nn.Module):

@@ -108,12 +108,14 @@ def load_keras(
         )
         module = KerasModule(kmodel, sig)
     contiguous_parameters(module)
-    return wrap(
+    model = wrap(
         module,
         inputs if inputs is not None else input_names(sig),
         outputs if outputs is not None else output_names(sig),
         source=str(path),
     )
+    model.runtime = "keras" if isinstance(module, KerasModule) else "torch"
+    return model
 
 
 def contiguous_parameters(module: nn.Module) -> None:
