@@ -66,6 +66,7 @@ fixtures: ## Regenerate tests/fixtures (own .fixtures-venv with TensorFlow; slow
 	.fixtures-venv/bin/python fixtures/make_torch.py
 	.fixtures-venv/bin/python fixtures/make_onnx.py
 	.fixtures-venv/bin/python fixtures/make_keras.py
+	for g in fixtures/make_corpus_*.py; do .fixtures-venv/bin/python $$g || exit 1; done
 	.fixtures-venv/bin/python fixtures/make_readme.py
 
 clean: ## Remove the virtualenv and caches
