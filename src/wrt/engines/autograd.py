@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import warnings
 from collections import defaultdict
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from wrt.engines.base import (
     Computed,
@@ -35,7 +37,7 @@ from wrt.engines.base import (
 )
 from wrt.engines.exact_norms import ExactNorms, fused_norms
 from wrt.engines.saturating import AccurateActivations
-from wrt.errors import PrecisionWarning
+from wrt.errors import PrecisionWarning, UnsupportedOpError
 from wrt.model import Model
 from wrt.spec import Partial
 
@@ -92,7 +94,13 @@ class AutogradEngine:
         differentiable = request.differentiable
         values: dict[Key, torch.Tensor] = {}
         errors: dict[Key, torch.Tensor] = {}
-        with torch.enable_grad():
+        # torch's fused attention kernels (flash / memory-efficient) have no
+        # double backward; the math kernel is the same function, differentiable
+        # to any order.
+        attention = contextlib.nullcontext()
+        if request.max_order >= 2 or differentiable:
+            attention = sdpa_kernel([SDPBackend.MATH])
+        with torch.enable_grad(), attention, _named_missing_derivative(model):
             directional = [o for o in request.operators if isinstance(o, Directional)]
             y = x  # a Hutchinson-only request needs no forward pass on x itself
             if paths or directional:
@@ -125,6 +133,28 @@ class AutogradEngine:
         if not differentiable:
             values = {key: v.detach() for key, v in values.items()}
         return Computed(values, errors)
+
+
+@contextlib.contextmanager
+def _named_missing_derivative(model: Model):
+    """Turn torch's "derivative for <op> is not implemented" into a wrt error."""
+    try:
+        yield
+    except RuntimeError as exc:
+        found = _MISSING_DERIVATIVE.search(str(exc))
+        if found is None:
+            raise
+        raise UnsupportedOpError(
+            f"The model from {model.source} calls {found.group(1)}, whose derivative "
+            "torch does not implement, so autograd cannot differentiate it to the "
+            "order asked. Use engine='finite_diff' (float64, with error estimates), "
+            "or build the model from operations torch differentiates (for attention: "
+            "torch.nn.functional.scaled_dot_product_attention, or softmax(q k^T) v "
+            "written out)."
+        ) from exc
+
+
+_MISSING_DERIVATIVE = re.compile(r"derivative for (\S+) is not implemented")
 
 
 def _trace_partials(model: Model, traces: list[WeightedTrace]) -> list[Partial]:
