@@ -428,7 +428,9 @@ def _call(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     y = _quiet_call(module, x)
     if not isinstance(y, torch.Tensor):
         raise ModelError(f"The model returned {type(y).__name__}, not a tensor.")
-    return y.unsqueeze(1) if y.dim() == 1 else y
+    if y.dim() == 1:
+        return y.unsqueeze(1)
+    return y.reshape(y.shape[0], -1) if y.dim() > 2 else y
 
 
 def _quiet_call(module: nn.Module, x: torch.Tensor) -> object:
@@ -446,9 +448,9 @@ def _is_output(y: object, rows: int) -> bool:
     return (
         isinstance(y, torch.Tensor)
         and y.is_floating_point()
-        and y.dim() in (1, 2)
+        and y.dim() >= 1
         and y.shape[0] == rows
-        and (y.dim() == 1 or y.shape[1] > 0)
+        and (y.dim() == 1 or y[0].numel() > 0)
     )
 
 
