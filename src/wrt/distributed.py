@@ -245,7 +245,6 @@ def write(dataset: Any, sink: str | Path, batch_size: int = 65536) -> int:
                     batch.to_csv(
                         temporary,
                         index=False,
-                        float_format="%.17g",
                         mode="w" if first else "a",
                         header=first,
                     )

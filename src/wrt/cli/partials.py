@@ -232,7 +232,7 @@ def partials_command(
     elif as_json:
         sys.stdout.write(frame_to_json(frame) + "\n")
     else:
-        with_missing(frame).to_csv(sys.stdout, index=False, float_format="%.17g")
+        with_missing(frame).to_csv(sys.stdout, index=False)
 
 
 def _on_ray(model, points, specs, output, address, chunk_size, engine, dtype, load):
