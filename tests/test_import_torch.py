@@ -91,14 +91,16 @@ def test_the_number_of_input_names_is_checked(dynamic_pt2):
 
 def test_a_fixed_batch_is_evaluated_in_blocks(tmp_path, net):
     path = export(net, tmp_path / "fixed.pt2", batch=3, dynamic=False)
-    with pytest.warns(wrt.WrtWarning, match="exactly 3 row"):
+    with pytest.warns(wrt.FixedBatchWarning, match="exactly 3 row") as caught:
         model = wrt.load(path)
+    assert len(caught) == 1 and "Dim('batch')" in str(caught[0].message)
     for n in (1, 3, 7):  # fewer, as many, more (not a multiple)
         assert_round_trip(model, net, torch.randn(n, 2, dtype=torch.float64))
 
 
-def test_a_fixed_batch_of_many_rows_does_not_warn(tmp_path, net):
-    model = wrt.load(export(net, tmp_path / "big.pt2", batch=64, dynamic=False))
+def test_a_fixed_batch_of_many_rows_is_padded(tmp_path, net):
+    with pytest.warns(wrt.FixedBatchWarning, match="exactly 64 row"):
+        model = wrt.load(export(net, tmp_path / "big.pt2", batch=64, dynamic=False))
     assert_round_trip(model, net, torch.randn(5, 2, dtype=torch.float64))
 
 

@@ -1,0 +1,201 @@
+"""Model files that take a fixed number of rows per call, run on any number of points.
+
+An ONNX file exported without a dynamic batch axis, a ``torch.export`` program
+without a ``Dim`` for dimension 0, or a TorchScript trace whose example batch was
+baked into a ``view(1, -1)`` computes each row from that row alone, but only
+accepts calls of exactly B rows. :class:`RowBlocks` runs such a graph on points
+(N, n_in) in blocks of B rows: the last block is padded with copies of its last
+row (detached, so no gradient flows through the padding) and the padding rows are
+dropped again. The result is exact, and differentiable to any order through
+``torch.autograd``, since the rows do not interact.
+
+The blocks go through one ``torch.vmap`` call when the graph allows it
+(:func:`vectorises` checks that at load: values, gradients and second derivatives
+agree with one call per block, and nothing warns), else through a Python loop over
+the N / B blocks. The loader warns once with :class:`~wrt.errors.FixedBatchWarning`
+and says how to re-export the file with a dynamic batch dimension.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from torch import nn
+
+from wrt.errors import FixedBatchWarning
+
+#: How to give each exporter a dynamic batch dimension, by file format.
+RE_EXPORT = {
+    "onnx": "torch.onnx.export(..., dynamic_axes={'x': {0: 'N'}}) (legacy) or "
+    "torch.onnx.export(..., dynamo=True, dynamic_shapes={'x': {0: "
+    "torch.export.Dim('N')}}); with tf2onnx, an input_signature whose batch size "
+    "is None (tf.TensorSpec((None, n_in)))",
+    "torch-export": "torch.export.export(module, (x,), dynamic_shapes={'x': {0: "
+    "torch.export.Dim('batch')}})",
+    "torchscript": "torch.jit.script(module), or torch.jit.trace with shapes taken "
+    "from the input in forward (x.view(x.shape[0], -1), not x.view(1, -1)), or "
+    "torch.export with dynamic_shapes={'x': {0: torch.export.Dim('batch')}}",
+}
+# rows per probe block when checking that vmap reproduces the loop: two blocks
+_PROBE_BLOCKS = 2
+
+
+class RowBlocks(nn.Module):
+    """A graph that takes between ``low`` and ``high`` rows per call, on any N rows.
+
+    Larger inputs go through in blocks of ``high`` rows, smaller ones are padded
+    to ``low`` rows with copies of their last row; with ``low == high`` (a fixed
+    batch B) every call gets exactly B rows.
+
+    Args:
+        inner: maps points (B, n_in) to outputs (B, ...), rows independent.
+        rows: ``(low, high)``, the smallest and largest batch the graph takes;
+            ``high`` None for no limit.
+        vectorise: run the blocks of a fixed batch through one ``torch.vmap``
+            call (see :func:`vectorises`) instead of a loop.
+    """
+
+    def __init__(
+        self, inner: nn.Module, rows: tuple[int, int | None], *, vectorise: bool
+    ) -> None:
+        super().__init__()
+        self.inner = inner
+        self.rows = rows
+        self.vectorise = vectorise
+
+    @property
+    def fixed(self) -> int | None:
+        """The batch size when it is fixed, else None."""
+        low, high = self.rows
+        return low if low == high else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Evaluate the graph on all rows.
+
+        Args:
+            x: points, shape (N, n_in).
+
+        Returns:
+            Outputs, shape (N, ...) as the graph gives them per row.
+        """
+        n = x.shape[0]
+        if n == 0:  # no row to pad with: run one zero row for the output's shape
+            return self(torch.zeros_like(x[:1]))[:0]
+        low, high = self.rows
+        size = self.fixed
+        if size is None:
+            if high is not None and n > high:
+                return torch.cat([self(block) for block in x.split(high)])
+            return self.inner(_padded(x, max(low, n)))[:n]
+        x = _padded(x, size * math.ceil(n / size))
+        if self.vectorise:
+            blocks = x.reshape(-1, size, *x.shape[1:])
+            y = torch.vmap(self.inner)(blocks)
+            y = y.reshape(-1, *y.shape[2:])
+        else:
+            y = torch.cat([self.inner(block) for block in x.split(size)])
+        return y[:n]
+
+
+def _padded(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """``x`` with copies of its last row (detached) appended up to ``rows``."""
+    missing = rows - x.shape[0]
+    if missing <= 0:
+        return x
+    return torch.cat([x, x[-1:].detach().expand(missing, *x.shape[1:])])
+
+
+def vectorises(inner: nn.Module, size: int, x: torch.Tensor) -> bool:
+    """Whether ``torch.vmap`` over blocks of ``size`` rows reproduces the loop.
+
+    Both ways run on two blocks (built from the probe points ``x``, shape (n,
+    n_in)); values, gradients and second derivatives of a mix of the outputs
+    must agree up to round-off, and vmap must not warn (a missing batching rule
+    falls back to a slow loop with a warning).
+
+    Args:
+        inner: the graph, taking exactly ``size`` rows.
+        size: the fixed batch.
+        x: probe points, shape (n, n_in), n >= 1.
+
+    Returns:
+        True when the vmap path can be used.
+    """
+    rows = size * _PROBE_BLOCKS
+    points = x.repeat(math.ceil(rows / x.shape[0]), 1)[:rows].detach()
+    looped = RowBlocks(inner, (size, size), vectorise=False)
+    mapped = RowBlocks(inner, (size, size), vectorise=True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with torch.random.fork_rng(devices=[]), torch.enable_grad():
+                want = _value_and_derivatives(looped, points)
+                got = _value_and_derivatives(mapped, points)
+    except Exception:  # no batching rule, data-dependent control flow, ...
+        return False
+    if caught:
+        return False
+    return all(_agree(a, b) for a, b in zip(got, want, strict=True))
+
+
+def _value_and_derivatives(
+    module: nn.Module, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Outputs, and first and second derivatives of a fixed mix of them."""
+    x = x.clone().requires_grad_(True)
+    y = module(x)
+    y = y.reshape(y.shape[0], -1)
+    mix = torch.linspace(0.5, 1.5, y.shape[1], dtype=y.dtype, device=y.device)
+    (first,) = torch.autograd.grad((y * mix).sum(), x, create_graph=True)
+    second = torch.zeros_like(x)
+    if first.requires_grad:  # an affine graph has no second derivative graph
+        (second,) = torch.autograd.grad(first[:, 0].sum(), x, allow_unused=True)
+        second = torch.zeros_like(x) if second is None else second
+    return y.detach(), first.detach(), second.detach()
+
+
+def _agree(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal up to round-off (vmap may use batched kernels); NaN equals NaN."""
+    if a.shape != b.shape:
+        return False
+    tol = 100 * torch.finfo(a.dtype).eps
+    close = (a - b).abs() <= tol * (1 + b.abs())
+    return bool((close | (torch.isnan(a) & torch.isnan(b))).all())
+
+
+def blocks(
+    inner: nn.Module, size: int, x: torch.Tensor, source: str, kind: str
+) -> RowBlocks:
+    """Wrap a graph fixed to ``size`` rows, and warn once that it was.
+
+    Args:
+        inner: the graph, taking exactly ``size`` rows (B, n_in).
+        size: the fixed batch B.
+        x: probe points (n, n_in) in the graph's dtype, for :func:`vectorises`.
+        source: the file, for the message.
+        kind: its format, a key of :data:`RE_EXPORT`.
+
+    Returns:
+        The graph as a module of any number of points.
+
+    Warns:
+        FixedBatchWarning: always, once.
+    """
+    vectorise = vectorises(inner, size, x)
+    how = (
+        "the blocks go through one vectorised call (torch.vmap), so it is slower "
+        "only by the padding"
+        if vectorise
+        else "one call per block, slower than one call for all points"
+    )
+    warnings.warn(
+        f"{source} was exported for exactly {size} row(s) per call, so wrt "
+        f"evaluates it in blocks of {size} row(s), the last one padded: {how}. "
+        "The results are exact. To run it in one call, re-export it with a dynamic "
+        f"batch dimension: {RE_EXPORT[kind]}.",
+        FixedBatchWarning,
+        stacklevel=4,
+    )
+    return RowBlocks(inner, (size, size), vectorise=vectorise)
