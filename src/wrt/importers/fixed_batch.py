@@ -24,7 +24,7 @@ import warnings
 import torch
 from torch import nn
 
-from wrt.errors import FixedBatchWarning
+from wrt.errors import FixedBatchWarning, ModelFormatError
 
 #: How to give each exporter a dynamic batch dimension, by file format.
 RE_EXPORT = {
@@ -82,7 +82,7 @@ class RowBlocks(nn.Module):
         """
         n = x.shape[0]
         if n == 0:  # no row to pad with: run one zero row for the output's shape
-            return self(torch.zeros_like(x[:1]))[:0]
+            return self(x.new_zeros(1, *x.shape[1:]))[:0]
         low, high = self.rows
         size = self.fixed
         if size is None:
@@ -137,7 +137,7 @@ def vectorises(inner: nn.Module, size: int, x: torch.Tensor) -> bool:
         return False
     if caught:
         return False
-    return all(_agree(a, b) for a, b in zip(got, want, strict=True))
+    return all(agree(a, b) for a, b in zip(got, want, strict=True))
 
 
 def _value_and_derivatives(
@@ -156,8 +156,8 @@ def _value_and_derivatives(
     return y.detach(), first.detach(), second.detach()
 
 
-def _agree(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Equal up to round-off (vmap may use batched kernels); NaN equals NaN."""
+def agree(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal up to round-off (e.g. batched kernels under vmap); NaN equals NaN."""
     if a.shape != b.shape:
         return False
     tol = 100 * torch.finfo(a.dtype).eps
@@ -165,24 +165,61 @@ def _agree(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool((close | (torch.isnan(a) & torch.isnan(b))).all())
 
 
-def blocks(
-    inner: nn.Module, size: int, x: torch.Tensor, source: str, kind: str
-) -> RowBlocks:
-    """Wrap a graph fixed to ``size`` rows, and warn once that it was.
+def declared_batch(sizes: list[int | None], source: str) -> int | None:
+    """The one fixed batch that a file's inputs declare, or None when dynamic.
 
     Args:
-        inner: the graph, taking exactly ``size`` rows (B, n_in).
+        sizes: per input, its fixed batch size, or None for a dynamic one.
+        source: the file, for the message.
+
+    Raises:
+        ModelFormatError: inputs declare different fixed sizes.
+    """
+    fixed = sorted({size for size in sizes if size is not None})
+    if len(fixed) > 1:
+        raise ModelFormatError(
+            f"{source}: the inputs declare different fixed batch sizes "
+            f"({', '.join(map(str, fixed))}); wrt feeds every input the same rows. "
+            "Re-export the model with one (dynamic) batch dimension for all inputs."
+        )
+    return fixed[0] if fixed else None
+
+
+def blocks(
+    inner: nn.Module,
+    size: int,
+    x: torch.Tensor,
+    source: str,
+    kind: str,
+    stacklevel: int,
+    *,
+    when_needed: bool = False,
+) -> nn.Module:
+    """Run a graph fixed to ``size`` rows in blocks, and warn once that it does.
+
+    With ``when_needed``: a file may declare a fixed batch although its graph does
+    not depend on it (an MLP of Gemm nodes exported with batch 1), and converted
+    it runs on any number of rows. It is then kept as it is, without a warning,
+    when a call on 2B + 1 rows succeeds and agrees with the blocks.
+
+    Args:
+        inner: the graph, mapping (B, n_in) to (B, ...).
         size: the fixed batch B.
-        x: probe points (n, n_in) in the graph's dtype, for :func:`vectorises`.
+        x: probe points (n, n_in), n >= 1, in the graph's dtype.
         source: the file, for the message.
         kind: its format, a key of :data:`RE_EXPORT`.
+        stacklevel: of the warning, counted from this function (that of the
+            user's ``wrt.load`` call).
+        when_needed: return ``inner`` itself when it runs on any rows.
 
     Returns:
-        The graph as a module of any number of points.
+        A :class:`RowBlocks` of the graph (or, see ``when_needed``, ``inner``).
 
     Warns:
-        FixedBatchWarning: always, once.
+        FixedBatchWarning: once, when blocks are used.
     """
+    if when_needed and _runs_on_any_rows(inner, size, x):
+        return inner
     vectorise = vectorises(inner, size, x)
     how = (
         "the blocks go through one vectorised call (torch.vmap), so it is slower "
@@ -196,6 +233,19 @@ def blocks(
         "The results are exact. To run it in one call, re-export it with a dynamic "
         f"batch dimension: {RE_EXPORT[kind]}.",
         FixedBatchWarning,
-        stacklevel=4,
+        stacklevel=stacklevel,
     )
     return RowBlocks(inner, (size, size), vectorise=vectorise)
+
+
+def _runs_on_any_rows(inner: nn.Module, size: int, x: torch.Tensor) -> bool:
+    """Whether a call on 2B + 1 rows succeeds and agrees with blocks of B rows."""
+    rows = 2 * size + 1
+    points = x.repeat(math.ceil(rows / x.shape[0]), 1)[:rows]
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            direct = inner(points)
+            blocked = RowBlocks(inner, (size, size), vectorise=False)(points)
+    except Exception:  # the graph needs its batch size
+        return False
+    return agree(direct, blocked)

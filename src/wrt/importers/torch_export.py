@@ -110,7 +110,8 @@ def load_export(
     n_in = width(module.columns)
     runner = _batched(module, rows, n_in, path)
     if inputs is None:  # from the program's shapes, not guessed from its weights
-        inputs = column_names(program.graph_signature.user_inputs, module.columns)
+        arguments = [str(name) for name in program.graph_signature.user_inputs]
+        inputs = column_names(arguments, module.columns)
         inputs = inputs or default_inputs(n_in)
     check_names(inputs, kind="input", expected=n_in)
     return wrap(runner, inputs, outputs, dtype=dtype, source=str(path))
@@ -129,7 +130,7 @@ def _batched(
         x = 0.1 + 0.8 * torch.rand(
             low, n_in, generator=torch.Generator().manual_seed(0), dtype=dtype
         )
-        return blocks(module, low, x, str(path), "torch-export")
+        return blocks(module, low, x, str(path), "torch-export", stacklevel=5)
     if low <= 1 and high is None:
         return module
     return RowBlocks(module, rows, vectorise=False)

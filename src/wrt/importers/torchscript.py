@@ -1,0 +1,408 @@
+"""TorchScript modules: the shapes of ``forward``'s tensor arguments, and a baked batch.
+
+A TorchScript archive names ``forward``'s arguments and says they are tensors, but
+not their shapes: a trace keeps none of the example's shapes. wrt finds them by
+calling the module on probe points:
+
+- **Several tensor arguments** (``forward(self, x, t)``, a critic ``Q(obs, act)``):
+  the columns of the points are split over the arguments as for a ``.pt2``
+  program (:mod:`~wrt.importers.torch_arguments`). The splits tried first are
+  those whose widths add up to the first weight matrix's (``torch.cat([obs, act],
+  -1)`` into a Linear), each argument (N, k) or, for one column, (N,); then, for
+  two arguments, every pair of 1 .. 16 columns. A split fits when the call
+  returns (N, n_out) or (N,) and every column changes the output. A model that
+  concatenates its arguments works with every split of the same total: the file
+  cannot say which is meant, and wrt asks for the names (``inputs=['obs1',
+  'obs2', 'obs3', 'act1', 'act2']`` spells the split).
+- **A fixed batch**: a trace records ``x.view(1, -1)`` with the example's batch as
+  a constant, and the module then runs on exactly that many rows. When the module
+  fails on 4 probe points, batch sizes from 1 to 1024 are tried; a size B at which
+  it works, while it fails on B + 1 (or on 1 and 5 points for B = 4), is a fixed
+  batch, run in blocks (:mod:`~wrt.importers.fixed_batch`). A module whose rows
+  are coupled within a block (a trace of ``x.reshape(1, -1)`` into a Linear over
+  all rows) is still refused by :func:`wrt.probe.check_model`.
+
+A module of one tensor argument that works on any number of rows is wrapped as
+before (:func:`wrt.model.wrap` finds its width).
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from wrt.errors import ModelError
+from wrt.importers.fixed_batch import agree, blocks
+from wrt.importers.torch_arguments import (
+    ArgumentColumns,
+    Columns,
+    column_names,
+    spelled_split,
+    width,
+)
+from wrt.model import DTypeLike, Model, wrap
+from wrt.names import check_names, default_inputs
+from wrt.probe import first_weight_width
+
+# rows of the first probe call; a dynamic batch also works on the other sizes
+_PROBE_ROWS = 4
+_OTHER_ROWS = (1, 5)
+# fixed batch sizes tried when the module fails on _PROBE_ROWS rows: the small ones
+# and the usual example batches of a trace
+_BATCHES = (1, 2, 3, 5, 6, 7, 8, 10, 12, 16, 20, 24, 25, 32, 48, 50, 64, 100, 128)
+_BATCHES += (200, 256, 500, 512, 1000, 1024)
+# columns per argument tried without a weight matrix to go by
+_WIDTHS = range(1, 17)
+# the most splits tried per batch size (a sum of 32 over 4 arguments has 4495)
+_MAX_SPLITS = 400
+
+
+def script_model(
+    module: nn.Module,
+    path: Path,
+    inputs: Sequence[str] | None,
+    outputs: Sequence[str] | None,
+    *,
+    dtype: DTypeLike = None,
+) -> Model:
+    """A loaded TorchScript module as a :class:`Model` (see the module docstring).
+
+    Args:
+        module: the module from ``torch.jit.load``.
+        path: its file, for messages.
+        inputs: input names; for several arguments, names ``obs1 .. obs3, act1,
+            act2`` choose the split, other names only count the columns.
+        outputs: output names.
+        dtype: ``"float64"`` for a float64 copy.
+
+    Returns:
+        The model.
+
+    Warns:
+        FixedBatchWarning: the module runs on a fixed number of rows only.
+
+    Raises:
+        ModelError: an argument is not a tensor; no split of the columns fits, or
+            several do and the names do not choose one; and everything
+            :func:`wrt.model.wrap` refuses.
+    """
+    source = str(path)
+    arguments = _tensor_arguments(module, source)
+    given = check_names(inputs, kind="input") if inputs is not None else None
+    if len(arguments) == 1:
+        try:
+            return wrap(module, given, outputs, dtype=dtype, source=source)
+        except ModelError as exc:
+            probe = _Probe(module, 1)
+            found = probe.search(len(given) if given else None)
+            if found is None or found[2] is None:
+                if probe.coupled:
+                    raise ModelError(f"{source}: {probe.coupled_text()}") from exc
+                raise
+            refused = exc
+        columns, batch = found[0][0], found[2]
+        x = _points(batch, width(columns), _dtype(module))
+        fixed = blocks(module, batch, x, source, "torchscript", stacklevel=5)
+        names = given or default_inputs(width(columns))
+        try:
+            return wrap(fixed, names, outputs, dtype=dtype, source=source)
+        except ModelError:
+            raise refused from None  # the blocks did not help: the first problem
+    probe = _Probe(module, len(arguments))
+    columns, batch = probe.layout(arguments, given, source)
+    graph: nn.Module = ArgumentColumns(module, columns, unwrap=False)
+    if batch is not None:
+        x = _points(batch, width(columns), _dtype(module))
+        graph = blocks(graph, batch, x, source, "torchscript", stacklevel=5)
+    names = given or column_names(arguments, columns) or default_inputs(width(columns))
+    return wrap(graph, names, outputs, dtype=dtype, source=source)
+
+
+def _tensor_arguments(module: nn.Module, source: str) -> tuple[str, ...]:
+    """The names of ``forward``'s tensor arguments without defaults.
+
+    Raises:
+        ModelError: an argument without a default is not a tensor.
+    """
+    schema = getattr(getattr(module, "forward", None), "schema", None)
+    if schema is None:  # not a scripted method: wrap() probes it as one tensor
+        return ("x",)
+    names = []
+    for argument in schema.arguments[1:]:  # [0] is self
+        if argument.has_default_value():
+            break
+        if not isinstance(argument.type, torch.TensorType):
+            raise ModelError(
+                f"{source}: forward's argument {argument.name!r} is "
+                f"{argument.type}, not a tensor; wrt calls forward with tensors of "
+                "points only. Save a module whose forward takes tensors (N, k), "
+                "e.g. a wrapper that fixes the other arguments."
+            )
+        names.append(argument.name)
+    if not names:
+        raise ModelError(
+            f"{source}: forward takes no tensor argument without a default, so "
+            "there is nothing to differentiate with respect to."
+        )
+    return tuple(names)
+
+
+class _Probe:
+    """Calls of a module of ``count`` tensor arguments on probe points."""
+
+    def __init__(self, module: nn.Module, count: int) -> None:
+        self.module = module
+        self.count = count
+        self.dtype = _dtype(module)
+        self.first = first_weight_width(module)
+        self.coupled: list[int] = []  # fixed sizes where the rows are coupled
+
+    def layout(
+        self, arguments: tuple[str, ...], given: tuple[str, ...] | None, source: str
+    ) -> tuple[Columns, int | None]:
+        """The split of the columns over the arguments, and a fixed batch if any.
+
+        Raises:
+            ModelError: no split fits, or several do and the names do not choose.
+        """
+        total = len(given) if given else None
+        found = self.search(total)
+        if found is None:
+            raise ModelError(self._no_fit(arguments, total, source))
+        fits, size, batch = found
+        used = [columns for columns in fits if self.uses_every_column(columns, size)]
+        if given is not None:
+            spelled = spelled_split(given, arguments)
+            matching = [c for c in fits if spelled and _split(c) == spelled]
+            if matching:
+                return matching[0], batch
+            if self.same_function(used or fits, size):
+                return (used or fits)[0], batch
+        elif len(used) == 1:
+            return used[0], batch
+        raise ModelError(self._ambiguous(arguments, used or fits, source, bool(used)))
+
+    def search(self, total: int | None) -> tuple[list[Columns], int, int | None] | None:
+        """The splits that fit, the rows they fit at, and the fixed batch or None.
+
+        Splits that work on :data:`_PROBE_ROWS` points and also on 1 or 5 take any
+        batch (those keeping the rows independent first; a module coupling them
+        is refused later, by :func:`wrt.probe.check_model`). Otherwise a split
+        that works on B rows only, B from :data:`_PROBE_ROWS` and
+        :data:`_BATCHES`, is a fixed batch, but only where changing one row
+        leaves the others alone: a (B,) tensor taken for a point's features, or
+        a Linear over all rows of a block, is not a batch.
+        """
+        self.coupled = []
+        fits = self.fits(_PROBE_ROWS, total)
+        dynamic = [c for c in fits if any(self.works(c, r) for r in _OTHER_ROWS)]
+        if dynamic:
+            independent = [c for c in dynamic if self.independent(c, _PROBE_ROWS)]
+            return independent or dynamic, _PROBE_ROWS, None
+        for size in (_PROBE_ROWS, *_BATCHES):
+            fits = self.fits(size, total) if size != _PROBE_ROWS else fits
+            fixed = [c for c in fits if not self.works(c, size + 1)]
+            independent = [c for c in fixed if self.independent(c, size)]
+            if independent:
+                return independent, size, size
+            if fixed:
+                self.coupled.append(size)
+        return None
+
+    def fits(self, rows: int, total: int | None) -> list[Columns]:
+        """The splits on which a call of ``rows`` rows returns (rows, n_out)."""
+        grid = rows in (_PROBE_ROWS, 1)  # the wide search on the likely sizes only
+        return [c for c in self.splits(total, grid) if self.works(c, rows)]
+
+    def splits(self, total: int | None, grid: bool) -> list[Columns]:
+        """Candidate splits, likeliest first, at most :data:`_MAX_SPLITS`."""
+        found: dict[Columns, None] = {}
+        sums = [total] if total else [self.first] if self.first else []
+        for wanted in sums:
+            for parts in itertools.islice(_compositions(wanted, self.count), 200):
+                found[parts] = None
+                if self.count > 1:
+                    for variant in _one_dimensional(parts):
+                        found[variant] = None
+        if grid and (self.count == 1 or self.count == 2 and total is None):
+            choices = [*_WIDTHS, None] if self.count > 1 else list(_WIDTHS)
+            for parts in itertools.product(choices, repeat=self.count):
+                if total is None or width(parts) == total:
+                    found[parts] = None
+        return list(found)[:_MAX_SPLITS]
+
+    def works(self, columns: Columns, rows: int) -> bool:
+        """Whether the call on ``rows`` points succeeds with a (rows, ...) output."""
+        y = self.call(columns, _points(rows, width(columns), self.dtype))
+        return (
+            y is not None
+            and y.is_floating_point()
+            and y.dim() in (1, 2)
+            and y.shape[0] == rows
+            and (y.dim() == 1 or y.shape[1] > 0)
+        )
+
+    def independent(self, columns: Columns, rows: int) -> bool:
+        """Whether moving the first point leaves the outputs at the others alone."""
+        if rows == 1:
+            return True
+        x = _points(rows, width(columns), self.dtype)
+        moved = x.clone()
+        moved[0] += 0.37
+        y, y_moved = self.call(columns, x), self.call(columns, moved)
+        if y is None or y_moved is None:
+            return False
+        return agree(y_moved[1:], y[1:]) and not agree(y_moved[:1], y[:1])
+
+    def uses_every_column(self, columns: Columns, rows: int) -> bool:
+        """Whether moving each column by 1 changes the output at some point."""
+        x = _points(rows, width(columns), self.dtype)
+        y = self.call(columns, x)
+        for j in range(x.shape[1]):
+            moved = x.clone()
+            moved[:, j] += 1.0
+            y_moved = self.call(columns, moved)
+            if y is None or y_moved is None or torch.equal(y_moved, y):
+                return False
+        return True
+
+    def same_function(self, splits: list[Columns], rows: int) -> bool:
+        """Whether splits of one total give the same outputs on the same points."""
+        if len({width(c) for c in splits}) != 1:
+            return False
+        x = _points(rows, width(splits[0]), self.dtype)
+        ys = [self.call(c, x) for c in splits]
+        first = ys[0]
+        return first is not None and all(
+            y is not None and y.shape == first.shape and torch.equal(y, first)
+            for y in ys
+        )
+
+    def call(self, columns: Columns, x: torch.Tensor) -> torch.Tensor | None:
+        """The module on points ``x`` split by ``columns``; None if that fails.
+
+        The user's random state is kept, and warnings of calls on shapes that are
+        not the model's are dropped (they concern wrt's probe, not the user).
+        """
+        try:
+            with (
+                torch.random.fork_rng(devices=[]),
+                torch.no_grad(),
+                warnings.catch_warnings(),
+            ):
+                warnings.simplefilter("ignore")
+                y = ArgumentColumns(self.module, columns, unwrap=False)(x)
+        except Exception:  # any failure of the user's code: not this split
+            return None
+        return y if isinstance(y, torch.Tensor) else None
+
+    def coupled_text(self) -> str:
+        """The sentence for a module that runs on B rows only, coupling them."""
+        return (
+            f"It runs on exactly {self.coupled[0]} points only, and changing one "
+            "of them changes the outputs at the others: the rows of a call are "
+            "not independent points (a reshape of all rows into one sample?), so "
+            "wrt cannot evaluate it point by point."
+        )
+
+    def _no_fit(
+        self, arguments: tuple[str, ...], total: int | None, source: str
+    ) -> str:
+        signature = f"forward({', '.join(arguments)})"
+        if total:
+            tried = f"splits of the {total} named columns"
+        elif self.first:
+            tried = f"splits of the {self.first} columns of its first weight matrix" + (
+                ", and every pair of 1 to 16 columns" if self.count == 2 else ""
+            )
+        else:
+            tried = "every pair of 1 to 16 columns"
+        coupled = f" {self.coupled_text()}" if self.coupled else ""
+        return (
+            f"{source}: {signature} runs on none of the shapes wrt tried for its "
+            f"arguments ({tried}, each argument (N, k) or (N,), on {_PROBE_ROWS} "
+            f"points and on fixed batches of 1 to {_BATCHES[-1]}).{coupled} wrt calls "
+            "forward with one tensor (N, k) per argument. Name the columns after the "
+            f"arguments to give the split, e.g. inputs={_example(arguments)} in "
+            "Python or --inputs on the command line, or save a module whose "
+            "forward takes tensors of points."
+        )
+
+    def _ambiguous(
+        self, arguments: tuple[str, ...], splits: list[Columns], source: str, used: bool
+    ) -> str:
+        listed = "; ".join(_shown(arguments, c) for c in splits[:6])
+        listed += "; ..." if len(splits) > 6 else ""
+        why = (
+            "each of these splits of the columns over its arguments fits (it "
+            "concatenates them?)"
+            if used
+            else "no split of the columns over its arguments uses every column; "
+            "these run"
+        )
+        example = splits[len(splits) // 2]
+        shown = _shown(arguments, example)
+        return (
+            f"{source}: forward({', '.join(arguments)}): {why}: {listed}. The file "
+            "does not say which is meant. Name the columns after the arguments to "
+            f"choose, e.g. for {shown}: inputs={_example(arguments, example)} in "
+            "Python or --inputs with the same names on the command line; or export "
+            "the module with torch.export (.pt2), which records the shapes."
+        )
+
+
+def _compositions(total: int, parts: int) -> Iterator[Columns]:
+    """Tuples of ``parts`` widths in 1 .. 16 adding up to ``total``."""
+    if parts == 1:
+        if 1 <= total <= _WIDTHS[-1]:
+            yield (total,)
+        return
+    for first in range(1, min(total - parts + 1, _WIDTHS[-1]) + 1):
+        for rest in _compositions(total - first, parts - 1):
+            yield (first, *rest)
+
+
+def _one_dimensional(parts: Columns) -> Iterator[Columns]:
+    """The variants of a split with (N,) instead of (N, 1) arguments."""
+    ones = [i for i, k in enumerate(parts) if k == 1]
+    for chosen in range(1, len(ones) + 1):
+        for subset in itertools.combinations(ones, chosen):
+            yield tuple(None if i in subset else k for i, k in enumerate(parts))
+
+
+def _split(columns: Columns) -> tuple[int, ...]:
+    return tuple(1 if k is None else k for k in columns)
+
+
+def _shown(arguments: Sequence[str], columns: Columns) -> str:
+    """``obs (N, 3) + act (N, 2)``."""
+    return " + ".join(
+        f"{name} {'(N,)' if k is None else f'(N, {k})'}"
+        for name, k in zip(arguments, columns, strict=True)
+    )
+
+
+def _example(arguments: Sequence[str], columns: Columns | None = None) -> str:
+    """inputs=[...] names that spell a split (2 columns each when unknown)."""
+    split = _split(columns) if columns else (2,) * len(arguments)
+    names = column_names(arguments, tuple(split)) or ()
+    return "[" + ", ".join(repr(n) for n in names) + "]"
+
+
+def _dtype(module: nn.Module) -> torch.dtype:
+    for tensor in [*module.parameters(), *module.buffers()]:
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.get_default_dtype()
+
+
+def _points(rows: int, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """Probe points in (0.1, 0.9), from a fixed seed."""
+    generator = torch.Generator().manual_seed(2024 + n)
+    x = 0.1 + 0.8 * torch.rand(rows, n, generator=generator, dtype=torch.float64)
+    return x.to(dtype)
