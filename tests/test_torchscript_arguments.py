@@ -1,6 +1,9 @@
 """TorchScript modules whose forward takes several tensors: columns split over them."""
 
+import pathlib
+import pickle
 import warnings
+import zipfile
 from typing import Optional
 
 import pytest
@@ -10,6 +13,7 @@ import wrt
 from models import mlp
 from tolerances import AUTOGRAD, assert_partial_close
 from wrt.importers.torch_arguments import column_names, spelled_split
+from wrt.importers.traced_inputs import traced_shapes
 
 
 def save(module: torch.nn.Module, path, example=None):
@@ -179,14 +183,10 @@ def test_arguments_with_defaults_are_not_columns(tmp_path):
     assert_matches(model, module, {"dy/dx": (0,), "d2y/dt^2": (1, 1)})
 
 
-@pytest.mark.parametrize("how", ["script", "trace"])
-def test_a_concatenating_critic_asks_for_the_split(tmp_path, how):
+def test_a_scripted_concatenating_critic_asks_for_the_split(tmp_path):
     # cat(obs, act) works for every split of its 5 columns: the file cannot say
     module = CatCritic()
-    example = None
-    if how == "trace":
-        example = (torch.zeros(4, 3).double(), torch.zeros(4, 2).double())
-    path = save(module, tmp_path / "q.pt", example)
+    path = save(module, tmp_path / "q.pt")
     with pytest.raises(wrt.ModelError) as excinfo:
         wrt.load(path)
     message = str(excinfo.value)
@@ -203,6 +203,48 @@ def test_a_concatenating_critic_asks_for_the_split(tmp_path, how):
     # other names count the columns; every split computes the same function
     model = wrt.load(path, inputs=["a", "b", "c", "d", "e"])
     assert_matches(model, module, {"dy/de": (4,), "d2y/dadb": (0, 1)})
+
+
+@pytest.mark.parametrize("batch", [1, 6])
+def test_a_traced_concatenating_critic_splits_as_it_was_traced(tmp_path, batch):
+    # the archive keeps the example inputs' shapes: obs (B, 3), act (B, 2)
+    module = CatCritic()
+    example = (torch.zeros(batch, 3).double(), torch.zeros(batch, 2).double())
+    path = save(module, tmp_path / "q.pt", example)
+    assert traced_shapes(path) == [(batch, 3), (batch, 2)]
+    model = wrt.load(path)  # the trace takes any batch: no FixedBatchWarning
+    assert model.inputs == ("obs1", "obs2", "obs3", "act1", "act2")
+    assert_matches(model, module, {"dy/dact2": (4,), "d2y/dobs1dact1": (0, 3)})
+    # names that spell another split win over the trace's
+    names = ["obs1", "obs2", "obs3", "obs4", "act"]
+    assert wrt.load(path, inputs=names).module.columns == (4, 1)
+
+
+def test_traced_shapes_are_read_without_unpickling(tmp_path):
+    example = (torch.zeros(2, 3).double(), torch.zeros(2, 2).double())
+    path = save(CatCritic(), tmp_path / "q.pt", example)
+    with zipfile.ZipFile(path) as archive:
+        members = {n: archive.read(n) for n in archive.namelist()}
+    touched = tmp_path / "touched"
+    hostile = pickle.dumps(WritesAFile(touched), protocol=2)
+    for name in members:
+        if name.endswith("/traced_inputs.pkl"):
+            members[name] = hostile
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    assert traced_shapes(path) is None and not touched.exists()
+    assert traced_shapes(tmp_path / "missing.pt") is None
+
+
+class WritesAFile:
+    """Unpickling this calls Path(path).touch(): proof that a pickle ran."""
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.path,))
 
 
 def test_names_the_model_cannot_take_are_refused(tmp_path):

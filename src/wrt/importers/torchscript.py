@@ -45,6 +45,7 @@ from wrt.importers.torch_arguments import (
     spelled_split,
     width,
 )
+from wrt.importers.traced_inputs import traced_shapes
 from wrt.model import DTypeLike, Model, wrap
 from wrt.names import check_names, default_inputs
 from wrt.probe import first_weight_width
@@ -98,7 +99,7 @@ def script_model(
         try:
             return wrap(module, given, outputs, dtype=dtype, source=source)
         except ModelError as exc:
-            probe = _Probe(module, 1)
+            probe = _Probe(module, 1, _traced_layout(path, 1))
             found = probe.search(len(given) if given else None)
             if found is None or found[2] is None:
                 if probe.coupled:
@@ -113,7 +114,7 @@ def script_model(
             return wrap(fixed, names, outputs, dtype=dtype, source=source)
         except ModelError:
             raise refused from None  # the blocks did not help: the first problem
-    probe = _Probe(module, len(arguments))
+    probe = _Probe(module, len(arguments), _traced_layout(path, len(arguments)))
     columns, batch = probe.layout(arguments, given, source)
     graph: nn.Module = ArgumentColumns(module, columns, unwrap=False)
     if batch is not None:
@@ -152,12 +153,35 @@ def _tensor_arguments(module: nn.Module, source: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-class _Probe:
-    """Calls of a module of ``count`` tensor arguments on probe points."""
+def _traced_layout(path: Path, count: int) -> tuple[Columns, int] | None:
+    """The split and batch of a trace's example inputs, if the archive has them."""
+    shapes = traced_shapes(path)
+    if (
+        shapes is None
+        or len(shapes) != count
+        or any(len(shape) not in (1, 2) or 0 in shape for shape in shapes)
+        or len({shape[0] for shape in shapes}) != 1
+    ):
+        return None
+    columns = tuple(shape[1] if len(shape) == 2 else None for shape in shapes)
+    return columns, shapes[0][0]
 
-    def __init__(self, module: nn.Module, count: int) -> None:
+
+class _Probe:
+    """Calls of a module of ``count`` tensor arguments on probe points.
+
+    Args:
+        module: the TorchScript module.
+        count: its number of tensor arguments.
+        traced: the split and batch of the example inputs of a trace, tried first.
+    """
+
+    def __init__(
+        self, module: nn.Module, count: int, traced: tuple[Columns, int] | None
+    ) -> None:
         self.module = module
         self.count = count
+        self.traced = traced
         self.dtype = _dtype(module)
         self.first = first_weight_width(module)
         self.coupled: list[int] = []  # fixed sizes where the rows are coupled
@@ -181,6 +205,9 @@ class _Probe:
             matching = [c for c in fits if spelled and _split(c) == spelled]
             if matching:
                 return matching[0], batch
+        if self.traced is not None and self.traced[0] in fits:
+            return self.traced[0], batch  # the shapes the trace was made with
+        if given is not None:
             if self.same_function(used or fits, size):
                 return (used or fits)[0], batch
         elif len(used) == 1:
@@ -204,7 +231,8 @@ class _Probe:
         if dynamic:
             independent = [c for c in dynamic if self.independent(c, _PROBE_ROWS)]
             return independent or dynamic, _PROBE_ROWS, None
-        for size in (_PROBE_ROWS, *_BATCHES):
+        sizes = (_PROBE_ROWS, *([self.traced[1]] if self.traced else []), *_BATCHES)
+        for size in dict.fromkeys(sizes):
             fits = self.fits(size, total) if size != _PROBE_ROWS else fits
             fixed = [c for c in fits if not self.works(c, size + 1)]
             independent = [c for c in fixed if self.independent(c, size)]
@@ -222,6 +250,8 @@ class _Probe:
     def splits(self, total: int | None, grid: bool) -> list[Columns]:
         """Candidate splits, likeliest first, at most :data:`_MAX_SPLITS`."""
         found: dict[Columns, None] = {}
+        if self.traced and (total is None or width(self.traced[0]) == total):
+            found[self.traced[0]] = None
         sums = [total] if total else [self.first] if self.first else []
         for wanted in sums:
             for parts in itertools.islice(_compositions(wanted, self.count), 200):
