@@ -545,3 +545,31 @@ def test_torchscript_layers_are_described_by_their_original_class(tmp_path):
     info = wrt.describe(wrt.load(path))
     assert [layer["type"] for layer in info["layers"]] == ["Linear", "ReLU", "Linear"]
     assert info["activations"] == ["relu"]
+
+
+class Lstm(torch.nn.Module):
+    """nn.LSTM: its exported graph creates the zero state with a fixed dtype."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(11)
+        self.lstm = torch.nn.LSTM(2, 4, batch_first=True)
+        self.head = torch.nn.Linear(4, 1)
+
+    def forward(self, x):
+        out, _ = self.lstm(x.view(x.shape[0], 3, 2))
+        return self.head(out[:, -1])
+
+
+def test_a_float32_program_creating_tensors_converts_to_float64(tmp_path):
+    module = Lstm().eval()
+    with warnings.catch_warnings():  # torch on nn.LSTM's _flat_weights: its own
+        warnings.simplefilter("ignore", UserWarning)
+        path = export(module, tmp_path / "lstm.pt2", n_in=6)
+    model = wrt.load(path, dtype="float64")  # aten.zeros(..., dtype=float32) too
+    assert model.dtype == torch.float64
+    x = torch.rand(5, 6, dtype=torch.float64)
+    got = wrt.partials(model, x, ["dy/dx2", "d2y/dx1dx6"], engine="autograd")
+    for spec, columns in [("dy/dx2", (1,)), ("d2y/dx1dx6", (0, 5))]:
+        expected = reference(module.double(), x, columns).numpy()
+        assert_partial_close(got[spec], expected, **AUTOGRAD, what=spec)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from wrt.errors import FixedBatchWarning, ModelFormatError
+from wrt.model import _converted_copy  # the copy wrap() makes of any module
 
 #: How to give each exporter a dynamic batch dimension, by file format.
 RE_EXPORT = {
@@ -64,6 +65,12 @@ class RowBlocks(nn.Module):
         self.inner = inner
         self.rows = rows
         self.vectorise = vectorise
+
+    def converted_to(self, dtype: torch.dtype) -> RowBlocks:
+        """A copy in ``dtype`` (:func:`wrt.model.wrap` converts through this)."""
+        return RowBlocks(
+            _converted_copy(self.inner, dtype), self.rows, vectorise=self.vectorise
+        )
 
     @property
     def fixed(self) -> int | None:

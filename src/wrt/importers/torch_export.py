@@ -149,6 +149,21 @@ class _Exported(ArgumentColumns):
         self.training = mode
         return self
 
+    def converted_to(self, dtype: torch.dtype) -> _Exported:
+        """A copy in ``dtype``, down to the dtypes written into the graph.
+
+        An exported graph creates some tensors with the dtype of the export
+        (``nn.LSTM``'s zero state: ``aten.zeros(..., dtype=torch.float32)``); a
+        float64 copy gets them in float64 too, like its weights.
+        """
+        clone = copy.deepcopy(self)
+        with torch.no_grad():
+            clone.to(dtype)
+        for sub in clone.graph.modules():
+            if isinstance(sub, torch.fx.GraphModule) and _retype(sub.graph, dtype):
+                sub.recompile()
+        return clone
+
     def __deepcopy__(self, memo: dict[int, Any]) -> _Exported:
         clone = type(self).__new__(type(self))
         memo[id(self)] = clone
@@ -159,6 +174,28 @@ class _Exported(ArgumentColumns):
             for key, value in self.__dict__.items():
                 clone.__dict__[key] = copy.deepcopy(value, memo)
         return clone
+
+
+def _retype(graph: torch.fx.Graph, dtype: torch.dtype) -> bool:
+    """Set every floating dtype argument of the graph's calls to ``dtype``."""
+    changed = False
+
+    def swap(value: Any) -> Any:
+        nonlocal changed
+        if (
+            isinstance(value, torch.dtype)
+            and value.is_floating_point
+            and value != dtype
+        ):
+            changed = True
+            return dtype
+        return value
+
+    for node in graph.nodes:
+        if node.op == "call_function":
+            node.args = tuple(swap(a) for a in node.args)
+            node.kwargs = {k: swap(v) for k, v in node.kwargs.items()}
+    return changed
 
 
 def _saved_names(data: bytes) -> dict[str, list[str]]:

@@ -48,7 +48,7 @@ from wrt.importers.torch_arguments import (
 from wrt.importers.traced_inputs import traced_shapes
 from wrt.model import DTypeLike, Model, wrap
 from wrt.names import check_names, default_inputs
-from wrt.probe import first_weight_width
+from wrt.probe import failure_text, first_weight_width
 
 # rows of the first probe call; a dynamic batch also works on the other sizes
 _PROBE_ROWS = 4
@@ -89,15 +89,44 @@ def script_model(
 
     Raises:
         ModelError: an argument is not a tensor; no split of the columns fits, or
-            several do and the names do not choose one; and everything
-            :func:`wrt.model.wrap` refuses.
+            several do and the names do not choose one; the copy in ``dtype``
+            fails where the module works; and everything :func:`wrt.model.wrap`
+            refuses.
     """
     source = str(path)
-    arguments = _tensor_arguments(module, source)
     given = check_names(inputs, kind="input") if inputs is not None else None
+    model = _model(module, path, given, outputs)
+    converted = model.converted(dtype)
+    if converted is not model:  # a trace may have written its dtype into forward
+        x = _points(2, model.n_inputs, converted.dtype or torch.float64)
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                converted.module(x)
+        except Exception as exc:  # the user's code, in the other dtype
+            raise ModelError(
+                f"{source} runs in {_name(model.dtype)} but its "
+                f"{_name(converted.dtype)} copy fails: "
+                f"{failure_text(exc)}. A trace records the dtype of the tensors "
+                "that forward creates (torch.zeros(..., dtype=torch.float32) for an "
+                "LSTM's state), and the copy mixes dtypes. Load it without dtype=, "
+                "or save the module with torch.jit.script or torch.export, which "
+                "follow the dtype of the input."
+            ) from exc
+    return converted
+
+
+def _model(
+    module: nn.Module,
+    path: Path,
+    given: tuple[str, ...] | None,
+    outputs: Sequence[str] | None,
+) -> Model:
+    """The module as a model in its own dtype (see :func:`script_model`)."""
+    source = str(path)
+    arguments = _tensor_arguments(module, source)
     if len(arguments) == 1:
         try:
-            return wrap(module, given, outputs, dtype=dtype, source=source)
+            return wrap(module, given, outputs, source=source)
         except ModelError as exc:
             probe = _Probe(module, 1, _traced_layout(path, 1))
             found = probe.search(len(given) if given else None)
@@ -108,10 +137,10 @@ def script_model(
             refused = exc
         columns, batch = found[0][0], found[2]
         x = _points(batch, width(columns), _dtype(module))
-        fixed = blocks(module, batch, x, source, "torchscript", stacklevel=5)
+        fixed = blocks(module, batch, x, source, "torchscript", stacklevel=6)
         names = given or default_inputs(width(columns))
         try:
-            return wrap(fixed, names, outputs, dtype=dtype, source=source)
+            return wrap(fixed, names, outputs, source=source)
         except ModelError:
             raise refused from None  # the blocks did not help: the first problem
     probe = _Probe(module, len(arguments), _traced_layout(path, len(arguments)))
@@ -119,9 +148,9 @@ def script_model(
     graph: nn.Module = ArgumentColumns(module, columns, unwrap=False)
     if batch is not None:
         x = _points(batch, width(columns), _dtype(module))
-        graph = blocks(graph, batch, x, source, "torchscript", stacklevel=5)
+        graph = blocks(graph, batch, x, source, "torchscript", stacklevel=6)
     names = given or column_names(arguments, columns) or default_inputs(width(columns))
-    return wrap(graph, names, outputs, dtype=dtype, source=source)
+    return wrap(graph, names, outputs, source=source)
 
 
 def _tensor_arguments(module: nn.Module, source: str) -> tuple[str, ...]:
@@ -182,6 +211,7 @@ class _Probe:
         self.module = module
         self.count = count
         self.traced = traced
+        self.spelled: Columns | None = None  # the split the given names spell
         self.dtype = _dtype(module)
         self.first = first_weight_width(module)
         self.coupled: list[int] = []  # fixed sizes where the rows are coupled
@@ -195,16 +225,15 @@ class _Probe:
             ModelError: no split fits, or several do and the names do not choose.
         """
         total = len(given) if given else None
+        self.spelled = spelled_split(given, arguments) if given else None
         found = self.search(total)
         if found is None:
             raise ModelError(self._no_fit(arguments, total, source))
         fits, size, batch = found
         used = [columns for columns in fits if self.uses_every_column(columns, size)]
-        if given is not None:
-            spelled = spelled_split(given, arguments)
-            matching = [c for c in fits if spelled and _split(c) == spelled]
-            if matching:
-                return matching[0], batch
+        matching = [c for c in fits if self.spelled and _split(c) == self.spelled]
+        if matching:
+            return matching[0], batch
         if self.traced is not None and self.traced[0] in fits:
             return self.traced[0], batch  # the shapes the trace was made with
         if given is not None:
@@ -243,28 +272,58 @@ class _Probe:
         return None
 
     def fits(self, rows: int, total: int | None) -> list[Columns]:
-        """The splits on which a call of ``rows`` rows returns (rows, n_out)."""
-        grid = rows in (_PROBE_ROWS, 1)  # the wide search on the likely sizes only
-        return [c for c in self.splits(total, grid) if self.works(c, rows)]
+        """The splits on which a call of ``rows`` rows returns (rows, n_out).
 
-    def splits(self, total: int | None, grid: bool) -> list[Columns]:
-        """Candidate splits, likeliest first, at most :data:`_MAX_SPLITS`."""
-        found: dict[Columns, None] = {}
+        Candidates come in tiers (:meth:`tiers`); the first tier with a fit is
+        the answer, so a split the trace recorded is not second-guessed.
+        """
+        for tier in self.tiers(total, grid=rows in (_PROBE_ROWS, 1)):
+            found = [c for c in tier if self.works(c, rows)]
+            if found:
+                return found
+        return []
+
+    def tiers(self, total: int | None, grid: bool) -> list[list[Columns]]:
+        """Candidate splits, likeliest first, at most :data:`_MAX_SPLITS` in all.
+
+        The split the given names spell; the trace's example shapes; the splits
+        of the named columns or of the first weight matrix's width (each
+        argument (N, k), or (N,) for k = 1); then, with ``grid`` (the likely
+        batch sizes only), every pair of 1 .. 16 columns or (N,) for two
+        arguments, or every width for one.
+        """
+        seen: dict[Columns, None] = {}
+        tiers: list[list[Columns]] = []
+
+        def add(candidates: Iterator[Columns] | list[Columns]) -> None:
+            tier = []
+            for parts in candidates:
+                if parts not in seen and len(seen) < _MAX_SPLITS:
+                    seen[parts] = None
+                    tier.append(parts)
+            tiers.append(tier)
+
+        if self.spelled:
+            add([self.spelled, *_one_dimensional(self.spelled)])
         if self.traced and (total is None or width(self.traced[0]) == total):
-            found[self.traced[0]] = None
-        sums = [total] if total else [self.first] if self.first else []
-        for wanted in sums:
-            for parts in itertools.islice(_compositions(wanted, self.count), 200):
-                found[parts] = None
-                if self.count > 1:
-                    for variant in _one_dimensional(parts):
-                        found[variant] = None
+            add([self.traced[0]])
+        wanted = total or self.first
+        if wanted:
+            add(self._sums(wanted))
         if grid and (self.count == 1 or self.count == 2 and total is None):
             choices = [*_WIDTHS, None] if self.count > 1 else list(_WIDTHS)
-            for parts in itertools.product(choices, repeat=self.count):
-                if total is None or width(parts) == total:
-                    found[parts] = None
-        return list(found)[:_MAX_SPLITS]
+            add(
+                parts
+                for parts in itertools.product(choices, repeat=self.count)
+                if total is None or width(parts) == total
+            )
+        return tiers
+
+    def _sums(self, wanted: int) -> Iterator[Columns]:
+        for parts in itertools.islice(_compositions(wanted, self.count), 200):
+            yield parts
+            if self.count > 1:
+                yield from _one_dimensional(parts)
 
     def works(self, columns: Columns, rows: int) -> bool:
         """Whether the call on ``rows`` points succeeds with a (rows, ...) output."""
@@ -422,6 +481,10 @@ def _example(arguments: Sequence[str], columns: Columns | None = None) -> str:
     split = _split(columns) if columns else (2,) * len(arguments)
     names = column_names(arguments, tuple(split)) or ()
     return "[" + ", ".join(repr(n) for n in names) + "]"
+
+
+def _name(dtype: torch.dtype | None) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _dtype(module: nn.Module) -> torch.dtype:
