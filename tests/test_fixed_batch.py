@@ -9,7 +9,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 import wrt
-from models import mlp
+from models import mlp, save_torchscript
 from tolerances import AUTOGRAD, assert_partial_close
 from wrt.importers.fixed_batch import RowBlocks, declared_batch, vectorises
 from wrt.importers.onnx import OnnxModule
@@ -93,10 +93,7 @@ def assert_exact(model, net, n, engine="auto"):
 
 
 def trace(module, example, path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch 2.13 deprecates torch.jit
-        torch.jit.save(torch.jit.trace(module, example), str(path))
-    return path
+    return save_torchscript(module, path, example)
 
 
 # --- RowBlocks ----------------------------------------------------------------
@@ -183,10 +180,7 @@ def test_a_trace_with_a_baked_batch_runs_in_blocks(tmp_path, size):
 
 
 def test_blocks_without_vmap_say_they_are_slower(tmp_path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        path = tmp_path / "d.pt"
-        torch.jit.save(torch.jit.script(DataDependent(2)), str(path))
+    path = save_torchscript(DataDependent(2), tmp_path / "d.pt")
     with pytest.warns(wrt.FixedBatchWarning, match="one call per block, slower"):
         model = wrt.load(path)
     assert not model.module.vectorise

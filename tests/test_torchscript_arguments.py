@@ -2,7 +2,6 @@
 
 import pathlib
 import pickle
-import warnings
 import zipfile
 from typing import Optional
 
@@ -10,7 +9,7 @@ import pytest
 import torch
 
 import wrt
-from models import mlp
+from models import mlp, save_torchscript
 from tolerances import AUTOGRAD, assert_partial_close
 from wrt.importers.torch_arguments import column_names, spelled_split
 from wrt.importers.traced_inputs import traced_shapes
@@ -18,14 +17,7 @@ from wrt.importers.traced_inputs import traced_shapes
 
 def save(module: torch.nn.Module, path, example=None):
     """Script (no example) or trace (example: a tuple of tensors) and save."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch 2.13 deprecates torch.jit
-        if example is None:
-            saved = torch.jit.script(module)
-        else:
-            saved = torch.jit.trace(module, example)
-        torch.jit.save(saved, str(path))
-    return path
+    return save_torchscript(module, path, example)
 
 
 class XT(torch.nn.Module):

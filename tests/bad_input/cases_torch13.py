@@ -11,7 +11,6 @@ dtypes says so.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper, save
 
 import wrt
 from bad_input.harness import Api, Cli, points_file
-from models import mlp
+from models import mlp, save_torchscript
 from wrt.errors import ModelError, ModelFormatError
 
 
@@ -67,16 +66,7 @@ class _Lstm(torch.nn.Module):
 
 
 def _jit(folder: Path, name: str, module: torch.nn.Module, example=None) -> Path:
-    path = folder / name
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch 2.13 deprecates torch.jit
-        made = (
-            torch.jit.script(module)
-            if example is None
-            else torch.jit.trace(module, example)
-        )
-        torch.jit.save(made, str(path))
-    return path
+    return save_torchscript(module, folder / name, example)
 
 
 def _critic_partials(folder: Path) -> list[str]:
