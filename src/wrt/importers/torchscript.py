@@ -91,9 +91,9 @@ def script_model(
                 f"{_name(converted.dtype)} copy fails: "
                 f"{failure_text(exc)}. A trace records the dtype of the tensors "
                 "that forward creates (torch.zeros(..., dtype=torch.float32) for an "
-                "LSTM's state), and the copy mixes dtypes. Load it without dtype=, "
-                "or save the module with torch.jit.script or torch.export, which "
-                "follow the dtype of the input."
+                "LSTM's state), and the copy mixes dtypes. Load it without dtype= "
+                "(--dtype), or save the module with torch.jit.script or "
+                "torch.export, which follow the dtype of the input."
             ) from exc
     return converted
 
