@@ -309,3 +309,35 @@ def test_a_torch_onnx_export_with_a_baked_batch(tmp_path):
         model = wrt.load(path)
     for n in (1, 6):
         assert_exact(model, module.net, n)
+
+
+class Policy(torch.nn.Module):
+    """A recurrent policy written for one observation: its LSTM state is (1, 1, 8)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lstm = torch.nn.LSTM(2, 8, batch_first=True).double()
+        self.head = torch.nn.Linear(8, 1).double()
+
+    def forward(self, x):
+        state = torch.zeros(1, 1, 8, dtype=torch.float64)
+        out, _ = self.lstm(x.view(1, 3, 2), (state, state))
+        return self.head(out[:, -1])
+
+
+def test_a_traced_recurrent_policy_of_one_observation(tmp_path):
+    module = Policy().eval()
+    path = trace(module, (torch.zeros(1, 6, dtype=torch.float64),), tmp_path / "p.pt")
+    with pytest.warns(wrt.FixedBatchWarning, match="exactly 1 row"):
+        model = wrt.load(path)
+    x = torch.rand(5, 6, dtype=torch.float64)
+    got = wrt.partials(model, x, ["y", "dy/dx3", "d2y/dx1dx6"], engine="autograd")
+
+    class PerRow(torch.nn.Module):
+        def forward(self, points):
+            return torch.cat([module(row) for row in points.split(1)])
+
+    for spec, columns in [("y", ()), ("dy/dx3", (2,)), ("d2y/dx1dx6", (0, 5))]:
+        want = reference(PerRow(), x, columns)
+        assert_partial_close(got[spec], want, **AUTOGRAD, what=spec)
