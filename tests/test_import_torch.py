@@ -573,3 +573,27 @@ def test_a_float32_program_creating_tensors_converts_to_float64(tmp_path):
     for spec, columns in [("dy/dx2", (1,)), ("d2y/dx1dx6", (0, 5))]:
         expected = reference(module.double(), x, columns).numpy()
         assert_partial_close(got[spec], expected, **AUTOGRAD, what=spec)
+
+
+class Critic(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q = mlp(5, 1, seed=8)
+
+    def forward(self, obs, act):
+        return self.q(torch.cat([obs, act], dim=-1))
+
+
+def test_arguments_of_several_columns_are_numbered(tmp_path):
+    module = Critic()
+    batch = torch.export.Dim("batch")
+    example = (torch.zeros(3, 3).double(), torch.ones(3, 2).double())
+    shapes = {"obs": {0: batch}, "act": {0: batch}}
+    program = torch.export.export(module, example, dynamic_shapes=shapes)
+    torch.export.save(program, tmp_path / "q.pt2")
+    model = wrt.load(tmp_path / "q.pt2")
+    assert model.inputs == ("obs1", "obs2", "obs3", "act1", "act2")
+    x = torch.randn(4, 5, dtype=torch.float64)
+    got = wrt.partials(model, x, ["d2y/dobs2dact1"])["d2y/dobs2dact1"]
+    expected = reference(module.q, x, (1, 3)).numpy()
+    assert_partial_close(got, expected, **AUTOGRAD, what="d2y/dobs2dact1")
