@@ -195,6 +195,10 @@ class CheckOptionError(WrtError, ValueError):
     """An option of :func:`wrt.check` is out of range (neighbours, rel_spread, ...)."""
 
 
+class FixedBatchWarning(WrtWarning):
+    """A model file takes a fixed number of rows per call: wrt runs it in blocks."""
+
+
 class IgnoredInputWarning(WrtWarning):
     """An input column changes no output of the model: its partials are all 0."""
 
