@@ -1,0 +1,171 @@
+"""``describe``: a model as its source framework sees it, and as wrt runs it.
+
+The file is read again by its format (:mod:`keras_file`, :mod:`onnx_file`,
+:mod:`torch_file`) for what only the source framework knows: Keras' layer
+classes and parameter counts, ONNX's operators and opsets, TorchScript's original
+module names, a ``.pt2`` program's ATen operations, the shapes of the inputs and
+outputs. What wrt runs comes from the loaded model: the activations and
+non-smooth operations of its traced graph (:mod:`operations`, the same answer
+``wrt check`` gives), which engines can run it, and whether the source framework
+runs inside it (``model.runtime``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from wrt.inspection.keras_file import keras_outputs, keras_view
+from wrt.inspection.layout import engines, layout
+from wrt.inspection.onnx_file import onnx_view
+from wrt.inspection.operations import activations, non_smooth_operations
+from wrt.inspection.torch_file import export_view, torchscript_view
+from wrt.inspection.torch_layers import torch_layers
+from wrt.model import Model
+
+#: What runs a model whose ``runtime`` is not plain torch, for people.
+_RUNTIMES = {"keras": "Keras"}
+
+
+def describe(model: Model) -> dict[str, Any]:
+    """A JSON-ready description of the model.
+
+    Args:
+        model: a loaded or wrapped model.
+
+    Returns:
+        ``format``, ``source``, ``inputs``, ``outputs`` (wrt's column names),
+        ``dtype``; ``parameters`` (scalar weights, counted as the source framework
+        counts them: Keras' ``count_params``, an ONNX file's floating
+        initializers and constants, a torch module's parameters);
+        ``layers`` (the source's layers: ``name``, ``type``, ``detail``,
+        ``activation``, ``parameters``; an ONNX file's nodes);
+        ``activations`` (distinct names, in order of appearance) and
+        ``non_smooth`` (piecewise-linear operations), both from the traced graph;
+        ``runtime`` (``"torch"``, or the framework that runs inside: ``"keras"``)
+        and ``runs_through`` (``"Keras"`` or None); ``layout`` (``inputs`` and
+        ``outputs``: the source tensors, their per-sample shapes and the wrt
+        columns each holds); ``engines`` (name -> ``available`` and ``reason``);
+        ``notes`` (what could not be read); and the source's own view under
+        ``keras``, ``onnx``, ``torchscript`` or ``torch_export``.
+    """
+    view, notes = _source_view(model)
+    layers = view.get("layers", torch_layers(model.module))
+    info: dict[str, Any] = {
+        "format": model.format,
+        "source": model.source,
+        "inputs": list(model.inputs),
+        "outputs": list(model.outputs),
+        "dtype": str(model.dtype).removeprefix("torch.") if model.dtype else None,
+        "parameters": view.get(
+            "parameters", sum(p.numel() for p in model.module.parameters())
+        ),
+        "layers": layers,
+    }
+    named = [str(layer["activation"]) for layer in layers if layer["activation"]]
+    info["activations"] = activations(model, named)
+    info["non_smooth"] = non_smooth_operations(model, named)
+    info["runtime"] = model.runtime
+    info["runs_through"] = _RUNTIMES.get(model.runtime)
+    info["layout"] = {
+        "inputs": layout(model.inputs, view.get("inputs"), "x"),
+        "outputs": layout(model.outputs, view.get("outputs"), "y"),
+    }
+    info["engines"] = engines(model)
+    info["notes"] = notes
+    if "own" in view:
+        info[view["key"]] = view["own"]
+    return info
+
+
+def _source_view(model: Model) -> tuple[dict[str, Any], list[str]]:
+    """The format's own view: layers, parameters, inputs, outputs, and the rest."""
+    path = Path(model.source)
+    reader = _READERS.get(model.format)
+    if reader is None or not path.exists():
+        return {}, []
+    try:
+        return reader(model, path), []
+    except Exception as exc:  # describing must not fail on what it cannot read
+        text = " ".join(str(exc).split())[:200]
+        return {}, [
+            f"Could not read {path} again as {model.format} ({type(exc).__name__}: "
+            f"{text}); layers and parameters are those of the loaded torch module."
+        ]
+
+
+def _keras(model: Model, path: Path) -> dict[str, Any]:
+    view = keras_view(path)
+    return {
+        "layers": view["layers"],
+        "parameters": view["parameters"],
+        "inputs": view["inputs"],
+        "outputs": keras_outputs(path, model.module),
+        "key": "keras",
+        "own": {"class_name": view["class_name"]},
+    }
+
+
+def _onnx(model: Model, path: Path) -> dict[str, Any]:
+    view = onnx_view(path)
+    return {
+        "layers": [
+            {
+                "name": node["name"],
+                "type": node["op"],
+                "detail": "",
+                "activation": node["activation"],
+                "parameters": node["parameters"],
+            }
+            for node in view["nodes"]
+        ],
+        "parameters": view["parameters"],
+        "inputs": _per_sample(view["inputs"]),
+        "outputs": _per_sample(view["outputs"]),
+        "key": "onnx",
+        "own": {k: v for k, v in view.items() if k != "nodes"},
+    }
+
+
+def _torchscript(model: Model, path: Path) -> dict[str, Any]:
+    view = torchscript_view(path)
+    arguments = view["forward"]
+    inputs = [{"name": name, "shape": None} for name in arguments]
+    if len(arguments) > 1 and len(arguments) == model.n_inputs:
+        inputs = [{"name": name, "shape": None, "width": 1} for name in arguments]
+    return {
+        "layers": view["layers"],
+        "parameters": view["parameters"],
+        "inputs": inputs,
+        "key": "torchscript",
+        "own": {"class_name": view["class_name"], "forward": arguments},
+    }
+
+
+def _export(model: Model, path: Path) -> dict[str, Any]:
+    view = export_view(path)
+    return {
+        "layers": view["layers"],
+        "parameters": view["parameters"],
+        "inputs": _per_sample(view["inputs"]),
+        "outputs": _per_sample(view["outputs"]),
+        "key": "torch_export",
+        "own": {k: v for k, v in view.items() if k != "layers"},
+    }
+
+
+def _per_sample(tensors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Shapes without their batch axis (None when the rank is unknown)."""
+    return [
+        {**t, "shape": None if t.get("shape") is None else list(t["shape"])[1:]}
+        for t in tensors
+    ]
+
+
+_READERS = {
+    "keras": _keras,
+    "keras-h5": _keras,
+    "onnx": _onnx,
+    "torchscript": _torchscript,
+    "torch-export": _export,
+}
