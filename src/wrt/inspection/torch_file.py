@@ -62,7 +62,7 @@ def export_view(path: Path) -> dict[str, Any]:
         ``ops`` (ATen operation -> node count, e.g. ``"aten.linear"``, most frequent
         first), ``parameters`` and ``buffers`` (scalars), ``inputs`` and
         ``outputs`` (dicts with ``name`` and ``shape``: every axis an int or a
-        symbol's name) and ``layers`` (the innermost modules the nodes came from:
+        symbol's name) and ``layers`` (the leaf modules the nodes came from:
         ``name`` (module path), ``type`` (class), ``detail``, ``activation``,
         ``parameters``).
 
@@ -124,8 +124,14 @@ def export_view(path: Path) -> dict[str, Any]:
                 ),
             }
             for where, kind in stack.items()
+            if not any(_inside(other, where) for other in stack)
         ],
     }
+
+
+def _inside(path: str, parent: str) -> bool:
+    """Whether module ``path`` is a submodule of ``parent`` (leaves only shown)."""
+    return path != parent and (parent == "" or path.startswith(f"{parent}."))
 
 
 def _op_name(target: Any) -> str:
