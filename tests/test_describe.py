@@ -46,3 +46,38 @@ def test_inspect_text_and_errors(tmp_path):
     (tmp_path / "x.txt").write_text("hello")
     result = CliRunner().invoke(app, ["inspect", str(tmp_path / "x.txt")])
     assert result.exit_code == 2 and "text file" in result.stderr
+
+
+def test_existing_keys_stay_and_new_ones_come(tmp_path):
+    path = save_torchscript(mlp(2, 1), tmp_path / "m.pt")
+    info = describe(wrt.load(path))
+    old = {"format", "source", "inputs", "outputs", "dtype", "parameters"}
+    new = {"non_smooth", "runtime", "runs_through", "layout", "engines", "notes"}
+    assert old | {"layers", "activations"} | new <= set(info)
+    assert {"name", "type", "detail", "activation", "parameters"} <= set(
+        info["layers"][0]
+    )
+    assert info["runtime"] == "torch" and info["runs_through"] is None
+    assert info["notes"] == []
+
+
+def test_a_model_running_through_keras_says_so():
+    model = wrt.wrap(mlp(2, 1))
+    model.runtime = "keras"  # what the Keras importer sets for its fallback
+    info = describe(model)
+    assert info["runtime"] == "keras" and info["runs_through"] == "Keras"
+    from wrt.cli.inspect import summary
+
+    assert "runs through Keras itself" in summary(info)[0]
+
+
+def test_a_file_that_changed_since_loading_gives_a_note(tmp_path):
+    path = save_torchscript(mlp(2, 1), tmp_path / "m.pt")
+    model = wrt.load(path)
+    path.write_bytes(b"not a model any more")
+    info = describe(model)
+    assert info["parameters"] == sum(p.numel() for p in model.module.parameters())
+    (note,) = info["notes"]
+    assert "Could not read" in note and "m.pt" in note
+    result = CliRunner().invoke(app, ["inspect", str(path)])
+    assert result.exit_code == 2  # the CLI loads the file again, and refuses it

@@ -12,9 +12,13 @@ runs inside it (``model.runtime``).
 
 from __future__ import annotations
 
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
+from wrt.errors import NotAModelError
 from wrt.inspection.keras_file import keras_outputs, keras_view
 from wrt.inspection.layout import engines, layout
 from wrt.inspection.onnx_file import onnx_view
@@ -48,7 +52,17 @@ def describe(model: Model) -> dict[str, Any]:
         columns each holds); ``engines`` (name -> ``available`` and ``reason``);
         ``notes`` (what could not be read); and the source's own view under
         ``keras``, ``onnx``, ``torchscript`` or ``torch_export``.
+
+    Raises:
+        NotAModelError: ``model`` is a path or a torch module, not a model.
+
+    Examples:
+        >>> import torch, wrt
+        >>> info = describe(wrt.wrap(torch.nn.Linear(3, 1)))
+        >>> info["inputs"], info["parameters"], info["layout"]["inputs"][0]["shape"]
+        (['x1', 'x2', 'x3'], 4, [3])
     """
+    _require_model(model)
     view, notes = _source_view(model)
     layers = view.get("layers", torch_layers(model.module))
     info: dict[str, Any] = {
@@ -76,6 +90,25 @@ def describe(model: Model) -> dict[str, Any]:
     if "own" in view:
         info[view["key"]] = view["own"]
     return info
+
+
+def _require_model(model: Any) -> None:
+    if isinstance(model, Model):
+        return
+    if isinstance(model, (str, PathLike)):
+        raise NotAModelError(
+            f"describe() takes a loaded model, not the path {str(model)!r}: "
+            f"wrt.describe(wrt.load({str(model)!r}))."
+        )
+    if isinstance(model, nn.Module):
+        raise NotAModelError(
+            f"describe() takes a wrt model, not a bare {type(model).__name__}: give "
+            "it input names first, wrt.describe(wrt.wrap(module, inputs=[...]))."
+        )
+    raise NotAModelError(
+        f"describe() takes a model from wrt.load or wrt.wrap, not a "
+        f"{type(model).__name__}."
+    )
 
 
 def _source_view(model: Model) -> tuple[dict[str, Any], list[str]]:
