@@ -69,6 +69,7 @@ def test_a_model_running_through_keras_says_so():
     from wrt.cli.inspect import summary
 
     assert "runs through Keras itself" in summary(info)[0]
+    assert any("float32" in note for note in info["notes"])
 
 
 def test_a_file_that_changed_since_loading_gives_a_note(tmp_path):

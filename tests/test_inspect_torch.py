@@ -246,3 +246,20 @@ def test_inspect_text_lists_pt2_operations_and_json_round_trips():
     assert json.loads(result.stdout) == json.loads(
         json.dumps(wrt.describe(wrt.load(path)))
     )
+
+
+def test_attention_shows_its_softmax():
+    class Attention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv = nn.Linear(2, 6)
+            self.out = nn.Linear(2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            tokens = x.reshape(x.shape[0], 2, 2)  # 4 columns: 2 tokens of 2
+            q, k, v = self.qkv(tokens).chunk(3, dim=-1)
+            attended = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+            return self.out(attended.mean(1))
+
+    info = wrt.describe(wrt.wrap(Attention().double(), inputs=["a", "b", "c", "d"]))
+    assert info["activations"] == ["softmax"] and info["non_smooth"] == []

@@ -86,6 +86,12 @@ def describe(model: Model) -> dict[str, Any]:
         "outputs": layout(model.outputs, view.get("outputs"), "y"),
     }
     info["engines"] = engines(model)
+    if model.runtime == "keras":
+        notes.append(
+            "Layers without a torch conversion run through Keras itself, which "
+            "computes in float32 even when float64 is asked: expect float32 "
+            "round-off in its partials."
+        )
     info["notes"] = notes
     if "own" in view:
         info[view["key"]] = view["own"]

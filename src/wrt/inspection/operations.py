@@ -39,9 +39,17 @@ ACTIVATION_OPS = {
     "hardsigmoid": "hard_sigmoid",
     "log_sigmoid_forward": "log_sigmoid",
     "_softmax": "softmax",
+    "_safe_softmax": "softmax",
     "softmax": "softmax",
     "_log_softmax": "log_softmax",
     "log_softmax": "log_softmax",
+    # attention kernels: a softmax over the keys inside one operation
+    "scaled_dot_product_attention": "softmax",
+    "_scaled_dot_product_flash_attention_for_cpu": "softmax",
+    "_scaled_dot_product_flash_attention": "softmax",
+    "_scaled_dot_product_efficient_attention": "softmax",
+    "_scaled_dot_product_attention_math": "softmax",
+    "_scaled_dot_product_cudnn_attention": "softmax",
 }
 
 #: ATen operations that make a model piecewise smooth (kinks) -> their names.
