@@ -82,3 +82,34 @@ def test_a_file_that_changed_since_loading_gives_a_note(tmp_path):
     assert "Could not read" in note and "m.pt" in note
     result = CliRunner().invoke(app, ["inspect", str(path)])
     assert result.exit_code == 2  # the CLI loads the file again, and refuses it
+
+
+def test_layouts_of_shapes_known_unknown_and_inconsistent():
+    from wrt.inspection.layout import layout
+
+    names = ["a1", "a2", "a3", "a4", "a5", "a6", "b"]
+    grid = {"name": "a", "shape": [2, 3]}
+    found = layout(names, [grid, {"name": "b", "shape": []}], "y")
+    assert found == [
+        {"name": "a", "shape": [2, 3], "columns": names[:6]},
+        {"name": "b", "shape": [], "columns": ["b"]},
+    ]
+    # a symbolic axis: the columns are known, the shape is not
+    found = layout(names, [{"name": "a", "shape": ["seq", 7]}], "y")
+    assert found == [{"name": "a", "shape": None, "columns": names}]
+    # shapes that do not add up to the columns are not trusted
+    found = layout(names, [grid, {"name": "b", "shape": [2]}], "y")
+    assert found == [{"name": "a, b", "shape": None, "columns": names}]
+    # nothing stated: a module fed (N, n)
+    assert layout(["x1", "x2"], None, "x") == [
+        {"name": "x", "shape": [2], "columns": ["x1", "x2"]}
+    ]
+    assert layout(["x1", "x2"], [{"name": "xt", "shape": None}], "x") == [
+        {"name": "xt", "shape": [2], "columns": ["x1", "x2"]}
+    ]
+    # widths without shapes (TorchScript arguments of one column each)
+    found = layout(["x", "t"], [{"name": "x", "width": 1}, {"name": "t", "width": 1}],
+                   "x")  # fmt: skip
+    assert [(t["name"], t["shape"], t["columns"]) for t in found] == [
+        ("x", None, ["x"]), ("t", None, ["t"])
+    ]  # fmt: skip
