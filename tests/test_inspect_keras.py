@@ -77,6 +77,10 @@ def test_a_keras2_file_without_input_size_is_read_from_the_file():
     assert info["parameters"] == reference.count_params() == 8438
     assert info["layers"][0]["type"] == "Normalization"
     assert info["layers"][0]["parameters"] == 5  # mean (2), variance (2), count
+    assert info["layers"][0]["detail"] == "axis=(-1,), invert=False"
+    # Keras 2 saved its LeakyReLU activations as layer objects
+    assert {x["activation"] for x in info["layers"][1:-1]} == {"leaky_relu"}
+    assert "activation=leaky_relu" in info["layers"][1]["detail"]
     assert info["activations"] == ["leaky_relu"]
     assert info["non_smooth"] == ["leaky_relu"]
 

@@ -172,6 +172,8 @@ def test_onnx_view_counts_subgraphs_domains_and_fixed_batches(tmp_path):
     assert view["producer"] == "handmade"
     assert view["inputs"][0] == {"name": "x", "shape": [1, 2], "dtype": "float32"}
     assert view["inputs"][1] == {"name": "flag", "shape": [], "dtype": "bool"}
+    assert view["nodes"][0]["detail"] == "offset=(0, 1), scale=(2, 3)"
+    assert view["nodes"][2]["detail"] == ""  # subgraphs are counted, not shown
 
 
 def test_inspect_text_shows_operations_and_opset():
@@ -184,3 +186,5 @@ def test_inspect_text_shows_operations_and_opset():
     shown = json.loads(result.stdout)
     assert shown == json.loads(json.dumps(wrt.describe(wrt.load(path))))
     assert shown["onnx"]["ops"]["Gemm"] == 5
+    leaky = next(x for x in shown["layers"] if x["type"] == "LeakyRelu")
+    assert leaky["detail"] == "alpha=0.125" and leaky["activation"] == "leaky_relu"

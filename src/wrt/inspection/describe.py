@@ -152,7 +152,7 @@ def _onnx(model: Model, path: Path) -> dict[str, Any]:
             {
                 "name": node["name"],
                 "type": node["op"],
-                "detail": "",
+                "detail": node["detail"],
                 "activation": node["activation"],
                 "parameters": node["parameters"],
             }

@@ -112,7 +112,11 @@ def _activation(value: Any) -> str | None:
     """A config's activation: ``"tanh"``, or a serialized function's name."""
     if isinstance(value, dict):  # {"class_name": "function", "config": "tanh"}
         inner = value.get("config")
-        value = inner if isinstance(inner, str) else value.get("class_name")
+        if isinstance(inner, str):
+            value = inner
+        else:  # a layer object as activation: {"class_name": "LeakyReLU", ...}
+            kind = str(value.get("class_name", ""))
+            value = _ACTIVATION_LAYERS.get(kind, snake_case(kind))
     if not isinstance(value, str) or value in ("linear", ""):
         return None
     return value
@@ -122,7 +126,7 @@ def _short(value: Any) -> str:
     if isinstance(value, dict):
         return _activation(value) or str(value.get("class_name", "?"))
     if isinstance(value, list):
-        return f"({', '.join(str(v) for v in value)})"
+        return str(tuple(value))
     return str(value)
 
 

@@ -40,8 +40,8 @@ def onnx_view(path: Path) -> dict[str, Any]:
         constants), ``inputs`` and ``outputs`` (dicts with ``name``, ``shape``
         (every axis: an int, a symbolic name, or None when unknown) and
         ``dtype``), and ``nodes`` of the main graph (dicts with ``name``,
-        ``op``, ``activation`` and ``parameters``: the floating scalars of the
-        initializers it reads).
+        ``op``, ``activation``, ``detail``: its scalar and list attributes, and
+        ``parameters``: the floating scalars of the initializers it reads).
     """
     import onnx
 
@@ -74,6 +74,7 @@ def onnx_view(path: Path) -> dict[str, Any]:
                 "name": node.name or f"#{i}",
                 "op": _qualified(node),
                 "activation": ONNX_ACTIVATIONS.get(_qualified(node)),
+                "detail": _attributes(onnx, node),
                 "parameters": sum(weights.get(v, 0) for v in set(node.input)),
             }
             for i, node in enumerate(graph.node)
@@ -86,6 +87,32 @@ def _qualified(node: Any) -> str:
     if domain in ("", _DEFAULT_DOMAIN):
         return str(node.op_type)
     return f"{domain}.{node.op_type}"
+
+
+def _attributes(onnx: Any, node: Any) -> str:
+    """``alpha=0.01, transB=1``: the attributes that are numbers, strings or lists."""
+    kinds = onnx.AttributeProto
+    shown = []
+    for attribute in node.attribute:
+        if attribute.type not in (kinds.INT, kinds.FLOAT, kinds.STRING, kinds.INTS,
+                                  kinds.FLOATS):  # fmt: skip
+            continue
+        value = onnx.helper.get_attribute_value(attribute)
+        if isinstance(value, list):
+            items = [_scalar(v) for v in value]
+            text = f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+        else:
+            text = _scalar(value)
+        shown.append(f"{attribute.name}={text}")
+    return ", ".join(shown)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 def _nodes(graph: Any) -> Iterator[Any]:
