@@ -168,7 +168,7 @@ def test_onnx_view_counts_subgraphs_domains_and_fixed_batches(tmp_path):
     }  # fmt: skip
     assert view["domains"] == ["ai.onnx", "ai.onnx.ml"]
     assert view["opset"] == {"ai.onnx": 17, "ai.onnx.ml": 3}
-    assert view["parameters"] == 4  # the float64 constant
+    assert view["parameters"] == 0 and view["constants"] == 4  # float64 constant
     assert view["producer"] == "handmade"
     assert view["inputs"][0] == {"name": "x", "shape": [1, 2], "dtype": "float32"}
     assert view["inputs"][1] == {"name": "flag", "shape": [], "dtype": "bool"}

@@ -19,7 +19,7 @@ from wrt.inspection import describe
 _COUNTED = {
     "keras": "as Keras counts them",
     "keras-h5": "as Keras counts them",
-    "onnx": "floating initializers and constants",
+    "onnx": "floating-point initializers",
 }
 
 

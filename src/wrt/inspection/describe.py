@@ -41,7 +41,7 @@ def describe(model: Model) -> dict[str, Any]:
         ``format``, ``source``, ``inputs``, ``outputs`` (wrt's column names),
         ``dtype``; ``parameters`` (scalar weights, counted as the source framework
         counts them: Keras' ``count_params``, an ONNX file's floating
-        initializers and constants, a torch module's parameters);
+        initializers, a torch module's parameters);
         ``layers`` (the source's layers: ``name``, ``type``, ``detail``,
         ``activation``, ``parameters``; an ONNX file's nodes);
         ``activations`` (distinct names, in order of appearance) and

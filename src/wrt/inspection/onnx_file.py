@@ -3,8 +3,9 @@
 Read with the ``onnx`` package (protobuf only; nothing runs): the operator
 summary counts the nodes of the main graph and of every subgraph (the bodies of
 ``If``, ``Loop``, ``Scan``), and the parameter count is the number of floating
-point scalars stored as initializers or in ``Constant`` nodes (integer tensors
-are shapes and indices, not weights).
+point scalars stored as initializers, where exporters put the weights (integer
+tensors are shapes and indices, not weights); the floating scalars of
+``Constant`` nodes (scales such as 1/sqrt(d), folded values) are counted apart.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ def onnx_view(path: Path) -> dict[str, Any]:
         ``ops`` (op type -> node count, domain-qualified outside the default
         domain, most frequent first), ``domains`` (the domains the nodes use),
         ``opset`` (domain -> version imported), ``producer`` (e.g.
-        ``"pytorch 2.13"``), ``parameters`` (floating scalars in initializers and
-        constants), ``inputs`` and ``outputs`` (dicts with ``name``, ``shape``
-        (every axis: an int, a symbolic name, or None when unknown) and
+        ``"pytorch 2.13"``), ``parameters`` (floating scalars in initializers),
+        ``constants`` (those in ``Constant`` nodes), ``inputs`` and
+        ``outputs`` (dicts with ``name``, ``shape`` (every axis: an int, a symbolic name, or None when unknown) and
         ``dtype``), and ``nodes`` of the main graph (dicts with ``name``,
         ``op``, ``activation``, ``detail``: its scalar and list attributes, and
         ``parameters``: the floating scalars of the initializers it reads).
@@ -50,6 +51,7 @@ def onnx_view(path: Path) -> dict[str, Any]:
     nodes = list(_nodes(graph))
     ops = Counter(_qualified(node) for node in nodes)
     initializer_names = {t.name for t in graph.initializer}
+    parameters, constants = _parameters(onnx, graph)
     weights = {
         t.name: math.prod(t.dims)
         for t in graph.initializer
@@ -64,7 +66,8 @@ def onnx_view(path: Path) -> dict[str, Any]:
             for entry in model.opset_import
         },
         "producer": producer,
-        "parameters": _parameters(onnx, graph),
+        "parameters": parameters,
+        "constants": constants,
         "inputs": [
             _value(onnx, v) for v in graph.input if v.name not in initializer_names
         ],
@@ -135,13 +138,21 @@ def _floating(onnx: Any) -> set[int]:
     }
 
 
-def _parameters(onnx: Any, graph: Any) -> int:
+def _parameters(onnx: Any, graph: Any) -> tuple[int, int]:
+    """Floating scalars in the initializers, and in ``Constant`` nodes."""
     floating = _floating(onnx)
-    tensors = list(graph.initializer)
+    stored = list(graph.initializer)
+    constants = []
     for node in _nodes(graph):
+        for attribute in node.attribute:
+            stored += list(attribute.g.initializer) if attribute.HasField("g") else []
+            for sub in attribute.graphs:
+                stored += list(sub.initializer)
         if node.op_type == "Constant" and node.domain in ("", _DEFAULT_DOMAIN):
-            tensors += [a.t for a in node.attribute if a.HasField("t")]
-    return sum(math.prod(t.dims) for t in tensors if t.data_type in floating)
+            constants += [a.t for a in node.attribute if a.HasField("t")]
+    weights = sum(math.prod(t.dims) for t in stored if t.data_type in floating)
+    fixed = sum(math.prod(t.dims) for t in constants if t.data_type in floating)
+    return weights, fixed
 
 
 def _value(onnx: Any, value: Any) -> dict[str, Any]:
