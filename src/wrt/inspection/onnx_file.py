@@ -38,11 +38,12 @@ def onnx_view(path: Path) -> dict[str, Any]:
         domain, most frequent first), ``domains`` (the domains the nodes use),
         ``opset`` (domain -> version imported), ``producer`` (e.g.
         ``"pytorch 2.13"``), ``parameters`` (floating scalars in initializers),
-        ``constants`` (those in ``Constant`` nodes), ``inputs`` and
-        ``outputs`` (dicts with ``name``, ``shape`` (every axis: an int, a symbolic name, or None when unknown) and
-        ``dtype``), and ``nodes`` of the main graph (dicts with ``name``,
-        ``op``, ``activation``, ``detail``: its scalar and list attributes, and
-        ``parameters``: the floating scalars of the initializers it reads).
+        ``constants`` (those in ``Constant`` nodes), ``inputs`` and ``outputs``
+        (dicts with ``name``, ``shape``: every axis an int, a symbolic name, or
+        None when unknown, and ``dtype``), and ``nodes`` of the main graph (dicts
+        with ``name``, ``op``, ``activation``, ``detail``: its scalar and list
+        attributes, and ``parameters``: the floating scalars of the initializers
+        it reads).
     """
     import onnx
 
