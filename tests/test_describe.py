@@ -105,7 +105,7 @@ def test_layouts_of_shapes_known_unknown_and_inconsistent():
         {"name": "x", "shape": [2], "columns": ["x1", "x2"]}
     ]
     assert layout(["x1", "x2"], [{"name": "xt", "shape": None}], "x") == [
-        {"name": "xt", "shape": [2], "columns": ["x1", "x2"]}
+        {"name": "xt", "shape": None, "columns": ["x1", "x2"]}
     ]
     # widths without shapes (TorchScript arguments of one column each)
     found = layout(["x", "t"], [{"name": "x", "width": 1}, {"name": "t", "width": 1}],

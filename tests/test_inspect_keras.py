@@ -209,3 +209,20 @@ def test_inspect_text_says_keras_and_json_is_describe(tmp_path):
 def test_snake_case_follows_keras_names():
     for name in ("BatchNormalization", "LSTM", "Conv2D", "InputLayer", "GRU"):
         assert snake_case(name) == keras.src.utils.naming.to_snake_case(name)
+
+
+def test_output_shapes_that_keras_cannot_give_leave_a_note(tmp_path, monkeypatch):
+    import wrt.inspection.keras_file as keras_file
+
+    def fails(path):
+        raise ValueError("cannot rebuild")
+
+    model = wrt.load(FIXTURES / "two_heads.keras")
+    monkeypatch.setattr(keras_file, "_reload", fails)
+    info = wrt.describe(model)
+    assert info["parameters"] == 99 and info["layers"][1]["type"] == "Dense"
+    (note,) = info["notes"]
+    assert "output shapes" in note and "ValueError" in note
+    assert info["layout"]["outputs"] == [
+        {"name": "u, v", "shape": None, "columns": ["u", "v1", "v2"]}
+    ]

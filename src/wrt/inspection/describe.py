@@ -124,7 +124,8 @@ def _source_view(model: Model) -> tuple[dict[str, Any], list[str]]:
     if reader is None or not path.exists():
         return {}, []
     try:
-        return reader(model, path), []
+        view = reader(model, path)
+        return view, list(view.get("notes", []))
     except Exception as exc:  # describing must not fail on what it cannot read
         text = " ".join(str(exc).split())[:200]
         return {}, [
@@ -135,11 +136,21 @@ def _source_view(model: Model) -> tuple[dict[str, Any], list[str]]:
 
 def _keras(model: Model, path: Path) -> dict[str, Any]:
     view = keras_view(path)
+    notes = []
+    try:  # output shapes need Keras itself; the rest was read from the file
+        outputs = keras_outputs(path, model.module)
+    except Exception as exc:  # Keras raises many kinds for a file it cannot build
+        outputs = [{"name": name, "shape": None} for name in view["outputs"]]
+        notes.append(
+            f"Keras could not rebuild {path} to find its output shapes "
+            f"({type(exc).__name__}); the output layout is not split by tensor."
+        )
     return {
         "layers": view["layers"],
         "parameters": view["parameters"],
         "inputs": view["inputs"],
-        "outputs": keras_outputs(path, model.module),
+        "outputs": outputs,
+        "notes": notes,
         "key": "keras",
         "own": {"class_name": view["class_name"]},
     }
@@ -170,7 +181,9 @@ def _torchscript(model: Model, path: Path) -> dict[str, Any]:
     view = torchscript_view(path)
     arguments = view["forward"]
     inputs = [{"name": name, "shape": None} for name in arguments]
-    if len(arguments) > 1 and len(arguments) == model.n_inputs:
+    if len(arguments) == 1:  # wrt feeds it the points (N, n_in)
+        inputs = [{"name": arguments[0], "shape": [model.n_inputs]}]
+    elif len(arguments) == model.n_inputs:
         inputs = [{"name": name, "shape": None, "width": 1} for name in arguments]
     return {
         "layers": view["layers"],

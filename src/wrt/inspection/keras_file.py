@@ -56,8 +56,9 @@ def keras_view(path: Path) -> dict[str, Any]:
         ``class_name`` (``Sequential``, ``Functional``), ``layers`` (dicts with
         ``name``, ``type`` (the Keras class), ``detail``, ``activation``,
         ``parameters``), ``parameters`` (the total, as ``model.count_params()``)
-        and ``inputs`` (dicts with the Keras input ``name`` and per-sample
-        ``shape``, in the model's input order; None for an unknown size).
+        ``inputs`` (dicts with the Keras input ``name`` and per-sample
+        ``shape``, in the model's input order; None for an unknown size) and
+        ``outputs`` (the output names: dict keys or layer names, in order).
 
     Raises:
         ModelFormatError: the file has no readable model config.
@@ -80,6 +81,7 @@ def keras_view(path: Path) -> dict[str, Any]:
         "layers": shown,
         "parameters": total,
         "inputs": _inputs(model_config, layers, sequential),
+        "outputs": _output_names(model_config, layers, sequential),
     }
 
 
@@ -224,6 +226,19 @@ def _inputs(
         layer = by_name.get(str(ref[0]), {})
         found.append({"name": key or str(ref[0]), "shape": _input_shape(layer)})
     return found
+
+
+def _output_names(
+    model_config: dict[str, Any], layers: list[dict[str, Any]], sequential: bool
+) -> list[str]:
+    refs = model_config.get("output_layers")
+    if sequential or refs is None:
+        return [_name(layers[-1])] if layers else []
+    if isinstance(refs, dict):
+        return [str(key) for key in refs]
+    if refs and isinstance(refs[0], str):
+        refs = [refs]
+    return [str(ref[0]) for ref in refs]
 
 
 def _input_shape(layer: dict[str, Any]) -> list[int | None] | None:

@@ -33,9 +33,10 @@ def layout(
     Returns:
         Dicts with ``name``, ``shape`` (a list of ints, or None when unknown) and
         ``columns`` (the wrt names, row-major). When the shapes are unknown or do
-        not add up to the columns, one entry holds them all; its shape is the
-        columns' count when the source states none (a torch module fed (N, n)),
-        else unknown (a symbolic axis, a size the file leaves open).
+        not add up to the columns, one entry holds them all, of unknown shape (a
+        symbolic axis, a size the file leaves open); when the source states no
+        tensor at all (a torch module fed (N, n)), its shape is the columns'
+        count.
     """
     tensors = list(tensors or [])
     shapes = [_known(t.get("shape")) for t in tensors]
@@ -59,13 +60,10 @@ def layout(
     if len(tensors) > 1:
         label = ", ".join(str(t.get("name") or default) for t in tensors)
         return [{"name": label, "shape": None, "columns": list(names)}]
-    if not tensors:
+    if not tensors:  # nothing stated: a module fed (N, n)
         return [{"name": default, "shape": [len(names)], "columns": list(names)}]
-    # one tensor: fed as (N, n) unless the source gave a shape wrt could not use
-    stated = tensors[0].get("shape")
-    shape = [len(names)] if stated is None else None
     name = str(tensors[0].get("name") or default)
-    return [{"name": name, "shape": shape, "columns": list(names)}]
+    return [{"name": name, "shape": None, "columns": list(names)}]
 
 
 def _known(shape: Any) -> list[int] | None:
