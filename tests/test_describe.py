@@ -94,8 +94,12 @@ def test_layouts_of_shapes_known_unknown_and_inconsistent():
         {"name": "a", "shape": [2, 3], "columns": names[:6]},
         {"name": "b", "shape": [], "columns": ["b"]},
     ]
-    # a symbolic axis: the columns are known, the shape is not
+    # one open axis is fixed by the columns; two are not
     found = layout(names, [{"name": "a", "shape": ["seq", 7]}], "y")
+    assert found == [{"name": "a", "shape": [1, 7], "columns": names}]
+    found = layout(names, [{"name": "a", "shape": ["seq", None]}], "y")
+    assert found == [{"name": "a", "shape": None, "columns": names}]
+    found = layout(names, [{"name": "a", "shape": [None, 2]}], "y")  # 7 % 2
     assert found == [{"name": "a", "shape": None, "columns": names}]
     # shapes that do not add up to the columns are not trusted
     found = layout(names, [grid, {"name": "b", "shape": [2]}], "y")

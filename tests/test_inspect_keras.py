@@ -83,6 +83,10 @@ def test_a_keras2_file_without_input_size_is_read_from_the_file():
     assert "activation=leaky_relu" in info["layers"][1]["detail"]
     assert info["activations"] == ["leaky_relu"]
     assert info["non_smooth"] == ["leaky_relu"]
+    # the file leaves the size open ([None, None]); the columns fix it
+    assert info["layout"]["inputs"] == [
+        {"name": "normalization_input", "shape": [2], "columns": ["x1", "x2"]}
+    ]
 
 
 def test_tanh_dense_layers_are_dense_with_their_activation():

@@ -33,8 +33,9 @@ def layout(
     Returns:
         Dicts with ``name``, ``shape`` (a list of ints, or None when unknown) and
         ``columns`` (the wrt names, row-major). When the shapes are unknown or do
-        not add up to the columns, one entry holds them all, of unknown shape (a
-        symbolic axis, a size the file leaves open); when the source states no
+        not add up to the columns, one entry holds them all, of unknown shape
+        (several symbolic axes, sizes the file leaves open) unless one open axis
+        is fixed by the column count; when the source states no
         tensor at all (a torch module fed (N, n)), its shape is the columns'
         count.
     """
@@ -63,7 +64,21 @@ def layout(
     if not tensors:  # nothing stated: a module fed (N, n)
         return [{"name": default, "shape": [len(names)], "columns": list(names)}]
     name = str(tensors[0].get("name") or default)
-    return [{"name": name, "shape": None, "columns": list(names)}]
+    shape = _one_open_axis(tensors[0].get("shape"), len(names))
+    return [{"name": name, "shape": shape, "columns": list(names)}]
+
+
+def _one_open_axis(shape: Any, columns: int) -> list[int] | None:
+    """A shape with one open axis (None, a symbol), fixed by the column count."""
+    if not isinstance(shape, list):
+        return None
+    open_axes = [i for i, d in enumerate(shape) if not isinstance(d, int)]
+    known = math.prod(d for d in shape if isinstance(d, int))
+    if len(open_axes) != 1 or known == 0 or columns % known:
+        return None
+    filled = list(shape)
+    filled[open_axes[0]] = columns // known
+    return filled
 
 
 def _known(shape: Any) -> list[int] | None:
