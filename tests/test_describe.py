@@ -82,6 +82,9 @@ def test_a_file_that_changed_since_loading_gives_a_note(tmp_path):
     assert "Could not read" in note and "m.pt" in note
     result = CliRunner().invoke(app, ["inspect", str(path)])
     assert result.exit_code == 2  # the CLI loads the file again, and refuses it
+    path.unlink()
+    (note,) = describe(model)["notes"]
+    assert "no longer exists" in note
 
 
 def test_layouts_of_shapes_known_unknown_and_inconsistent():

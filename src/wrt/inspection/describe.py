@@ -64,7 +64,7 @@ def describe(model: Model) -> dict[str, Any]:
     """
     _require_model(model)
     view, notes = _source_view(model)
-    layers = view.get("layers", torch_layers(model.module))
+    layers = view["layers"] if "layers" in view else torch_layers(model.module)
     info: dict[str, Any] = {
         "format": model.format,
         "source": model.source,
@@ -121,8 +121,13 @@ def _source_view(model: Model) -> tuple[dict[str, Any], list[str]]:
     """The format's own view: layers, parameters, inputs, outputs, and the rest."""
     path = Path(model.source)
     reader = _READERS.get(model.format)
-    if reader is None or not path.exists():
+    if reader is None:
         return {}, []
+    if not path.exists():
+        return {}, [
+            f"{path} no longer exists; layers and parameters are those of the "
+            "loaded torch module."
+        ]
     try:
         view = reader(model, path)
         return view, list(view.get("notes", []))
