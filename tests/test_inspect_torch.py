@@ -81,14 +81,32 @@ def test_torchscript_forward_arguments_are_named(tmp_path):
     view = torchscript_view(path)
     assert view["forward"] == ["x", "t"] and view["class_name"] == "_TwoArguments"
     assert [x["name"] for x in view["layers"]] == ["net.0", "net.1", "net.2"]
-    # x has two columns: without shapes in the file, the layout cannot split them
     scripted = _jit_load(path)
     model = Model(_Columns(scripted), ["x1", "x2", "t"], ["y"], source=str(path),
                   format="torchscript")  # fmt: skip
     info = wrt.describe(model)
     assert info["parameters"] == 3 * 8 + 8 + 8 + 1
-    assert [t["name"] for t in info["layout"]["inputs"]] == ["x, t"]
+    # the widths come from the column slices of the traced graph
+    assert info["layout"]["inputs"] == [
+        {"name": "x", "shape": None, "columns": ["x1", "x2"]},
+        {"name": "t", "shape": None, "columns": ["t"]},
+    ]
     assert info["activations"] == ["silu"]
+    # columns taken out of order cannot be matched to the arguments
+    shuffled = Model(_Shuffled(scripted), ["x1", "x2", "t"], ["y"],
+                     source=str(path), format="torchscript")  # fmt: skip
+    assert wrt.describe(shuffled)["layout"]["inputs"] == [
+        {"name": "x, t", "shape": None, "columns": ["x1", "x2", "t"]}
+    ]
+
+
+class _Shuffled(nn.Module):
+    def __init__(self, scripted: nn.Module) -> None:
+        super().__init__()
+        self.scripted = scripted
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        return self.scripted(points[:, 1:], points[:, :1])
 
 
 class _Critic(nn.Module):

@@ -22,7 +22,11 @@ from wrt.errors import NotAModelError
 from wrt.inspection.keras_file import keras_outputs, keras_view
 from wrt.inspection.layout import engines, layout
 from wrt.inspection.onnx_file import onnx_view
-from wrt.inspection.operations import activations, non_smooth_operations
+from wrt.inspection.operations import (
+    activations,
+    input_spans,
+    non_smooth_operations,
+)
 from wrt.inspection.torch_file import export_view, torchscript_view
 from wrt.inspection.torch_layers import torch_layers
 from wrt.model import Model
@@ -186,10 +190,14 @@ def _torchscript(model: Model, path: Path) -> dict[str, Any]:
     view = torchscript_view(path)
     arguments = view["forward"]
     inputs = [{"name": name, "shape": None} for name in arguments]
+    widths = _argument_widths(model, len(arguments))
     if len(arguments) == 1:  # wrt feeds it the points (N, n_in)
         inputs = [{"name": arguments[0], "shape": [model.n_inputs]}]
-    elif len(arguments) == model.n_inputs:
-        inputs = [{"name": name, "shape": None, "width": 1} for name in arguments]
+    elif widths is not None:
+        inputs = [
+            {"name": name, "shape": None, "width": width}
+            for name, width in zip(arguments, widths, strict=True)
+        ]
     return {
         "layers": view["layers"],
         "parameters": view["parameters"],
@@ -197,6 +205,23 @@ def _torchscript(model: Model, path: Path) -> dict[str, Any]:
         "key": "torchscript",
         "own": {"class_name": view["class_name"], "forward": arguments},
     }
+
+
+def _argument_widths(model: Model, count: int) -> list[int] | None:
+    """Columns of each of ``count`` ``forward`` arguments, or None if unknown.
+
+    One each when there are as many columns; else the column slices of the
+    traced graph, when they tile the points in order.
+    """
+    if count == model.n_inputs:
+        return [1] * count
+    spans = input_spans(model)
+    if spans is None or len(spans) != count:
+        return None
+    edges = [0] + [stop for _, stop in spans]
+    if [start for start, _ in spans] != edges[:-1] or edges[-1] != model.n_inputs:
+        return None
+    return [stop - start for start, stop in spans]
 
 
 def _export(model: Model, path: Path) -> dict[str, Any]:

@@ -151,3 +151,39 @@ def non_smooth_operations(
     if traced is None:
         return sorted({a for a in layer_activations if a in NON_SMOOTH_NAMES})
     return sorted({NON_SMOOTH_OPS[o] for o in traced if o in NON_SMOOTH_OPS})
+
+
+def input_spans(model: Model) -> list[tuple[int, int]] | None:
+    """The column ranges the model's first operations take from its points.
+
+    A wrapper that calls a file's ``forward(x, t)`` slices the points (N, n_in)
+    into its arguments; the traced graph shows each slice (``points[:, a:b]``) or
+    selected column (``points[:, i]``), in the order they are taken.
+
+    Returns:
+        ``(start, stop)`` per slice, in graph order; None when the model cannot
+        be traced or uses its points other than through column slices.
+    """
+    from wrt.engines.taylor.interpreter import trace
+
+    probe = torch.zeros(2, model.n_inputs, dtype=model.dtype or torch.float64)
+    try:
+        graph = trace(model, probe)
+    except Exception:  # tracing user code can fail in many ways
+        return None
+    placeholders = [n for n in graph.graph.nodes if n.op == "placeholder"]
+    if len(placeholders) != 1:
+        return None
+    spans = []
+    for user in placeholders[0].users:
+        name = getattr(getattr(user.target, "overloadpacket", None), "__name__", "")
+        args = list(user.args) + [None] * 4
+        if name == "slice" and args[1] == 1:
+            start, stop = int(args[2] or 0), args[3]
+            stop = model.n_inputs if stop is None else min(int(stop), model.n_inputs)
+            spans.append((start, stop))
+        elif name == "select" and args[1] == 1:
+            spans.append((int(args[2]), int(args[2]) + 1))
+        else:
+            return None
+    return spans
