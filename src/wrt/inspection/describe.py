@@ -190,7 +190,7 @@ def _torchscript(model: Model, path: Path) -> dict[str, Any]:
     view = torchscript_view(path)
     arguments = view["forward"]
     inputs = [{"name": name, "shape": None} for name in arguments]
-    widths = _argument_widths(model, len(arguments))
+    widths = _argument_widths(model, len(arguments)) if len(arguments) > 1 else None
     if len(arguments) == 1:  # wrt feeds it the points (N, n_in)
         inputs = [{"name": arguments[0], "shape": [model.n_inputs]}]
     elif widths is not None:
