@@ -77,4 +77,10 @@ CASES = [
         NotAModelError,
         r"bare Sequential.*wrt\.wrap\(module",
     ),
+    Api(
+        "api-describe-an-array",
+        lambda f: wrt.describe(np.zeros((3, 2))),  # type: ignore[arg-type]
+        NotAModelError,
+        r"from wrt\.load or wrt\.wrap, not a ndarray",
+    ),
 ]
