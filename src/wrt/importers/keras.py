@@ -48,6 +48,7 @@ from wrt.importers.keras_structure import (
     UnsupportedStructure,
     convert,
     input_names,
+    integer_inputs,
     layer_weights,
     output_names,
     signature,
@@ -97,25 +98,47 @@ def load_keras(
     except UnsupportedStructure as why:
         raise UnsupportedFormatError(f"{path}: {why}.") from why
     try:
+        integers = integer_inputs(model_config, sig)
         module: nn.Module = convert(kmodel, model_config, sig)
-        _verify(module, KerasModule(kmodel, sig), path)
+        _verify(module, KerasModule(kmodel, sig), path, integers)
     except UnsupportedLayer as why:
         warnings.warn(
             f"{path}: {why} has no torch conversion; running the Keras model itself "
-            "(correct, but slower, and the Taylor engine cannot trace it).",
+            "(correct, but slower, the Taylor engine cannot trace it, and float64 "
+            "is computed in float32).",
             FallbackWarning,
             stacklevel=3,
         )
         module = KerasModule(kmodel, sig)
+        integers = _direct_integer_inputs(model_config, sig)
     contiguous_parameters(module)
-    model = wrap(
+    runtime = "keras" if isinstance(module, KerasModule) else "torch"
+    names_in = inputs if inputs is not None else input_names(sig)
+    names_out = outputs if outputs is not None else output_names(sig)
+    if not integers:
+        model = wrap(module, names_in, names_out, source=str(path))
+        model.runtime = runtime
+        return model
+    # An index column makes wrap's probes (points like 0.5) meaningless: the model
+    # was checked against Keras at valid indices above; only the names are checked.
+    n_out = sum(sig.out_sizes)
+    bare = Model(
         module,
-        inputs if inputs is not None else input_names(sig),
-        outputs if outputs is not None else output_names(sig),
+        [f"x{i}" for i in range(1, sig.n_in + 1)],
+        [f"y{i}" for i in range(1, n_out + 1)],
         source=str(path),
+        runtime=runtime,
+        integer_inputs={column: why for column, (why, _) in integers.items()},
     )
-    model.runtime = "keras" if isinstance(module, KerasModule) else "torch"
-    return model
+    return wrap(bare, names_in, names_out)
+
+
+def _direct_integer_inputs(config, sig: Signature) -> dict[int, tuple[str, int]]:
+    """Integer columns of a model that runs through Keras (none if unknown)."""
+    try:
+        return integer_inputs(config, sig)
+    except UnsupportedLayer:  # an Embedding fed by a computed tensor: no input
+        return {}
 
 
 def contiguous_parameters(module: nn.Module) -> None:
@@ -236,16 +259,24 @@ class KerasModule(nn.Module):
         return flat[0] if len(flat) == 1 else torch.cat(flat, dim=1)
 
 
-def _verify(module: nn.Module, keras_module: KerasModule, path: Path) -> None:
+def _verify(
+    module: nn.Module,
+    keras_module: KerasModule,
+    path: Path,
+    integers: dict[int, tuple[str, int]],
+) -> None:
     """Compare the converted module with Keras on 16 sample points.
 
-    The tolerance covers float32 evaluation order differences between Keras' ops
-    and torch's (a few ulps per layer, amplified by depth).
+    Integer-valued columns (Embedding indices) get valid indices. The tolerance
+    covers float32 evaluation order differences between Keras' ops and torch's (a
+    few ulps per layer, amplified by depth).
     """
     n_in = sum(math.prod(s) for s in keras_module.in_shapes)
     generator = torch.Generator().manual_seed(0)
     dtype = next(iter(module.parameters()), torch.empty(0)).dtype
     x = torch.randn(16, n_in, generator=generator, dtype=dtype)
+    for column, (_, rows) in integers.items():
+        x[:, column] = torch.randint(0, max(rows, 1), (16,), generator=generator)
     with torch.no_grad():
         mine = module(x).to(torch.float64)
         theirs = keras_module(x).detach().cpu().to(torch.float64)

@@ -19,6 +19,7 @@ import numpy as np
 from torch import nn
 
 from wrt.importers.keras_layers import (
+    Call,
     KerasGraph,
     TensorRef,
     UnsupportedLayer,
@@ -152,16 +153,68 @@ def convert(kmodel, config: dict[str, Any], sig: Signature) -> nn.Module:
             continue
         layer = kmodel.get_layer(name)
         weights = layer_weights(layer)
-        converted[name] = convert_layer(entry["class_name"], entry["config"], weights)
+        built = entry.get("build_config") or {}
+        layer_config = {**entry["config"], "__input_shape__": built.get("input_shape")}
+        converted[name] = convert_layer(entry["class_name"], layer_config, weights)
     inputs = list(zip(sig.in_refs, sig.in_shapes, strict=True))
-    if "input_layers" not in config:  # Sequential: a chain
-        calls = []
-        previous: TensorRef = ("__input__", 0, 0)
-        for name in converted:
-            calls.append((name, 0, [previous], False))
-            previous = (name, 0, 0)
-        return KerasGraph(converted, calls, inputs, [previous])
-    return KerasGraph(converted, _functional_calls(layers_config), inputs, sig.out_refs)
+    return KerasGraph(converted, calls(config), inputs, _output_refs(config, sig))
+
+
+def calls(config: dict[str, Any]) -> list[Call]:
+    """The layer calls of a Sequential (a chain) or Functional config, in order."""
+    layers_config = config["layers"]
+    if "input_layers" in config:
+        return _functional_calls(layers_config)
+    chain, previous = [], ("__input__", 0, 0)
+    for entry in layers_config:
+        if entry["class_name"] != "InputLayer":
+            chain.append(Call(entry["config"]["name"], 0, [previous], False))
+            previous = (entry["config"]["name"], 0, 0)
+    return chain
+
+
+def _output_refs(config: dict[str, Any], sig: Signature) -> list[TensorRef]:
+    if "input_layers" in config:
+        return sig.out_refs
+    chain = calls(config)
+    return [(chain[-1].layer, 0, 0)] if chain else [("__input__", 0, 0)]
+
+
+def integer_inputs(
+    config: dict[str, Any], sig: Signature
+) -> dict[int, tuple[str, int]]:
+    """Integer-valued columns: column -> (why, how many rows its Embedding has).
+
+    An input read by an ``Embedding`` holds row indices; every column of it is
+    integer-valued. An ``Embedding`` fed by a computed tensor is not converted
+    (its index would silently cut the derivative of whatever computed it).
+
+    Raises:
+        UnsupportedLayer: an Embedding reads a computed tensor.
+    """
+    kinds = {e["config"]["name"]: e["class_name"] for e in config["layers"]}
+    rows = {
+        e["config"]["name"]: int(e["config"].get("input_dim", 0))
+        for e in config["layers"]
+    }
+    starts, start = {}, 0
+    for ref, shape in zip(sig.in_refs, sig.in_shapes, strict=True):
+        starts[ref] = (start, math.prod(shape))
+        start += math.prod(shape)
+    found: dict[int, tuple[str, int]] = {}
+    for call in calls(config):
+        if kinds.get(call.layer) != "Embedding":
+            continue
+        for ref in call.needs:
+            if ref not in starts:
+                raise UnsupportedLayer(
+                    f"Embedding {call.layer!r} reading a computed tensor"
+                )
+            first, width = starts[ref]
+            for column in range(first, first + width):
+                why = f"it feeds the Embedding layer {call.layer!r}"
+                found[column] = (why, rows[call.layer])
+    return found
 
 
 def input_names(sig: Signature) -> tuple[str, ...]:
@@ -184,22 +237,22 @@ def output_names(sig: Signature) -> tuple[str, ...]:
     return named or default_outputs(n_out)
 
 
-def _functional_calls(layers_config: list[dict[str, Any]]):
+def _functional_calls(layers_config: list[dict[str, Any]]) -> list[Call]:
     """Every layer call of a Functional config, ordered so arguments come first."""
-    pending = []
+    pending: list[Call] = []
     for entry in layers_config:
         if entry["class_name"] == "InputLayer":
             continue
+        name = entry["config"]["name"]
         for index, node in enumerate(entry.get("inbound_nodes", [])):
-            if node.get("kwargs"):
-                raise UnsupportedLayer(
-                    f"call of {entry['name']} with keyword arguments"
-                )
             args = node["args"]
             as_list = len(args) == 1 and isinstance(args[0], list)
             tensors = args[0] if as_list else args
-            refs = [tuple(t["config"]["keras_history"]) for t in tensors]
-            pending.append((entry["config"]["name"], index, refs, as_list))
+            if not all(_is_tensor(t) for t in tensors):
+                raise UnsupportedLayer(f"call of {name} with constant arguments")
+            refs = [_ref(t) for t in tensors]
+            kwargs = _call_kwargs(name, node.get("kwargs") or {})
+            pending.append(Call(name, index, refs, as_list, kwargs))
     ready = {
         (entry["config"]["name"], 0, 0)
         for entry in layers_config
@@ -207,21 +260,58 @@ def _functional_calls(layers_config: list[dict[str, Any]]):
     }
     ordered = []
     while pending:
-        runnable = [c for c in pending if all(tuple(r) in ready for r in c[2])]
+        runnable = [c for c in pending if all(r in ready for r in c.needs)]
         if not runnable:
             raise UnsupportedLayer("a graph whose calls cannot be ordered")
         for call in runnable:
             ordered.append(call)
-            ready.add((call[0], call[1], 0))
+            ready.add((call.layer, call.index, 0))
             pending.remove(call)
     return ordered
+
+
+def _is_tensor(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+def _ref(value: dict[str, Any]) -> TensorRef:
+    layer, node, index = value["config"]["keras_history"]
+    return (str(layer), int(node), int(index))
+
+
+def _call_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, TensorRef]:
+    """The tensor keyword arguments of a call; the constant ones are checked.
+
+    Keras saves the call's keyword arguments: ``training=False`` (inference, as
+    wrt runs) and ``mask=None`` change nothing. ``training=True`` (dropout and
+    batch statistics at inference) and a mask are not converted.
+
+    Raises:
+        UnsupportedLayer: a keyword argument the conversion cannot honour.
+    """
+    tensors = {}
+    for key, value in kwargs.items():
+        if _is_tensor(value):
+            if key == "mask":
+                raise UnsupportedLayer(f"call of {name} with a mask")
+            tensors[key] = _ref(value)
+        elif key == "training" and value in (False, None):
+            continue
+        elif key == "mask" and value is None:
+            continue
+        else:
+            raise UnsupportedLayer(f"call of {name} with {key}={value!r}")
+    return tensors
 
 
 # Names Keras makes up (``dense_7``, ``input_layer``): they say nothing to a user.
 _GENERATED = re.compile(
     r"(keras_tensor|input_layer|input|dense|activation|add|subtract|multiply|average|concatenate"
     r"|flatten|reshape|dropout|normalization|batch_normalization|leaky_re_lu|re_lu"
-    r"|rescaling|sequential|functional|model)(_\d+)?\Z"
+    r"|rescaling|sequential|functional|model|conv[12]d|lstm|gru|simple_rnn|embedding"
+    r"|layer_normalization|permute|softmax|maximum|minimum|spatial_dropout[12]d"
+    r"|(global_)?(max|average)_pooling[12]d|gaussian_noise|multi_head_attention)"
+    r"(_\d+)?\Z"
 )
 
 
