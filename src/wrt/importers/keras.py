@@ -277,7 +277,10 @@ def _verify(
     x = torch.randn(16, n_in, generator=generator, dtype=dtype)
     for column, (_, rows) in integers.items():
         x[:, column] = torch.randint(0, max(rows, 1), (16,), generator=generator)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # Keras' comments on its own layers (``rms_scaling`` is deprecated) are
+        # nothing the person loading the file can act on
+        warnings.filterwarnings("ignore", category=UserWarning, module="keras")
         mine = module(x).to(torch.float64)
         theirs = keras_module(x).detach().cpu().to(torch.float64)
     scale = max(1.0, float(theirs.abs().max()))
