@@ -2,11 +2,12 @@
 
 The core layers (dense, activations, merges, reshapes, embeddings, identities at
 inference) are here; the families live next to it: :mod:`keras_layers_norm`
-(normalisations), :mod:`keras_layers_conv` (convolutions, pooling) and
-:mod:`keras_layers_rnn` (recurrent layers). :data:`CONVERTERS` joins them all. A
-layer without a converter raises :class:`UnsupportedLayer`; the Keras importer then
-falls back to running the Keras model itself. Plain torch modules are what the fast
-engines can trace, and they make float64 copies trivial.
+(normalisations), :mod:`keras_layers_conv` (convolutions, pooling),
+:mod:`keras_layers_rnn` (recurrent layers) and :mod:`keras_layers_attention`.
+:data:`CONVERTERS` joins them all. A layer without a converter raises
+:class:`UnsupportedLayer`; the Keras importer then falls back to running the Keras
+model itself. Plain torch modules are what the fast engines can trace, and they
+make float64 copies trivial.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from wrt.importers import keras_layers_conv, keras_layers_norm, keras_layers_rnn
+from wrt.importers import (
+    keras_layers_attention,
+    keras_layers_conv,
+    keras_layers_norm,
+    keras_layers_rnn,
+)
 from wrt.importers.keras_base import (
     Config,
     Converter,
@@ -183,6 +189,7 @@ CONVERTERS: dict[str, Converter] = {
     **keras_layers_norm.CONVERTERS,
     **keras_layers_conv.CONVERTERS,
     **keras_layers_rnn.CONVERTERS,
+    **keras_layers_attention.CONVERTERS,
 }
 
 
@@ -211,9 +218,11 @@ class Call:
         args: refs of the positional tensor arguments.
         as_list: the arguments were passed as one list (merges).
         kwargs: keyword -> ref for tensors passed by keyword.
+        options: constant keyword arguments the converted layer takes
+            (``use_causal_mask``).
     """
 
-    def __init__(self, layer, index, args, as_list, kwargs=None) -> None:
+    def __init__(self, layer, index, args, as_list, kwargs=None, options=None):
         self.layer, self.index = str(layer), int(index)
         self.args: list[TensorRef] = [tuple(a) for a in args]  # type: ignore[misc]
         self.as_list = bool(as_list)
@@ -221,6 +230,7 @@ class Call:
             k: tuple(v)  # type: ignore[misc]
             for k, v in (kwargs or {}).items()
         }
+        self.options: dict[str, object] = dict(options or {})
 
     @property
     def needs(self) -> list[TensorRef]:
@@ -265,6 +275,7 @@ class KerasGraph(nn.Module):
         for call in self.calls:
             args = [values[ref] for ref in call.args]
             kwargs = {key: values[ref] for key, ref in call.kwargs.items()}
+            kwargs.update(call.options)
             layer = self.layers[call.layer]
             values[(call.layer, call.index, 0)] = layer(*args, **kwargs)
         flat = [values[ref].reshape(x.shape[0], -1) for ref in self.outputs]

@@ -25,6 +25,7 @@ from wrt.importers.keras_layers import (
     UnsupportedLayer,
     convert_layer,
 )
+from wrt.importers.keras_layers_attention import CALL_OPTIONS
 from wrt.names import default_inputs, default_outputs
 
 
@@ -251,8 +252,8 @@ def _functional_calls(layers_config: list[dict[str, Any]]) -> list[Call]:
             if not all(_is_tensor(t) for t in tensors):
                 raise UnsupportedLayer(f"call of {name} with constant arguments")
             refs = [_ref(t) for t in tensors]
-            kwargs = _call_kwargs(name, node.get("kwargs") or {})
-            pending.append(Call(name, index, refs, as_list, kwargs))
+            kwargs, options = _call_kwargs(entry, node.get("kwargs") or {})
+            pending.append(Call(name, index, refs, as_list, kwargs, options))
     ready = {
         (entry["config"]["name"], 0, 0)
         for entry in layers_config
@@ -279,29 +280,37 @@ def _ref(value: dict[str, Any]) -> TensorRef:
     return (str(layer), int(node), int(index))
 
 
-def _call_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, TensorRef]:
-    """The tensor keyword arguments of a call; the constant ones are checked.
+def _call_kwargs(
+    entry: dict[str, Any], kwargs: dict[str, Any]
+) -> tuple[dict[str, TensorRef], dict[str, Any]]:
+    """The tensor and constant keyword arguments of a call, checked.
 
     Keras saves the call's keyword arguments: ``training=False`` (inference, as
-    wrt runs) and ``mask=None`` change nothing. ``training=True`` (dropout and
-    batch statistics at inference) and a mask are not converted.
+    wrt runs), ``mask=None`` and other absent masks change nothing; some layers
+    take options (``use_causal_mask``, :data:`CALL_OPTIONS`). ``training=True``
+    (dropout and batch statistics at inference), a mask tensor, or returning
+    attention scores are not converted.
 
     Raises:
         UnsupportedLayer: a keyword argument the conversion cannot honour.
     """
-    tensors = {}
+    name = entry["config"]["name"]
+    accepted = CALL_OPTIONS.get(entry["class_name"], set())
+    tensors, options = {}, {}
     for key, value in kwargs.items():
         if _is_tensor(value):
-            if key == "mask":
-                raise UnsupportedLayer(f"call of {name} with a mask")
+            if "mask" in key:
+                raise UnsupportedLayer(f"call of {name} with {key}")
             tensors[key] = _ref(value)
-        elif key == "training" and value in (False, None):
+        elif value is None or (key == "training" and value is False):
             continue
-        elif key == "mask" and value is None:
+        elif key == "return_attention_scores" and value is False:
             continue
+        elif key in accepted and isinstance(value, bool):
+            options[key] = value
         else:
             raise UnsupportedLayer(f"call of {name} with {key}={value!r}")
-    return tensors
+    return tensors, options
 
 
 # Names Keras makes up (``dense_7``, ``input_layer``): they say nothing to a user.
