@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -274,7 +275,7 @@ class KerasGraph(nn.Module):
             start += width
         for call in self.calls:
             args = [values[ref] for ref in call.args]
-            kwargs = {key: values[ref] for key, ref in call.kwargs.items()}
+            kwargs: dict[str, Any] = {k: values[r] for k, r in call.kwargs.items()}
             kwargs.update(call.options)
             layer = self.layers[call.layer]
             values[(call.layer, call.index, 0)] = layer(*args, **kwargs)

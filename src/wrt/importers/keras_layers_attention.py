@@ -31,6 +31,15 @@ class MultiHeadAttention(nn.Module):
         out_w: (H * value_dim, d_out); ``out_b`` (d_out,).
     """
 
+    query_w: torch.Tensor
+    key_w: torch.Tensor
+    value_w: torch.Tensor
+    out_w: torch.Tensor
+    query_b: torch.Tensor | None
+    key_b: torch.Tensor | None
+    value_b: torch.Tensor | None
+    out_b: torch.Tensor | None
+
     def __init__(self, config: Config, weights: Weights) -> None:
         super().__init__()
         if config.get("use_gate") or config.get("sliding_window") is not None:
