@@ -104,6 +104,14 @@ def _merge(fn: Callable[[Sequence[torch.Tensor]], torch.Tensor], name: str):
     return make
 
 
+def _fold(fn, xs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """fn(fn(x0, x1), x2) ...: pairwise maxima (ops with a Taylor rule)."""
+    out = xs[0]
+    for x in xs[1:]:
+        out = fn(out, x)
+    return out
+
+
 def _identity(config: Config, weights: Weights) -> nn.Module:
     return nn.Identity()
 
@@ -171,8 +179,8 @@ _CORE: dict[str, Converter] = {
     "Subtract": _merge(lambda xs: xs[0] - xs[1], "subtract"),
     "Multiply": _merge(lambda xs: math.prod(xs[1:], start=xs[0]), "multiply"),
     "Average": _merge(lambda xs: sum(xs[1:], xs[0]) / len(xs), "average"),
-    "Maximum": _merge(lambda xs: torch.stack(list(xs)).amax(0), "maximum"),
-    "Minimum": _merge(lambda xs: torch.stack(list(xs)).amin(0), "minimum"),
+    "Maximum": _merge(lambda xs: _fold(torch.maximum, xs), "maximum"),
+    "Minimum": _merge(lambda xs: _fold(torch.minimum, xs), "minimum"),
     "Embedding": _embedding,
     # identities at inference: noise and dropout act in training only
     "Dropout": _identity,

@@ -6,6 +6,10 @@ convolution or pooling moves the channels first for torch and back. ``same``
 padding is TensorFlow's: ``ceil(L / stride)`` outputs, the extra padding on the
 right (bottom) when the total is odd, and average pooling counts only the real
 entries of a window. ``causal`` padding (Conv1D) pads the left only.
+
+Padding is a concatenation with constants and average pooling a depthwise
+convolution with constant weights: ops whose Taylor rules exist (``cat``,
+``convolution``), so the Taylor engine runs through these layers.
 """
 
 from __future__ import annotations
@@ -52,18 +56,37 @@ class _Spatial(nn.Module):
     def _back(self, y: torch.Tensor) -> torch.Tensor:
         return y.movedim(1, -1) if self.last else y
 
-    def _pads(self, x, kernel, stride, dilation) -> list[int]:
-        """F.pad's list (last axis first) for channels-first x."""
-        pads: list[int] = []
-        for axis in reversed(range(self.rank)):
+    def _pads(self, x, kernel, stride, dilation) -> list[tuple[int, int]]:
+        """(before, after) per spatial axis of channels-first x."""
+        pads = []
+        for axis in range(self.rank):
             size = x.shape[2 + axis]
             if self.padding == "same":
-                pads += same_padding(size, kernel[axis], stride[axis], dilation[axis])
+                pads.append(
+                    same_padding(size, kernel[axis], stride[axis], dilation[axis])
+                )
             elif self.padding == "causal":
-                pads += [(kernel[axis] - 1) * dilation[axis], 0]
+                pads.append(((kernel[axis] - 1) * dilation[axis], 0))
             else:
-                pads += [0, 0]
+                pads.append((0, 0))
         return pads
+
+
+def pad(x: torch.Tensor, pads: list[tuple[int, int]], value: float = 0.0):
+    """Channels-first x padded with ``value``: (before, after) per spatial axis."""
+    for axis, (before, after) in enumerate(pads):
+        dim = 2 + axis
+        parts = [x]
+        if before:
+            shape = list(x.shape)
+            shape[dim] = before
+            parts.insert(0, x.new_full(shape, value))
+        if after:
+            shape = list(x.shape)
+            shape[dim] = after
+            parts.append(x.new_full(shape, value))
+        x = torch.cat(parts, dim=dim) if len(parts) > 1 else x
+    return x
 
 
 class Conv(_Spatial):
@@ -88,9 +111,7 @@ class Conv(_Spatial):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve x (N, *spatial, C) (or channels first)."""
         x = self._first(x)
-        pads = self._pads(x, self.window, self.stride, self.dilation)
-        if any(pads):
-            x = F.pad(x, pads)
+        x = pad(x, self._pads(x, self.window, self.stride, self.dilation))
         conv = F.conv1d if self.rank == 1 else F.conv2d
         y = conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return self._back(y)
@@ -114,17 +135,21 @@ class Pool(_Spatial):
         x = self._first(x)
         pads = self._pads(x, self.window, self.stride, (1,) * self.rank)
         if self.kind == "max":
-            if any(pads):
-                x = F.pad(x, pads, value=-math.inf)
             pool = F.max_pool1d if self.rank == 1 else F.max_pool2d
-            return self._back(pool(x, self.window, self.stride))
-        pool = F.avg_pool1d if self.rank == 1 else F.avg_pool2d
-        if not any(pads):
-            return self._back(pool(x, self.window, self.stride))
+            return self._back(pool(pad(x, pads, -math.inf), self.window, self.stride))
+        total = self._window_sum(pad(x, pads))
+        if not any(any(p) for p in pads):
+            return self._back(total / math.prod(self.window))
         # TensorFlow averages over the real entries of a window only
-        ones = F.pad(torch.ones_like(x[:1, :1]), pads)
-        total = pool(F.pad(x, pads), self.window, self.stride)
-        return self._back(total / pool(ones, self.window, self.stride))
+        count = self._window_sum(pad(torch.ones_like(x[:1, :1]), pads))
+        return self._back(total / count)
+
+    def _window_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """Sum over each window: a depthwise convolution with weights 1."""
+        channels = x.shape[1]
+        ones = x.new_ones(channels, 1, *self.window)
+        conv = F.conv1d if self.rank == 1 else F.conv2d
+        return conv(x, ones, None, self.stride, 0, 1, channels)
 
 
 class GlobalPool(nn.Module):
