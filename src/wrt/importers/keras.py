@@ -39,6 +39,7 @@ from wrt.errors import (
     ModelFormatError,
     PrecisionWarning,
     UnsupportedFormatError,
+    VerificationSkippedWarning,
     WrtError,
 )
 from wrt.importers.keras_config import read_config, refuse_code, with_input_size
@@ -54,6 +55,7 @@ from wrt.importers.keras_structure import (
     signature,
 )
 from wrt.model import DTypeLike, Model, wrap
+from wrt.names import default_inputs, default_outputs
 
 
 class KerasBackendError(WrtError, RuntimeError):
@@ -95,10 +97,10 @@ def load_keras(
     model_config = kmodel.get_config()
     try:
         sig = signature(kmodel, model_config)
+        integers = integer_inputs(model_config, sig)
     except UnsupportedStructure as why:
         raise UnsupportedFormatError(f"{path}: {why}.") from why
     try:
-        integers = integer_inputs(model_config, sig)
         module: nn.Module = convert(kmodel, model_config, sig)
         _verify(module, KerasModule(kmodel, sig), path, integers)
     except UnsupportedLayer as why:
@@ -110,35 +112,23 @@ def load_keras(
             stacklevel=3,
         )
         module = KerasModule(kmodel, sig)
-        integers = _direct_integer_inputs(model_config, sig)
     contiguous_parameters(module)
-    runtime = "keras" if isinstance(module, KerasModule) else "torch"
-    names_in = inputs if inputs is not None else input_names(sig)
-    names_out = outputs if outputs is not None else output_names(sig)
-    if not integers:
-        model = wrap(module, names_in, names_out, source=str(path))
-        model.runtime = runtime
-        return model
-    # An index column makes wrap's probes (points like 0.5) meaningless: the model
-    # was checked against Keras at valid indices above; only the names are checked.
-    n_out = sum(sig.out_sizes)
+    # Not wrap's probes: the module is wrt's conversion, checked against Keras
+    # above (or Keras itself); probes at arbitrary points would call a max
+    # pooling's switch a cut gradient and an index column (0.5) invalid.
     bare = Model(
         module,
-        [f"x{i}" for i in range(1, sig.n_in + 1)],
-        [f"y{i}" for i in range(1, n_out + 1)],
+        default_inputs(sig.n_in),
+        default_outputs(sum(sig.out_sizes)),
         source=str(path),
-        runtime=runtime,
+        runtime="keras" if isinstance(module, KerasModule) else "torch",
         integer_inputs={column: why for column, (why, _) in integers.items()},
     )
-    return wrap(bare, names_in, names_out)
-
-
-def _direct_integer_inputs(config, sig: Signature) -> dict[int, tuple[str, int]]:
-    """Integer columns of a model that runs through Keras (none if unknown)."""
-    try:
-        return integer_inputs(config, sig)
-    except UnsupportedLayer:  # an Embedding fed by a computed tensor: no input
-        return {}
+    return wrap(
+        bare,
+        inputs if inputs is not None else input_names(sig),
+        outputs if outputs is not None else output_names(sig),
+    )
 
 
 def contiguous_parameters(module: nn.Module) -> None:
@@ -282,7 +272,17 @@ def _verify(
         # nothing the person loading the file can act on
         warnings.filterwarnings("ignore", category=UserWarning, module="keras")
         mine = module(x).to(torch.float64)
-        theirs = keras_module(x).detach().cpu().to(torch.float64)
+        try:
+            theirs = keras_module(x).detach().cpu().to(torch.float64)
+        except Exception as exc:  # Keras on torch cannot run every TF-made file
+            warnings.warn(
+                f"Keras on the torch backend cannot run {path} "
+                f"({' '.join(str(exc).split())[:200]}), so its torch conversion "
+                "was not checked against Keras.",
+                VerificationSkippedWarning,
+                stacklevel=4,
+            )
+            return
     scale = max(1.0, float(theirs.abs().max()))
     error = float((mine - theirs).abs().max())
     if not error <= 1e-4 * scale:

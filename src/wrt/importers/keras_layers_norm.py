@@ -93,7 +93,9 @@ def _normalization(config: Config, weights: Weights) -> nn.Module:
     ndim = input_rank(config)
     keep = _axes(config.get("axis", -1), ndim)
     if config.get("mean") is not None:  # given in the config, not adapted
-        mean, variance = config["mean"], config["variance"]
+        dtype = np.float64 if "float64" in str(config.get("dtype")) else np.float32
+        mean = np.asarray(config["mean"], dtype=dtype)
+        variance = np.asarray(config["variance"], dtype=dtype)
     elif len(weights) >= 2:
         mean, variance = weights[0], weights[1]
     else:

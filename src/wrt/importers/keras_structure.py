@@ -187,35 +187,53 @@ def integer_inputs(
     """Integer-valued columns: column -> (why, how many rows its Embedding has).
 
     An input read by an ``Embedding`` holds row indices; every column of it is
-    integer-valued. An ``Embedding`` fed by a computed tensor is not converted
-    (its index would silently cut the derivative of whatever computed it).
+    integer-valued. Read from the config alone (the model may run through Keras).
 
     Raises:
-        UnsupportedLayer: an Embedding reads a computed tensor.
+        UnsupportedStructure: an Embedding reads a computed tensor: the model is
+            piecewise constant in whatever computed it.
     """
-    kinds = {e["config"]["name"]: e["class_name"] for e in config["layers"]}
-    rows = {
-        e["config"]["name"]: int(e["config"].get("input_dim", 0))
-        for e in config["layers"]
-    }
     starts, start = {}, 0
     for ref, shape in zip(sig.in_refs, sig.in_shapes, strict=True):
         starts[ref] = (start, math.prod(shape))
         start += math.prod(shape)
     found: dict[int, tuple[str, int]] = {}
-    for call in calls(config):
-        if kinds.get(call.layer) != "Embedding":
-            continue
-        for ref in call.needs:
+    for entry, refs in _embedding_reads(config):
+        name = entry["config"]["name"]
+        for ref in refs:
             if ref not in starts:
-                raise UnsupportedLayer(
-                    f"Embedding {call.layer!r} reading a computed tensor"
+                raise UnsupportedStructure(
+                    f"the Embedding layer {name!r} reads the computed tensor "
+                    f"{ref[0]!r}, so the model is piecewise constant in the inputs "
+                    "that compute it and has no derivatives along them. Feed the "
+                    "Embedding from an integer keras.Input"
                 )
             first, width = starts[ref]
+            why = f"it feeds the Embedding layer {name!r}"
             for column in range(first, first + width):
-                why = f"it feeds the Embedding layer {call.layer!r}"
-                found[column] = (why, rows[call.layer])
+                found[column] = (why, int(entry["config"].get("input_dim", 0)))
     return found
+
+
+def _embedding_reads(config: dict[str, Any]):
+    """(Embedding entry, refs it reads) for every Embedding call of the config."""
+    layers_config = config["layers"]
+    if "input_layers" not in config:  # Sequential: the chain
+        previous: TensorRef = ("__input__", 0, 0)
+        for entry in layers_config:
+            if entry["class_name"] == "InputLayer":
+                continue
+            if entry["class_name"] == "Embedding":
+                yield entry, [previous]
+            previous = (entry["config"]["name"], 0, 0)
+        return
+    for entry in layers_config:
+        if entry["class_name"] != "Embedding":
+            continue
+        for node in entry.get("inbound_nodes", []):
+            args = node["args"]
+            tensors = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+            yield entry, [_ref(t) for t in tensors if _is_tensor(t)]
 
 
 def input_names(sig: Signature) -> tuple[str, ...]:

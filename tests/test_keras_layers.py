@@ -1,0 +1,262 @@
+"""Keras layer families converted to torch, configuration by configuration.
+
+Each model is built with Keras on the torch backend, saved, loaded by wrt, and
+held to Keras itself: values, and partials up to order 2 against Keras
+differentiated by torch autograd (both float32), then the float64 conversion
+against float64 finite differences. The corpus (``test_keras_corpus.py``) holds
+TensorFlow's numbers for the common configurations; this file covers the
+variants (strides with ``same`` padding, groups, channels first, dilation, axes,
+``go_backwards``, masks, call options) and the refusals.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import wrt
+from wrt.importers.keras import KerasModule, import_keras
+
+keras = import_keras()
+layers = keras.layers
+
+
+def _save(model, tmp_path, name="m.keras"):
+    path = tmp_path / name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras calls .h5 "legacy" (it is)
+        model.save(path)
+    return path
+
+
+def _layout(kmodel):
+    return [tuple(int(d) for d in t.shape[1:]) for t in kmodel.inputs]
+
+
+def _check(kmodel, tmp_path, specs, *, x=None, suffix=".keras", keras_order=2):
+    """Load, check it converted, and compare it with Keras and finite differences.
+
+    Partials up to ``keras_order`` are compared with Keras differentiated by torch
+    (Keras' fused attention kernel has no second derivative on CPU); all of them
+    with float64 finite differences.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = wrt.load(_save(kmodel, tmp_path, f"m{suffix}"))
+    assert model.runtime == "torch" and not isinstance(model.module, KerasModule)
+    if x is None:
+        gen = torch.Generator().manual_seed(7)
+        x = torch.randn(6, model.n_inputs, generator=gen, dtype=torch.float64)
+    keras_module = KerasModule(kmodel, _layout(kmodel))
+    reference = wrt.Model(keras_module, model.inputs, model.outputs)
+    torch.testing.assert_close(
+        model(x.float()), reference(x.float()), rtol=1e-5, atol=1e-6
+    )
+    low = [
+        s
+        for s in specs
+        if wrt.parse_spec(s, model.inputs, model.outputs).order <= keras_order
+    ]
+    got = wrt.partials(model, x.float(), low)
+    want = wrt.partials(reference, x.float(), low)
+    for spec in low:
+        scale = max(1.0, float(want[spec].abs().max()))
+        torch.testing.assert_close(got[spec], want[spec], rtol=1e-4, atol=1e-5 * scale)
+    exact = wrt.partials(model, x, specs, dtype="float64")
+    fd = wrt.partials(model, x, specs, engine="finite_diff")
+    for spec in specs:
+        scale = max(1.0, float(fd[spec].abs().max()))
+        bound = 1e-7 * scale + 1e-6 * fd[spec].abs() + 10 * fd.errors[fd.key(spec)]
+        assert bool(((exact[spec] - fd[spec]).abs() <= bound).all()), spec
+    return model
+
+
+def test_conv1d_strides_same_padding_groups_dilation_causal(tmp_path):
+    keras.utils.set_random_seed(1)
+    kmodel = keras.Sequential(
+        [
+            keras.Input((11, 2)),
+            layers.Conv1D(4, 3, strides=2, padding="same", activation="tanh"),
+            layers.Conv1D(4, 2, dilation_rate=2, padding="causal", groups=2),
+            layers.MaxPooling1D(3, strides=2, padding="same"),
+            layers.AveragePooling1D(2, strides=1, padding="same"),
+            layers.Conv1D(3, 2, padding="valid", use_bias=False),
+            layers.GlobalMaxPooling1D(),
+            layers.Dense(1),
+        ]
+    )
+    _check(kmodel, tmp_path, ["y", "dy/dx3", "d2y/dx1dx4"])
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_conv2d_odd_sizes_strides_groups_and_pooling(tmp_path, suffix):
+    keras.utils.set_random_seed(2)
+    kmodel = keras.Sequential(
+        [
+            keras.Input((7, 5, 2)),
+            layers.Conv2D(4, (3, 2), strides=(2, 1), padding="same", groups=2),
+            layers.Activation("gelu"),
+            layers.AveragePooling2D((2, 2), strides=2, padding="same"),
+            layers.MaxPooling2D((2, 1), padding="valid"),
+            layers.Conv2D(3, 1, activation="silu"),
+            layers.GlobalAveragePooling2D(keepdims=True),
+            layers.Flatten(),
+            layers.Dense(2),
+        ]
+    )
+    model = _check(kmodel, tmp_path, ["y2", "dy1/dx5", "d2y2/dx7^2"], suffix=suffix)
+    assert model.n_inputs == 70 and model.outputs == ("y1", "y2")
+
+
+def test_conv2d_channels_first(tmp_path):
+    keras.utils.set_random_seed(3)
+    kmodel = keras.Sequential(
+        [
+            keras.Input((2, 6, 5)),
+            layers.Conv2D(
+                3, 3, strides=2, padding="same", data_format="channels_first"
+            ),
+            layers.AveragePooling2D(2, padding="same", data_format="channels_first"),
+            layers.GlobalMaxPooling2D(data_format="channels_first"),
+            layers.Dense(1, activation="tanh"),
+        ]
+    )
+    _check(kmodel, tmp_path, ["dy/dx1", "d2y/dx2dx31"])
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_recurrent_variants(tmp_path, suffix):
+    keras.utils.set_random_seed(4)
+    kmodel = keras.Sequential(
+        [
+            keras.Input((5, 3)),
+            layers.LSTM(
+                4,
+                return_sequences=True,
+                go_backwards=True,
+                activation="softsign",
+                recurrent_activation="tanh",
+            ),
+            layers.GRU(3, return_sequences=True),  # reset_after=True
+            layers.GRU(3, return_sequences=True, reset_after=False, use_bias=False),
+            layers.SimpleRNN(2, go_backwards=True, activation="tanh"),
+            layers.Dense(1),
+        ]
+    )
+    _check(kmodel, tmp_path, ["dy/dx1", "dy/dx15", "d2y/dx2dx14"], suffix=suffix)
+
+
+def test_normalisations_on_every_axis(tmp_path):
+    keras.utils.set_random_seed(5)
+    data = np.random.default_rng(0).normal(2.0, 3.0, size=(64, 3, 4))
+    by_row, by_cell = layers.Normalization(axis=1), layers.Normalization(axis=(1, 2))
+    by_row.adapt(data)
+    by_cell.adapt(data)
+    batch = layers.BatchNormalization(axis=1)
+    kmodel = keras.Sequential(
+        [
+            keras.Input((3, 4)),
+            by_row,
+            by_cell,
+            layers.Normalization(mean=0.5, variance=4.0),
+            batch,
+            layers.LayerNormalization(axis=(1, 2)),
+            layers.LayerNormalization(axis=-1, center=False),
+            layers.Permute((2, 1)),
+            layers.Dense(3, activation="tanh"),
+            layers.Flatten(),
+            layers.Dense(2),
+            layers.Normalization(mean=[1.0, -2.0], variance=[4.0, 9.0], invert=True),
+        ]
+    )
+    batch.moving_mean.assign(np.array([0.1, -0.2, 0.3]))
+    batch.moving_variance.assign(np.array([0.5, 2.0, 1.5]))
+    batch.gamma.assign(np.array([1.5, 0.5, -1.0]))
+    _check(kmodel, tmp_path, ["y1", "dy2/dx5", "d2y1/dx1dx12"])
+
+
+def test_attention_with_its_own_key_and_value_and_a_causal_mask(tmp_path):
+    keras.utils.set_random_seed(6)
+    q, kv = keras.Input((4, 3), name="q"), keras.Input((5, 2), name="kv")
+    attend = layers.MultiHeadAttention(
+        num_heads=2, key_dim=3, value_dim=2, output_shape=4
+    )
+    h = attend(q, value=kv, key=layers.Dense(2)(kv))
+    self_attend = layers.MultiHeadAttention(num_heads=1, key_dim=2, use_bias=False)
+    h = layers.Add()([h, self_attend(h, h, use_causal_mask=True)])
+    kmodel = keras.Model([q, kv], layers.Dense(1)(layers.GlobalAveragePooling1D()(h)))
+    specs = ["dy/dq1", "dy/dkv10", "d2y/dq2dkv3"]
+    model = _check(kmodel, tmp_path, specs, keras_order=1)
+    assert model.inputs[:2] == ("q1", "q2") and model.inputs[-1] == "kv10"
+
+
+def test_training_true_or_a_mask_runs_through_keras(tmp_path):
+    x = keras.Input((3,), name="x")
+    h = layers.Dense(4)(x)
+    h = layers.Dropout(0.5)(h, training=True)  # dropout at inference: random
+    path = _save(keras.Model(x, layers.Dense(1)(h)), tmp_path)
+    with pytest.warns(wrt.FallbackWarning, match="training=True"):
+        assert wrt.load(path).runtime == "keras"
+    tok = keras.Input((4,), name="tok")
+    e = layers.Embedding(6, 2, mask_zero=True)(tok)
+    path = _save(keras.Model(tok, layers.Dense(1)(layers.LSTM(3)(e))), tmp_path)
+    with pytest.warns(wrt.FallbackWarning, match="mask_zero|not_equal"):
+        model = wrt.load(path)
+    assert model.runtime == "keras"
+    assert model.inputs == ("x1", "x2", "x3", "x4")
+    with pytest.raises(wrt.IntegerInputError, match="'x3'.*Embedding"):
+        wrt.partials(model, torch.zeros(2, 4), "dy/dx3")
+
+
+def test_embedding_lookups_are_exact_and_refuse_derivatives(tmp_path):
+    keras.utils.set_random_seed(8)
+    kmodel = keras.Sequential(
+        [keras.Input((3,)), layers.Embedding(5, 2), layers.Flatten(), layers.Dense(1)]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = wrt.load(_save(kmodel, tmp_path))
+    assert model.runtime == "torch" and set(model.integer_inputs) == {0, 1, 2}
+    x = torch.tensor([[0.0, 4.0, 2.0], [3.0, 3.0, 1.0]])
+    expected = kmodel(x.int()).detach()
+    torch.testing.assert_close(model(x), expected, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(
+        wrt.load(_save(kmodel, tmp_path), dtype="float64")(x.double()).float(),
+        expected,
+    )
+    # not an index: NaN, never a silent neighbour row
+    bad = torch.tensor([[0.5, 1.0, 1.0], [5.0, 1.0, 1.0], [-1.0, 1.0, 1.0]])
+    assert torch.isnan(model(bad)).all()
+    for engine in ("autograd", "taylor", "finite_diff"):
+        with pytest.raises(
+            wrt.IntegerInputError, match="'x2'.*Embedding layer 'embedding"
+        ):
+            wrt.partials(model, x, "dy/dx2", engine=engine)
+    with pytest.raises(wrt.IntegerInputError, match="'x1'"):
+        wrt.directional_derivative(model, x, direction=[1.0, 0.0, 0.0])
+    renamed = wrt.wrap(model, inputs=["a", "b", "c"])
+    with pytest.raises(wrt.IntegerInputError, match="'a'"):
+        wrt.hessian(renamed, x)
+
+
+def test_embedding_fed_by_a_computed_tensor_is_refused(tmp_path):
+    x = keras.Input((2,), name="x")
+    index = layers.Dense(2)(x)
+    out = layers.Dense(1)(layers.Flatten()(layers.Embedding(4, 2)(index)))
+    path = _save(keras.Model(x, out), tmp_path)
+    with pytest.raises(wrt.UnsupportedFormatError, match="reads the computed tensor"):
+        wrt.load(path)
+
+
+def test_float64_on_a_keras_runtime_model_says_float32(tmp_path):
+    kmodel = keras.Sequential(
+        [keras.Input((2,)), layers.UnitNormalization(), layers.Dense(1)]
+    )
+    path = _save(kmodel, tmp_path)
+    with pytest.warns(wrt.FallbackWarning, match="float64 is computed in float32"):
+        model = wrt.load(path)
+    with pytest.warns(wrt.PrecisionWarning, match="float32"):
+        wrt.partials(model, torch.rand(3, 2), "dy/dx1", dtype="float64")
