@@ -202,7 +202,32 @@ def _layer_norm(config: Config, weights: Weights) -> nn.Module:
     )
 
 
+class RMSNorm(nn.Module):
+    """Keras ``RMSNormalization``: x * rsqrt(mean(x^2) + eps) * scale over ``axes``."""
+
+    def __init__(self, axes, scale: torch.Tensor, epsilon: float) -> None:
+        super().__init__()
+        self.axes = tuple(axes)
+        self.scale = nn.Parameter(scale)
+        self.epsilon = epsilon
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise x over the layer's axes by its root mean square."""
+        mean_square = (x * x).mean(dim=self.axes, keepdim=True)
+        return x * torch.rsqrt(mean_square + self.epsilon) * self.scale
+
+
+def _rms_norm(config: Config, weights: Weights) -> nn.Module:
+    ndim = input_rank(config)
+    keep = _axes(config.get("axis", -1), ndim)
+    axes = tuple(a - ndim if ndim is not None else a for a in keep)
+    scale = weights[0]
+    shaped = tensor(scale) if ndim is None else _broadcast(scale, keep, ndim)[0]
+    return RMSNorm(axes, shaped, float(config.get("epsilon", 1e-6)))
+
+
 CONVERTERS: dict[str, Converter] = {
+    "RMSNormalization": _rms_norm,
     "Normalization": _normalization,
     "BatchNormalization": _batch_norm,
     "LayerNormalization": _layer_norm,
