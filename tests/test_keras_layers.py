@@ -151,6 +151,25 @@ def test_recurrent_variants(tmp_path, suffix):
     _check(kmodel, tmp_path, ["dy/dx1", "dy/dx15", "d2y/dx2dx14"], suffix=suffix)
 
 
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_bidirectional_and_time_distributed(tmp_path, suffix):
+    keras.utils.set_random_seed(9)
+    kmodel = keras.Sequential(
+        [
+            keras.Input((4, 3)),
+            layers.Bidirectional(layers.LSTM(3, return_sequences=True)),
+            layers.TimeDistributed(layers.Dense(4, activation="tanh")),
+            layers.Bidirectional(
+                layers.GRU(2, return_sequences=True, reset_after=False),
+                merge_mode="sum",
+            ),
+            layers.Bidirectional(layers.SimpleRNN(2), merge_mode="ave"),
+            layers.Dense(1),
+        ]
+    )
+    _check(kmodel, tmp_path, ["dy/dx1", "dy/dx12", "d2y/dx2dx11"], suffix=suffix)
+
+
 def test_normalisations_on_every_axis(tmp_path):
     keras.utils.set_random_seed(5)
     data = np.random.default_rng(0).normal(2.0, 3.0, size=(64, 3, 4))

@@ -3,7 +3,8 @@
 The core layers (dense, activations, merges, reshapes, embeddings, identities at
 inference) are here; the families live next to it: :mod:`keras_layers_norm`
 (normalisations), :mod:`keras_layers_conv` (convolutions, pooling),
-:mod:`keras_layers_rnn` (recurrent layers) and :mod:`keras_layers_attention`.
+:mod:`keras_layers_rnn` (recurrent layers), :mod:`keras_layers_attention` and
+:mod:`keras_layers_wrappers` (Bidirectional, TimeDistributed).
 :data:`CONVERTERS` joins them all. A layer without a converter raises
 :class:`UnsupportedLayer`; the Keras importer then falls back to running the Keras
 model itself. Plain torch modules are what the fast engines can trace, and they
@@ -24,6 +25,7 @@ from wrt.importers import (
     keras_layers_conv,
     keras_layers_norm,
     keras_layers_rnn,
+    keras_layers_wrappers,
 )
 from wrt.importers.keras_base import (
     Config,
@@ -199,6 +201,7 @@ CONVERTERS: dict[str, Converter] = {
     **keras_layers_conv.CONVERTERS,
     **keras_layers_rnn.CONVERTERS,
     **keras_layers_attention.CONVERTERS,
+    **keras_layers_wrappers.CONVERTERS,
 }
 
 

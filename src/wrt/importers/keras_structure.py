@@ -337,7 +337,8 @@ _GENERATED = re.compile(
     r"|flatten|reshape|dropout|normalization|batch_normalization|leaky_re_lu|re_lu"
     r"|rescaling|sequential|functional|model|conv[12]d|lstm|gru|simple_rnn|embedding"
     r"|layer_normalization|permute|softmax|maximum|minimum|spatial_dropout[12]d"
-    r"|(global_)?(max|average)_pooling[12]d|gaussian_noise|multi_head_attention)"
+    r"|(global_)?(max|average)_pooling[12]d|gaussian_noise|multi_head_attention"
+    r"|bidirectional|time_distributed|rms_normalization)"
     r"(_\d+)?\Z"
 )
 
