@@ -292,3 +292,19 @@ def test_float64_on_a_keras_runtime_model_says_float32(tmp_path):
         model = wrt.load(path)
     with pytest.warns(wrt.PrecisionWarning, match="float32"):
         wrt.partials(model, torch.rand(3, 2), "dy/dx1", dtype="float64")
+
+
+def test_dict_keys_that_cannot_name_the_columns_are_refused(tmp_path):
+    ins = {"my x": keras.Input((1,), name="a"), "t": keras.Input((1,), name="b")}
+    h = layers.Dense(4, activation="tanh")(layers.Concatenate()(list(ins.values())))
+    outs = {"u": layers.Dense(2)(h), "u1": layers.Dense(1)(h)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras: keys differ from tensor names
+        path = _save(keras.Model(inputs=ins, outputs=outs), tmp_path)
+    with pytest.raises(wrt.InvalidNameError, match=r"'my x' is not an identifier"):
+        wrt.load(path)
+    with pytest.raises(wrt.InvalidNameError, match=r"'u1' names two columns"):
+        wrt.load(path, inputs=["x", "t"])
+    model = wrt.load(path, inputs=["x", "t"], outputs=["p", "q", "r"])
+    assert model.inputs == ("x", "t") and model.outputs == ("p", "q", "r")
+    assert model.runtime == "torch"

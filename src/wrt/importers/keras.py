@@ -36,6 +36,7 @@ from torch import nn
 
 from wrt.errors import (
     FallbackWarning,
+    InvalidNameError,
     ModelFormatError,
     PrecisionWarning,
     UnsupportedFormatError,
@@ -77,6 +78,10 @@ def load_keras(
         ModelFormatError: the file holds code (a Lambda layer), is damaged, or
             Keras cannot read it.
         KerasBackendError: Keras is already imported on another backend.
+        UnsupportedFormatError: inputs or outputs that are not a tensor, a list or
+            a dict of tensors of fixed shapes; an Embedding of a computed tensor.
+        InvalidNameError: dict keys that cannot name the columns (and no names
+            were given).
     """
     config = read_config(path)
     refuse_code(path, config)
@@ -124,11 +129,12 @@ def load_keras(
         runtime="keras" if isinstance(module, KerasModule) else "torch",
         integer_inputs={column: why for column, (why, _) in integers.items()},
     )
-    return wrap(
-        bare,
-        inputs if inputs is not None else input_names(sig),
-        outputs if outputs is not None else output_names(sig),
-    )
+    try:
+        names_in = inputs if inputs is not None else input_names(sig)
+        names_out = outputs if outputs is not None else output_names(sig)
+    except UnsupportedStructure as why:
+        raise InvalidNameError(f"{path}: {why}.") from why
+    return wrap(bare, names_in, names_out)
 
 
 def contiguous_parameters(module: nn.Module) -> None:

@@ -252,7 +252,9 @@ def output_names(sig: Signature) -> tuple[str, ...]:
     n_out = sum(sig.out_sizes)
     if len(sig.out_names) != len(sig.out_sizes):
         return default_outputs(n_out)
-    named = _column_names(sig.out_names, sig.out_sizes, keyed=sig.out_keys is not None)
+    named = _column_names(
+        sig.out_names, sig.out_sizes, keyed=sig.out_keys is not None, kind="output"
+    )
     return named or default_outputs(n_out)
 
 
@@ -331,6 +333,9 @@ def _call_kwargs(
     return tensors, options
 
 
+# What wrt accepts as a name (wrt.names): an ASCII identifier.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
 # Names Keras makes up (``dense_7``, ``input_layer``): they say nothing to a user.
 _GENERATED = re.compile(
     r"(keras_tensor|input_layer|input|dense|activation|add|subtract|multiply|average|concatenate"
@@ -344,24 +349,42 @@ _GENERATED = re.compile(
 
 
 def _column_names(
-    names: list[str], sizes: list[int], *, keyed: bool = False
+    names: list[str], sizes: list[int], *, keyed: bool = False, kind: str = "input"
 ) -> tuple[str, ...] | None:
     """One name per column: ``u`` for a scalar tensor ``u``, ``v1, v2`` for a pair.
 
     None (use the defaults) when a name is not an identifier, when one tensor of
     several columns carries it (``x1, x2`` reads better), or when the names are
     ones Keras made up. Dict keys (``keyed``) were chosen by the user: they are
-    kept even for a single tensor.
+    kept even for a single tensor, and refused when they cannot name the columns.
+
+    Raises:
+        UnsupportedStructure: dict keys that give invalid or repeated column names.
     """
-    if not all(name.isidentifier() for name in names):
-        return None
-    if not keyed and len(names) == 1 and (sizes[0] > 1 or _GENERATED.match(names[0])):
-        return None
-    if not keyed and all(_GENERATED.match(name) for name in names):
-        return None
     columns = []
     for name, size in zip(names, sizes, strict=True):
         columns += [name] if size == 1 else [f"{name}{i}" for i in range(1, size + 1)]
+    if keyed:
+        bad = [c for c in columns if not _IDENTIFIER.match(c)]
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if bad or repeated:
+            what = (
+                f"{bad[0]!r} is not an identifier"
+                if bad
+                else (f"{repeated[0]!r} names two columns")
+            )
+            raise UnsupportedStructure(
+                f"the model's dict {kind}s cannot name its {len(columns)} {kind} "
+                f"columns: {what} (keys {', '.join(map(repr, names))}). Pass "
+                f"{kind}s=[...] (--{kind}s a,b,...) with one name per column"
+            )
+        return tuple(columns)
+    if not all(_IDENTIFIER.match(name) for name in names):
+        return None
+    if len(names) == 1 and (sizes[0] > 1 or _GENERATED.match(names[0])):
+        return None
+    if all(_GENERATED.match(name) for name in names):
+        return None
     return tuple(columns) if len(set(columns)) == len(columns) else None
 
 
