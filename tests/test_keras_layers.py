@@ -308,3 +308,52 @@ def test_dict_keys_that_cannot_name_the_columns_are_refused(tmp_path):
     model = wrt.load(path, inputs=["x", "t"], outputs=["p", "q", "r"])
     assert model.inputs == ("x", "t") and model.outputs == ("p", "q", "r")
     assert model.runtime == "torch"
+
+
+def test_keras_ops_in_a_functional_model(tmp_path):
+    ops = keras.ops
+    keras.utils.set_random_seed(10)
+    x, t, z = (
+        keras.Input(s, name=n) for s, n in (((1,), "x"), ((1,), "t"), ((3,), "z"))
+    )
+    features = [
+        x * t,
+        ops.sin(x),
+        x**2,
+        ops.exp(-t),
+        x / 2.0,
+        1.0 - t,
+        ops.sqrt(ops.abs(x) + 1.0),
+        z[:, 0:1],
+        ops.expand_dims(z[:, 2], -1),
+        ops.sum(z * z, axis=-1, keepdims=True),
+        ops.maximum(x, 0.0),
+        ops.where(x > 0, x, 0.0),
+        keras.activations.gelu(t),
+        ops.sigmoid(x),
+        ops.norm(z, axis=-1, keepdims=True),
+        ops.reshape(ops.transpose(ops.stack([z, z * x], axis=1), (0, 2, 1)), (-1, 6)),
+    ]
+    h = layers.Dense(4, activation="tanh")(ops.concatenate(features, axis=-1))
+    kmodel = keras.Model([x, t, z], ops.log1p(ops.square(layers.Dense(1)(h))))
+    model = _check(kmodel, tmp_path, ["y", "dy/dz3", "d2y/dxdt", "d2y/dz1dz2"])
+    assert model.inputs == ("x", "t", "z1", "z2", "z3") and model.outputs == ("y",)
+
+
+def test_unknown_or_batch_mixing_operations_run_through_keras(tmp_path):
+    from wrt.importers.keras_base import UnsupportedLayer
+    from wrt.importers.keras_ops import convert_op
+
+    x = keras.Input((3,), name="x")
+    path = _save(keras.Model(x, layers.Dense(1)(keras.ops.cumsum(x, axis=1))), tmp_path)
+    with pytest.warns(wrt.FallbackWarning, match="operation Cumsum"):
+        assert wrt.load(path).runtime == "keras"
+    for name, config in [
+        ("Sum", {"axis": 0}),
+        ("Mean", {"axis": None}),
+        ("Transpose", {"axes": [1, 0]}),
+        ("Reshape", {"newshape": [4, 3]}),
+        ("Cast", {"dtype": "int32"}),
+    ]:
+        with pytest.raises(UnsupportedLayer):
+            convert_op(name, config)

@@ -232,9 +232,13 @@ class Call:
         kwargs: keyword -> ref for tensors passed by keyword.
         options: constant keyword arguments the converted layer takes
             (``use_causal_mask``).
+        constants: position -> constant among the positional arguments (a
+            Keras operation such as ``2.0 * x`` or ``x[:, 0:1]``).
     """
 
-    def __init__(self, layer, index, args, as_list, kwargs=None, options=None):
+    def __init__(
+        self, layer, index, args, as_list, kwargs=None, options=None, constants=None
+    ):
         self.layer, self.index = str(layer), int(index)
         self.args: list[TensorRef] = [tuple(a) for a in args]  # type: ignore[misc]
         self.as_list = bool(as_list)
@@ -243,6 +247,15 @@ class Call:
             for k, v in (kwargs or {}).items()
         }
         self.options: dict[str, object] = dict(options or {})
+        self.constants: dict[int, Any] = dict(constants or {})
+
+    def arguments(self, tensors: list[torch.Tensor]) -> list[Any]:
+        """The positional arguments: the tensors with the constants put back."""
+        it = iter(tensors)
+        count = len(self.args) + len(self.constants)
+        return [
+            self.constants[i] if i in self.constants else next(it) for i in range(count)
+        ]
 
     @property
     def needs(self) -> list[TensorRef]:
@@ -285,7 +298,7 @@ class KerasGraph(nn.Module):
             values[ref] = x[:, start : start + width].reshape(x.shape[0], *shape)
             start += width
         for call in self.calls:
-            args = [values[ref] for ref in call.args]
+            args = call.arguments([values[ref] for ref in call.args])
             kwargs: dict[str, Any] = {k: values[r] for k, r in call.kwargs.items()}
             kwargs.update(call.options)
             layer = self.layers[call.layer]

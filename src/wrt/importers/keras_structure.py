@@ -26,6 +26,7 @@ from wrt.importers.keras_layers import (
     convert_layer,
 )
 from wrt.importers.keras_layers_attention import CALL_OPTIONS
+from wrt.importers.keras_ops import constant, convert_op, is_op
 from wrt.names import default_inputs, default_outputs
 
 
@@ -92,6 +93,9 @@ def signature(kmodel, config: dict[str, Any]) -> Signature:
         names = [str(n) for n in (getattr(kmodel, "output_names", None) or [])]
         # without names Keras made up, the outputs get the defaults
         given = names if len(names) == len(outputs) else [""] * len(outputs)
+        # an operation's node name (``sin``, ``get_item``) names nothing either
+        ops = {e["config"]["name"] for e in config["layers"] if is_op(e)}
+        given = ["" if n in ops else n for n in given]
         outputs = [(n, o[1]) for n, o in zip(given, outputs, strict=True)]
     return Signature(
         in_refs,
@@ -151,6 +155,9 @@ def convert(kmodel, config: dict[str, Any], sig: Signature) -> nn.Module:
     for entry in layers_config:
         name = entry["config"]["name"]
         if entry["class_name"] == "InputLayer":
+            continue
+        if is_op(entry):  # keras.ops recorded in the graph: no weights
+            converted[name] = convert_op(entry["class_name"], entry["config"])
             continue
         layer = kmodel.get_layer(name)
         weights = layer_weights(layer)
@@ -268,12 +275,18 @@ def _functional_calls(layers_config: list[dict[str, Any]]) -> list[Call]:
         for index, node in enumerate(entry.get("inbound_nodes", [])):
             args = node["args"]
             as_list = len(args) == 1 and isinstance(args[0], list)
-            tensors = args[0] if as_list else args
-            if not all(_is_tensor(t) for t in tensors):
+            given = args[0] if as_list else args
+            refs = [_ref(t) for t in given if _is_tensor(t)]
+            constants = {
+                i: constant(value)
+                for i, value in enumerate(given)
+                if not _is_tensor(value)
+            }
+            if constants and not is_op(entry):
                 raise UnsupportedLayer(f"call of {name} with constant arguments")
-            refs = [_ref(t) for t in tensors]
             kwargs, options = _call_kwargs(entry, node.get("kwargs") or {})
-            pending.append(Call(name, index, refs, as_list, kwargs, options))
+            call = Call(name, index, refs, as_list, kwargs, options, constants)
+            pending.append(call)
     ready = {
         (entry["config"]["name"], 0, 0)
         for entry in layers_config
