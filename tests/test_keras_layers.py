@@ -357,3 +357,30 @@ def test_unknown_or_batch_mixing_operations_run_through_keras(tmp_path):
     ]:
         with pytest.raises(UnsupportedLayer):
             convert_op(name, config)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_padding_cropping_upsampling_and_activation_layers(tmp_path, suffix):
+    keras.utils.set_random_seed(11)
+    prelu = layers.PReLU(shared_axes=[1, 2])
+    kmodel = keras.Sequential(
+        [
+            keras.Input((5, 4, 2)),
+            layers.ZeroPadding2D(((1, 2), (0, 1))),
+            layers.Conv2D(3, 2, activation="tanh"),
+            layers.Cropping2D(((1, 0), (0, 1))),
+            layers.UpSampling2D((2, 1)),
+            prelu,
+            layers.ReLU(max_value=0.6, negative_slope=0.1, threshold=0.05),
+            layers.Identity(),
+            layers.Rescaling([1.0, -2.0, 0.5], offset=0.25),
+            layers.Reshape((-1, 3)),
+            layers.ZeroPadding1D(2),
+            layers.Cropping1D((1, 3)),
+            layers.UpSampling1D(2),
+            layers.Flatten(),
+            layers.Dense(1),
+        ]
+    )
+    prelu.alpha.assign(np.array([[[0.2, -0.3, 0.5]]]))
+    _check(kmodel, tmp_path, ["y", "dy/dx3", "d2y/dx1dx7"], suffix=suffix)

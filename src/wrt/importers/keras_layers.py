@@ -4,7 +4,8 @@ The core layers (dense, activations, merges, reshapes, embeddings, identities at
 inference) are here; the families live next to it: :mod:`keras_layers_norm`
 (normalisations), :mod:`keras_layers_conv` (convolutions, pooling),
 :mod:`keras_layers_rnn` (recurrent layers), :mod:`keras_layers_attention` and
-:mod:`keras_layers_wrappers` (Bidirectional, TimeDistributed).
+:mod:`keras_layers_wrappers` (Bidirectional, TimeDistributed) and
+:mod:`keras_layers_shape` (padding, cropping, up-sampling).
 :data:`CONVERTERS` joins them all. A layer without a converter raises
 :class:`UnsupportedLayer`; the Keras importer then falls back to running the Keras
 model itself. Plain torch modules are what the fast engines can trace, and they
@@ -25,6 +26,7 @@ from wrt.importers import (
     keras_layers_conv,
     keras_layers_norm,
     keras_layers_rnn,
+    keras_layers_shape,
     keras_layers_wrappers,
 )
 from wrt.importers.keras_base import (
@@ -57,11 +59,42 @@ def _leaky_relu(config: Config, weights: Weights) -> nn.Module:
     return nn.LeakyReLU(slope)
 
 
+class Relu(nn.Module):
+    """Keras ``ReLU``: x from the threshold up (capped at max_value), else a slope."""
+
+    def __init__(self, slope: float, threshold: float, cap: float | None) -> None:
+        super().__init__()
+        self.slope, self.threshold, self.cap = slope, threshold, cap
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """negative_slope (x - threshold) below the threshold; min(x, max_value)."""
+        y = torch.where(x >= self.threshold, x, self.slope * (x - self.threshold))
+        return y if self.cap is None else torch.clamp(y, max=self.cap)
+
+
 def _relu(config: Config, weights: Weights) -> nn.Module:
-    if config.get("max_value") is not None or config.get("threshold", 0.0) != 0.0:
-        raise UnsupportedLayer("ReLU with max_value or threshold")
-    slope = float(config.get("negative_slope", 0.0))
-    return nn.LeakyReLU(slope) if slope else nn.ReLU()
+    slope = float(config.get("negative_slope") or 0.0)
+    threshold = float(config.get("threshold") or 0.0)
+    cap = config.get("max_value")
+    if cap is None and threshold == 0.0:
+        return nn.LeakyReLU(slope) if slope else nn.ReLU()
+    return Relu(slope, threshold, None if cap is None else float(cap))
+
+
+class PRelu(nn.Module):
+    """Keras ``PReLU``: x where positive, alpha x elsewhere (alpha learned)."""
+
+    def __init__(self, alpha) -> None:
+        super().__init__()
+        self.alpha = parameter(alpha)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """relu(x) - alpha relu(-x), as Keras computes it."""
+        return torch.relu(x) - self.alpha * torch.relu(-x)
+
+
+def _prelu(config: Config, weights: Weights) -> nn.Module:
+    return PRelu(weights[0])
 
 
 def _softmax(config: Config, weights: Weights) -> nn.Module:
@@ -73,9 +106,30 @@ def _softmax(config: Config, weights: Weights) -> nn.Module:
 
 def _rescaling(config: Config, weights: Weights) -> nn.Module:
     scale, offset = config.get("scale", 1.0), config.get("offset", 0.0)
-    if not all(isinstance(v, (int, float)) for v in (scale, offset)):
-        raise UnsupportedLayer("Rescaling with per-feature scale")
-    return Lambda(lambda x: x * scale + offset, f"x * {scale} + {offset}")
+    if not all(isinstance(v, (int, float, list)) for v in (scale, offset)):
+        raise UnsupportedLayer("Rescaling with a serialized scale")
+    if isinstance(scale, (int, float)) and isinstance(offset, (int, float)):
+        # Python numbers: exact in a float64 copy (1 / 255 is not a float32)
+        return Lambda(lambda x: x * scale + offset, f"x * {scale} + {offset}")
+    dtype = torch.float64 if "float64" in str(config.get("dtype")) else torch.float32
+    s, o = torch.tensor(scale, dtype=dtype), torch.tensor(offset, dtype=dtype)
+    return Affine(s, o)
+
+
+class Affine(nn.Module):
+    """Keras ``Rescaling``: x * scale + offset (scalars or per feature)."""
+
+    scale: torch.Tensor
+    offset: torch.Tensor
+
+    def __init__(self, scale: torch.Tensor, offset: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("scale", scale)
+        self.register_buffer("offset", offset)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale and shift x."""
+        return x * self.scale + self.offset
 
 
 def _flatten(config: Config, weights: Weights) -> nn.Module:
@@ -170,6 +224,8 @@ _CORE: dict[str, Converter] = {
     "Activation": _activation_layer,
     "LeakyReLU": _leaky_relu,
     "ReLU": _relu,
+    "PReLU": _prelu,
+    "Identity": _identity,
     "ELU": _elu,
     "Softmax": _softmax,
     "Rescaling": _rescaling,
@@ -202,6 +258,7 @@ CONVERTERS: dict[str, Converter] = {
     **keras_layers_rnn.CONVERTERS,
     **keras_layers_attention.CONVERTERS,
     **keras_layers_wrappers.CONVERTERS,
+    **keras_layers_shape.CONVERTERS,
 }
 
 
