@@ -384,3 +384,29 @@ def test_padding_cropping_upsampling_and_activation_layers(tmp_path, suffix):
     )
     prelu.alpha.assign(np.array([[[0.2, -0.3, 0.5]]]))
     _check(kmodel, tmp_path, ["y", "dy/dx3", "d2y/dx1dx7"], suffix=suffix)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_nested_models_convert_with_their_own_graphs(tmp_path, suffix):
+    keras.utils.set_random_seed(12)
+    encoder = keras.Sequential(
+        [keras.Input((3,)), layers.Dense(4, activation="tanh")], name="encoder"
+    )
+    inner = keras.Input((4,))
+    head = keras.Model(inner, layers.Dense(2, activation="silu")(inner), name="head")
+    x = keras.Input((3,), name="x")
+    shared = encoder(x)
+    out = layers.Dense(1, name="u")(layers.Concatenate()([head(shared), shared]))
+    model = _check(
+        keras.Model(x, out), tmp_path, ["u", "du/dx1", "d2u/dx2dx3"], suffix=suffix
+    )
+    assert model.inputs == ("x1", "x2", "x3") and model.outputs == ("u",)
+
+
+def test_an_embedding_inside_a_nested_model_is_refused(tmp_path):
+    tokens = keras.Input((2,))
+    inner = keras.Model(tokens, layers.Flatten()(layers.Embedding(4, 2)(tokens)))
+    tok = keras.Input((2,), name="tok")
+    path = _save(keras.Model(tok, layers.Dense(1)(inner(tok))), tmp_path)
+    with pytest.raises(wrt.UnsupportedFormatError, match="nested model .* Embedding"):
+        wrt.load(path)

@@ -348,17 +348,35 @@ class KerasGraph(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Evaluate the graph on points (N, n_in); returns (N, n_out)."""
-        values: dict[TensorRef, torch.Tensor] = {}
-        start = 0
-        for ref, shape in self.inputs:
+        parts, start = [], 0
+        for _, shape in self.inputs:
             width = math.prod(shape)
-            values[ref] = x[:, start : start + width].reshape(x.shape[0], *shape)
+            parts.append(x[:, start : start + width].reshape(x.shape[0], *shape))
             start += width
+        flat = [out.reshape(x.shape[0], -1) for out in self.evaluate(parts)]
+        return flat[0] if len(flat) == 1 else torch.cat(flat, dim=1)
+
+    def evaluate(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The graph's output tensors (their own shapes) from its input tensors."""
+        values: dict[TensorRef, torch.Tensor] = {
+            ref: tensor for (ref, _), tensor in zip(self.inputs, inputs, strict=True)
+        }
         for call in self.calls:
             args = call.arguments([values[ref] for ref in call.args])
             kwargs: dict[str, Any] = {k: values[r] for k, r in call.kwargs.items()}
             kwargs.update(call.options)
             layer = self.layers[call.layer]
             values[(call.layer, call.index, 0)] = layer(*args, **kwargs)
-        flat = [values[ref].reshape(x.shape[0], -1) for ref in self.outputs]
-        return flat[0] if len(flat) == 1 else torch.cat(flat, dim=1)
+        return [values[ref] for ref in self.outputs]
+
+
+class Nested(nn.Module):
+    """A Keras model used as a layer of another: its graph on the call's tensors."""
+
+    def __init__(self, graph: KerasGraph) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The nested model's (single) output."""
+        return self.graph.evaluate(inputs)[0]

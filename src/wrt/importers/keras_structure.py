@@ -21,6 +21,7 @@ from torch import nn
 from wrt.importers.keras_layers import (
     Call,
     KerasGraph,
+    Nested,
     TensorRef,
     UnsupportedLayer,
     convert_layer,
@@ -160,12 +161,40 @@ def convert(kmodel, config: dict[str, Any], sig: Signature) -> nn.Module:
             converted[name] = convert_op(entry["class_name"], entry["config"])
             continue
         layer = kmodel.get_layer(name)
+        if entry["class_name"] in _MODELS and "layers" in entry["config"]:
+            converted[name] = _nested(layer, entry)
+            continue
         weights = layer_weights(layer)
         built = entry.get("build_config") or {}
         layer_config = {**entry["config"], "__input_shape__": built.get("input_shape")}
         converted[name] = convert_layer(entry["class_name"], layer_config, weights)
     inputs = list(zip(sig.in_refs, sig.in_shapes, strict=True))
     return KerasGraph(converted, calls(config), inputs, _output_refs(config, sig))
+
+
+_MODELS = {"Sequential", "Functional", "Model"}
+
+
+def _nested(layer, entry: dict[str, Any]) -> nn.Module:
+    """A Keras model used as a layer, converted with its own graph.
+
+    Raises:
+        UnsupportedLayer: its inputs or outputs cannot be laid out, it has several
+            outputs, or one of its layers has no conversion.
+    """
+    config = entry["config"]
+    try:
+        sub = signature(layer, config)
+    except UnsupportedStructure as why:
+        raise UnsupportedLayer(
+            f"nested model {entry['config']['name']} ({why})"
+        ) from why
+    if len(sub.out_refs or [None]) != 1:
+        raise UnsupportedLayer(f"nested model {config['name']} with several outputs")
+    graph = convert(layer, config, sub)
+    if isinstance(graph, KerasGraph):
+        return Nested(graph)
+    raise UnsupportedLayer(f"nested model {config['name']}")
 
 
 def calls(config: dict[str, Any]) -> list[Call]:
@@ -204,6 +233,15 @@ def integer_inputs(
     for ref, shape in zip(sig.in_refs, sig.in_shapes, strict=True):
         starts[ref] = (start, math.prod(shape))
         start += math.prod(shape)
+    for entry in config["layers"]:
+        if entry["class_name"] in _MODELS and any(
+            e.get("class_name") == "Embedding" for e in _all_layers(entry["config"])
+        ):
+            raise UnsupportedStructure(
+                f"the nested model {entry['config']['name']!r} holds an Embedding; "
+                "wrt cannot tell which inputs are its indices. Save the model "
+                "with its layers at the top level"
+            )
     found: dict[int, tuple[str, int]] = {}
     for entry, refs in _embedding_reads(config):
         name = entry["config"]["name"]
@@ -220,6 +258,14 @@ def integer_inputs(
             for column in range(first, first + width):
                 found[column] = (why, int(entry["config"].get("input_dim", 0)))
     return found
+
+
+def _all_layers(config: dict[str, Any]):
+    """Every layer entry of a model config, nested models' layers included."""
+    for entry in config.get("layers", []):
+        yield entry
+        if isinstance(entry.get("config"), dict):
+            yield from _all_layers(entry["config"])
 
 
 def _embedding_reads(config: dict[str, Any]):
