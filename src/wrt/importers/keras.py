@@ -44,13 +44,12 @@ from wrt.errors import (
     WrtError,
 )
 from wrt.importers.keras_config import read_config, refuse_code, with_input_size
+from wrt.importers.keras_graph import convert, integer_inputs
 from wrt.importers.keras_layers import UnsupportedLayer
 from wrt.importers.keras_structure import (
     Signature,
     UnsupportedStructure,
-    convert,
     input_names,
-    integer_inputs,
     layer_weights,
     output_names,
     signature,
