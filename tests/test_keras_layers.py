@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import wrt
+from wrt.errors import IgnoredInputWarning
 from wrt.importers.keras import KerasModule, import_keras
 
 keras = import_keras()
@@ -410,3 +411,14 @@ def test_an_embedding_inside_a_nested_model_is_refused(tmp_path):
     path = _save(keras.Model(tok, layers.Dense(1)(inner(tok))), tmp_path)
     with pytest.raises(wrt.UnsupportedFormatError, match="nested model .* Embedding"):
         wrt.load(path)
+
+
+def test_an_input_no_layer_reads_is_reported(tmp_path):
+    x, t = keras.Input((2,), name="x"), keras.Input((1,), name="t")
+    path = _save(keras.Model([x, t], layers.Dense(1)(x)), tmp_path)
+    with pytest.warns(IgnoredInputWarning, match=r"Input\(s\) t of .* feed no"):
+        model = wrt.load(path)
+    assert model.inputs == ("x1", "x2", "t")
+    assert torch.equal(
+        wrt.partials(model, torch.ones(2, 3), "dy/dt")["dy/dt"], torch.zeros(2)
+    )

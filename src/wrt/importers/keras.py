@@ -36,6 +36,7 @@ from torch import nn
 
 from wrt.errors import (
     FallbackWarning,
+    IgnoredInputWarning,
     InvalidNameError,
     ModelFormatError,
     PrecisionWarning,
@@ -45,7 +46,7 @@ from wrt.errors import (
 )
 from wrt.importers.keras_config import read_config, refuse_code, with_input_size
 from wrt.importers.keras_graph import convert, integer_inputs
-from wrt.importers.keras_layers import UnsupportedLayer
+from wrt.importers.keras_layers import KerasGraph, UnsupportedLayer
 from wrt.importers.keras_structure import (
     Signature,
     UnsupportedStructure,
@@ -133,7 +134,28 @@ def load_keras(
         names_out = outputs if outputs is not None else output_names(sig)
     except UnsupportedStructure as why:
         raise InvalidNameError(f"{path}: {why}.") from why
-    return wrap(bare, names_in, names_out)
+    model = wrap(bare, names_in, names_out)
+    if isinstance(module, KerasGraph):
+        _warn_unused(module, model, path)
+    return model
+
+
+def _warn_unused(graph: KerasGraph, model: Model, path: Path) -> None:
+    """Warn of Keras inputs that no layer reads (their partials are all 0)."""
+    read = {ref for call in graph.calls for ref in call.needs} | set(graph.outputs)
+    unused, start = [], 0
+    for ref, shape in graph.inputs:
+        width = math.prod(shape)
+        if ref not in read:
+            unused += model.inputs[start : start + width]
+        start += width
+    if unused:
+        warnings.warn(
+            f"Input(s) {', '.join(unused)} of {path} feed no layer of the model: "
+            "their partials will be 0.",
+            IgnoredInputWarning,
+            stacklevel=4,
+        )
 
 
 def contiguous_parameters(module: nn.Module) -> None:
