@@ -96,6 +96,7 @@ def test_conv1d_strides_same_padding_groups_dilation_causal(tmp_path):
             layers.MaxPooling1D(3, strides=2, padding="same"),
             layers.AveragePooling1D(2, strides=1, padding="same"),
             layers.Conv1D(3, 2, padding="valid", use_bias=False),
+            layers.DepthwiseConv1D(2, depth_multiplier=3, strides=2, padding="same"),
             layers.GlobalMaxPooling1D(),
             layers.Dense(1),
         ]
@@ -114,6 +115,7 @@ def test_conv2d_odd_sizes_strides_groups_and_pooling(tmp_path, suffix):
             layers.AveragePooling2D((2, 2), strides=2, padding="same"),
             layers.MaxPooling2D((2, 1), padding="valid"),
             layers.Conv2D(3, 1, activation="silu"),
+            layers.DepthwiseConv2D(2, depth_multiplier=2, padding="same"),
             layers.GlobalAveragePooling2D(keepdims=True),
             layers.Flatten(),
             layers.Dense(2),

@@ -90,23 +90,28 @@ def pad(x: torch.Tensor, pads: list[tuple[int, int]], value: float = 0.0):
 
 
 class Conv(_Spatial):
-    """Keras ``Conv1D`` / ``Conv2D`` (any padding, strides, dilation, groups)."""
+    """Keras ``Conv1D`` / ``Conv2D`` (any padding, strides, dilation, groups).
+
+    ``DepthwiseConv1D`` / ``2D`` too: one group per input channel, ``multiplier``
+    outputs each, in Keras' order (output channel ``c * multiplier + j``).
+    """
 
     def __init__(self, config: Config, weights: Weights, rank: int) -> None:
         padding = str(config.get("padding", "valid")).lower()
         if padding not in ("valid", "same", "causal"):
             raise UnsupportedLayer(f"Conv{rank}D(padding={padding!r})")
         super().__init__(rank, channels_last(config), padding)
-        kernel = weights[
-            0
-        ]  # (*window, in / groups, out) -> (out, in / groups, *window)
-        order = (rank + 1, rank, *range(rank))
-        self.weight = parameter(kernel.transpose(order))
-        self.bias = parameter(weights[1]) if config.get("use_bias", True) else None
+        kernel = weights[0]  # (*window, in / groups, out)
         self.window = tuple(kernel.shape[:rank])
+        self.groups = int(config.get("groups", 1))
+        if "depth_multiplier" in config:  # depthwise: (*window, in, multiplier)
+            self.groups = kernel.shape[rank]
+            kernel = kernel.reshape(*self.window, 1, -1)  # channel c*m + j
+        # torch wants (out, in / groups, *window)
+        self.weight = parameter(kernel.transpose(rank + 1, rank, *range(rank)))
+        self.bias = parameter(weights[1]) if config.get("use_bias", True) else None
         self.stride = ints(config.get("strides", 1), rank)
         self.dilation = ints(config.get("dilation_rate", 1), rank)
-        self.groups = int(config.get("groups", 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve x (N, *spatial, C) (or channels first)."""
@@ -193,6 +198,8 @@ def _global(rank: int, kind: str) -> Converter:
 CONVERTERS: dict[str, Converter] = {
     "Conv1D": _conv(1),
     "Conv2D": _conv(2),
+    "DepthwiseConv1D": _conv(1),
+    "DepthwiseConv2D": _conv(2),
     "MaxPooling1D": _pool(1, "max"),
     "MaxPooling2D": _pool(2, "max"),
     "AveragePooling1D": _pool(1, "avg"),
