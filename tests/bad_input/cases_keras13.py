@@ -10,7 +10,7 @@ import torch
 
 import wrt
 from bad_input.harness import Api, Cli, write
-from wrt.errors import IntegerInputError, UnsupportedFormatError
+from wrt.errors import IntegerInputError, InvalidNameError, UnsupportedFormatError
 from wrt.importers.keras import import_keras
 
 
@@ -62,6 +62,19 @@ def _built(
     return call
 
 
+def _bad_keys(folder: Path) -> Path:
+    """Dict inputs keyed 'my x' (not an identifier) and 't'."""
+    keras = import_keras()
+    layers = keras.layers
+    ins = {"my x": keras.Input((1,), name="a"), "t": keras.Input((1,), name="t")}
+    h = layers.Concatenate()(list(ins.values()))
+    path = folder / "keys.keras"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras: a key differs from its tensor's name
+        keras.Model(inputs=ins, outputs=layers.Dense(1)(h)).save(path)
+    return path
+
+
 def _points(folder: Path) -> Path:
     return write(folder, "p.csv", "x1,x2,tok1,tok2\n0.1,0.2,1,3\n0.3,0.4,0,2\n")
 
@@ -106,6 +119,19 @@ CASES = [
         _built(_computed_index, wrt.load),
         UnsupportedFormatError,
         r"Embedding layer 'embedding.*' reads the computed tensor",
+        new_files=True,
+    ),
+    Cli(
+        "keras-dict-key-cannot-name-a-column",
+        lambda f: ["inspect", str(_bad_keys(f))],
+        2,
+        r"'my x' is not an identifier.*inputs",
+    ),
+    Api(
+        "api-keras-dict-key-cannot-name-a-column",
+        _built(_bad_keys, wrt.load),
+        InvalidNameError,
+        r"dict inputs cannot name .* 'my x' is not an identifier",
         new_files=True,
     ),
 ]
