@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 import wrt
-from wrt.importers import keras_layers
+from wrt.importers import keras_base
 from wrt.importers.arrays import load_npz
 from wrt.importers.onnx import load_onnx
 
@@ -211,7 +211,7 @@ KERAS = {
 @pytest.mark.parametrize("engine", ["taylor", "autograd"])
 @pytest.mark.parametrize("keras_name", sorted(KERAS))
 def test_keras_activations_keep_relative_accuracy(keras_name, engine):
-    fn = keras_layers._ACTIVATIONS[keras_name]
+    fn = keras_base.ACTIVATIONS[keras_name]
     _check(KERAS[keras_name], engine, 2, fn=fn)
 
 

@@ -54,6 +54,10 @@ class ModelError(WrtError, ValueError):
     """A module cannot be used as a model (wrong output shape, failed probe call)."""
 
 
+class IntegerInputError(ModelError):
+    """A derivative along an input that only takes integer values (an index)."""
+
+
 class ModelFormatError(WrtError, ValueError):
     """A file is not a model wrt can read, or is damaged."""
 

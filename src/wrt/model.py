@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import cast
 
 import torch
 from torch import nn
 
 from wrt.cache import Cache
-from wrt.errors import ModelError
+from wrt.errors import IntegerInputError, ModelError
 from wrt.names import check_disjoint, check_names, default_inputs, default_outputs
 from wrt.probe import check_model, failure_text, first_weight_width, infer_width
 
@@ -80,6 +80,9 @@ class Model:
             from the file or the user's own) or the source framework that runs
             inside a torch module (``"keras"``: Keras layers without a torch
             conversion; no Taylor engine, float32 only).
+        integer_inputs: column -> why that input only takes integer values (it
+            feeds a Keras ``Embedding``); derivatives along it are refused
+            (:meth:`refuse_integer_columns`).
         cache: the model's :class:`~wrt.cache.Cache` (Taylor traces, converted
             copies); it lives as long as the model, :meth:`clear` empties it.
     """
@@ -94,9 +97,11 @@ class Model:
         format: str = "module",
         points_dtype: torch.dtype | None = None,
         runtime: str = "torch",
+        integer_inputs: Mapping[int, str] | None = None,
     ) -> None:
         self.module = module
         self.runtime = runtime
+        self.integer_inputs = dict(integer_inputs or {})
         self.inputs = tuple(inputs)
         self.outputs = tuple(outputs)
         self.source = source
@@ -185,7 +190,26 @@ class Model:
             format=self.format,
             points_dtype=target,
             runtime=self.runtime,
+            integer_inputs=self.integer_inputs,
         )
+
+    def refuse_integer_columns(self, columns: Iterable[int]) -> None:
+        """Refuse derivatives along integer-valued inputs among ``columns``.
+
+        Raises:
+            IntegerInputError: one of ``columns`` is in :attr:`integer_inputs`.
+        """
+        for column in sorted(set(columns)):
+            if column in self.integer_inputs:
+                name = self.inputs[column]
+                raise IntegerInputError(
+                    f"Input {name!r} of {self.source} takes integer values only "
+                    f"({self.integer_inputs[column]}): the model is piecewise "
+                    f"constant along it, so no derivative along {name!r} exists.",
+                    hint="Ask for derivatives along the model's other inputs; "
+                    "compare values at neighbouring integers for the effect of "
+                    f"{name!r}.",
+                )
 
     @property
     def index_of(self) -> dict[str, int]:
@@ -262,6 +286,7 @@ def wrap(
             source=base.source,
             format=base.format,
             runtime=base.runtime,
+            integer_inputs=base.integer_inputs,
         )
         return renamed.converted(dtype)
     if not isinstance(module, nn.Module):

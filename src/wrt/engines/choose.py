@@ -67,7 +67,11 @@ def resolve(engine: str | Engine, model: Model, request: Request) -> Engine:
     Raises:
         EngineError: unknown name, or the named engine cannot compute the request
             (the message says why and which engine can).
+        IntegerInputError: the request differentiates along an integer-valued
+            input (:attr:`Model.integer_inputs`), whatever the engine.
     """
+    if model.integer_inputs:
+        model.refuse_integer_columns(differentiated_columns(model, request))
     if not isinstance(engine, str):
         _require(engine, model, request)
         return engine
@@ -82,6 +86,19 @@ def resolve(engine: str | Engine, model: Model, request: Request) -> Engine:
     chosen = _FACTORIES[name]()
     _require(chosen, model, request)
     return chosen
+
+
+def differentiated_columns(model: Model, request: Request) -> set[int]:
+    """The input columns ``request`` differentiates along (partials and operators)."""
+    index = model.index_of
+    columns = {index[name] for p in request.partials for name, _ in p.orders}
+    for op in request.operators:
+        if isinstance(op, (WeightedTrace, Hutchinson)):
+            columns.update(op.over)
+        elif isinstance(op, Directional):
+            moved = op.direction.reshape(-1, model.n_inputs).ne(0).any(dim=0)
+            columns.update(int(i) for i in moved.nonzero().flatten())
+    return columns
 
 
 def _cheapest(model: Model, request: Request) -> Engine:

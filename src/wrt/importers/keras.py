@@ -36,23 +36,27 @@ from torch import nn
 
 from wrt.errors import (
     FallbackWarning,
+    IgnoredInputWarning,
+    InvalidNameError,
     ModelFormatError,
     PrecisionWarning,
     UnsupportedFormatError,
+    VerificationSkippedWarning,
     WrtError,
 )
 from wrt.importers.keras_config import read_config, refuse_code, with_input_size
-from wrt.importers.keras_layers import UnsupportedLayer
+from wrt.importers.keras_graph import convert, integer_inputs
+from wrt.importers.keras_layers import KerasGraph, UnsupportedLayer
 from wrt.importers.keras_structure import (
     Signature,
     UnsupportedStructure,
-    convert,
     input_names,
     layer_weights,
     output_names,
     signature,
 )
 from wrt.model import DTypeLike, Model, wrap
+from wrt.names import default_inputs, default_outputs
 
 
 class KerasBackendError(WrtError, RuntimeError):
@@ -74,6 +78,10 @@ def load_keras(
         ModelFormatError: the file holds code (a Lambda layer), is damaged, or
             Keras cannot read it.
         KerasBackendError: Keras is already imported on another backend.
+        UnsupportedFormatError: inputs or outputs that are not a tensor, a list or
+            a dict of tensors of fixed shapes; an Embedding of a computed tensor.
+        InvalidNameError: dict keys that cannot name the columns (and no names
+            were given).
     """
     config = read_config(path)
     refuse_code(path, config)
@@ -94,28 +102,60 @@ def load_keras(
     model_config = kmodel.get_config()
     try:
         sig = signature(kmodel, model_config)
+        integers = integer_inputs(model_config, sig)
     except UnsupportedStructure as why:
         raise UnsupportedFormatError(f"{path}: {why}.") from why
     try:
         module: nn.Module = convert(kmodel, model_config, sig)
-        _verify(module, KerasModule(kmodel, sig), path)
+        _verify(module, KerasModule(kmodel, sig), path, integers)
     except UnsupportedLayer as why:
         warnings.warn(
             f"{path}: {why} has no torch conversion; running the Keras model itself "
-            "(correct, but slower, and the Taylor engine cannot trace it).",
+            "(correct, but slower, the Taylor engine cannot trace it, and float64 "
+            "is computed in float32).",
             FallbackWarning,
             stacklevel=3,
         )
         module = KerasModule(kmodel, sig)
     contiguous_parameters(module)
-    model = wrap(
+    # Not wrap's probes: the module is wrt's conversion, checked against Keras
+    # above (or Keras itself); probes at arbitrary points would call a max
+    # pooling's switch a cut gradient and an index column (0.5) invalid.
+    bare = Model(
         module,
-        inputs if inputs is not None else input_names(sig),
-        outputs if outputs is not None else output_names(sig),
+        default_inputs(sig.n_in),
+        default_outputs(sum(sig.out_sizes)),
         source=str(path),
+        runtime="keras" if isinstance(module, KerasModule) else "torch",
+        integer_inputs={column: why for column, (why, _) in integers.items()},
     )
-    model.runtime = "keras" if isinstance(module, KerasModule) else "torch"
+    try:
+        names_in = inputs if inputs is not None else input_names(sig)
+        names_out = outputs if outputs is not None else output_names(sig)
+    except UnsupportedStructure as why:
+        raise InvalidNameError(f"{path}: {why}.") from why
+    model = wrap(bare, names_in, names_out)
+    if isinstance(module, KerasGraph):
+        _warn_unused(module, model, path)
     return model
+
+
+def _warn_unused(graph: KerasGraph, model: Model, path: Path) -> None:
+    """Warn of Keras inputs that no layer reads (their partials are all 0)."""
+    read = {ref for call in graph.calls for ref in call.needs} | set(graph.outputs)
+    unused, start = [], 0
+    for ref, shape in graph.inputs:
+        width = math.prod(shape)
+        if ref not in read:
+            unused += model.inputs[start : start + width]
+        start += width
+    if unused:
+        warnings.warn(
+            f"Input(s) {', '.join(unused)} of {path} feed no layer of the model: "
+            "their partials will be 0.",
+            IgnoredInputWarning,
+            stacklevel=4,
+        )
 
 
 def contiguous_parameters(module: nn.Module) -> None:
@@ -236,19 +276,40 @@ class KerasModule(nn.Module):
         return flat[0] if len(flat) == 1 else torch.cat(flat, dim=1)
 
 
-def _verify(module: nn.Module, keras_module: KerasModule, path: Path) -> None:
+def _verify(
+    module: nn.Module,
+    keras_module: KerasModule,
+    path: Path,
+    integers: dict[int, tuple[str, int]],
+) -> None:
     """Compare the converted module with Keras on 16 sample points.
 
-    The tolerance covers float32 evaluation order differences between Keras' ops
-    and torch's (a few ulps per layer, amplified by depth).
+    Integer-valued columns (Embedding indices) get valid indices. The tolerance
+    covers float32 evaluation order differences between Keras' ops and torch's (a
+    few ulps per layer, amplified by depth).
     """
     n_in = sum(math.prod(s) for s in keras_module.in_shapes)
     generator = torch.Generator().manual_seed(0)
     dtype = next(iter(module.parameters()), torch.empty(0)).dtype
     x = torch.randn(16, n_in, generator=generator, dtype=dtype)
-    with torch.no_grad():
+    for column, (_, rows) in integers.items():
+        x[:, column] = torch.randint(0, max(rows, 1), (16,), generator=generator)
+    with torch.no_grad(), warnings.catch_warnings():
+        # Keras' comments on its own layers (``rms_scaling`` is deprecated) are
+        # nothing the person loading the file can act on
+        warnings.filterwarnings("ignore", category=UserWarning, module="keras")
         mine = module(x).to(torch.float64)
-        theirs = keras_module(x).detach().cpu().to(torch.float64)
+        try:
+            theirs = keras_module(x).detach().cpu().to(torch.float64)
+        except Exception as exc:  # Keras on torch cannot run every TF-made file
+            warnings.warn(
+                f"Keras on the torch backend cannot run {path} "
+                f"({' '.join(str(exc).split())[:200]}), so its torch conversion "
+                "was not checked against Keras.",
+                VerificationSkippedWarning,
+                stacklevel=4,
+            )
+            return
     scale = max(1.0, float(theirs.abs().max()))
     error = float((mine - theirs).abs().max())
     if not error <= 1e-4 * scale:

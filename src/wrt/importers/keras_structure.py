@@ -1,4 +1,4 @@
-"""A Keras model's signature (its inputs and outputs as columns) and its conversion.
+"""A Keras model's signature: its inputs and outputs as named columns.
 
 The points wrt passes are one tensor (N, n_in); a Keras model takes one tensor, a
 list, or a dict of tensors, and returns the same kinds. :class:`Signature` fixes
@@ -16,14 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from torch import nn
 
-from wrt.importers.keras_layers import (
-    KerasGraph,
-    TensorRef,
-    UnsupportedLayer,
-    convert_layer,
-)
+from wrt.importers.keras_layers import TensorRef
+from wrt.importers.keras_ops import is_op
 from wrt.names import default_inputs, default_outputs
 
 
@@ -90,6 +85,9 @@ def signature(kmodel, config: dict[str, Any]) -> Signature:
         names = [str(n) for n in (getattr(kmodel, "output_names", None) or [])]
         # without names Keras made up, the outputs get the defaults
         given = names if len(names) == len(outputs) else [""] * len(outputs)
+        # an operation's node name (``sin``, ``get_item``) names nothing either
+        ops = {e["config"]["name"] for e in config["layers"] if is_op(e)}
+        given = ["" if n in ops else n for n in given]
         outputs = [(n, o[1]) for n, o in zip(given, outputs, strict=True)]
     return Signature(
         in_refs,
@@ -138,32 +136,6 @@ def _refs(layers: Any) -> tuple[list[str] | None, list[TensorRef]]:
         ) from exc
 
 
-def convert(kmodel, config: dict[str, Any], sig: Signature) -> nn.Module:
-    """A :class:`KerasGraph` of converted layers (Sequential or Functional model).
-
-    Raises:
-        UnsupportedLayer: a layer, or a call, has no torch conversion.
-    """
-    layers_config = config["layers"]
-    converted: dict[str, nn.Module] = {}
-    for entry in layers_config:
-        name = entry["config"]["name"]
-        if entry["class_name"] == "InputLayer":
-            continue
-        layer = kmodel.get_layer(name)
-        weights = layer_weights(layer)
-        converted[name] = convert_layer(entry["class_name"], entry["config"], weights)
-    inputs = list(zip(sig.in_refs, sig.in_shapes, strict=True))
-    if "input_layers" not in config:  # Sequential: a chain
-        calls = []
-        previous: TensorRef = ("__input__", 0, 0)
-        for name in converted:
-            calls.append((name, 0, [previous], False))
-            previous = (name, 0, 0)
-        return KerasGraph(converted, calls, inputs, [previous])
-    return KerasGraph(converted, _functional_calls(layers_config), inputs, sig.out_refs)
-
-
 def input_names(sig: Signature) -> tuple[str, ...]:
     """The Keras inputs' names when there are several (or keys), else ``x1 .. xn``."""
     sizes = [math.prod(s) for s in sig.in_shapes]
@@ -180,70 +152,64 @@ def output_names(sig: Signature) -> tuple[str, ...]:
     n_out = sum(sig.out_sizes)
     if len(sig.out_names) != len(sig.out_sizes):
         return default_outputs(n_out)
-    named = _column_names(sig.out_names, sig.out_sizes, keyed=sig.out_keys is not None)
+    named = _column_names(
+        sig.out_names, sig.out_sizes, keyed=sig.out_keys is not None, kind="output"
+    )
     return named or default_outputs(n_out)
 
 
-def _functional_calls(layers_config: list[dict[str, Any]]):
-    """Every layer call of a Functional config, ordered so arguments come first."""
-    pending = []
-    for entry in layers_config:
-        if entry["class_name"] == "InputLayer":
-            continue
-        for index, node in enumerate(entry.get("inbound_nodes", [])):
-            if node.get("kwargs"):
-                raise UnsupportedLayer(
-                    f"call of {entry['name']} with keyword arguments"
-                )
-            args = node["args"]
-            as_list = len(args) == 1 and isinstance(args[0], list)
-            tensors = args[0] if as_list else args
-            refs = [tuple(t["config"]["keras_history"]) for t in tensors]
-            pending.append((entry["config"]["name"], index, refs, as_list))
-    ready = {
-        (entry["config"]["name"], 0, 0)
-        for entry in layers_config
-        if entry["class_name"] == "InputLayer"
-    }
-    ordered = []
-    while pending:
-        runnable = [c for c in pending if all(tuple(r) in ready for r in c[2])]
-        if not runnable:
-            raise UnsupportedLayer("a graph whose calls cannot be ordered")
-        for call in runnable:
-            ordered.append(call)
-            ready.add((call[0], call[1], 0))
-            pending.remove(call)
-    return ordered
-
+# What wrt accepts as a name (wrt.names): an ASCII identifier.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Names Keras makes up (``dense_7``, ``input_layer``): they say nothing to a user.
 _GENERATED = re.compile(
     r"(keras_tensor|input_layer|input|dense|activation|add|subtract|multiply|average|concatenate"
     r"|flatten|reshape|dropout|normalization|batch_normalization|leaky_re_lu|re_lu"
-    r"|rescaling|sequential|functional|model)(_\d+)?\Z"
+    r"|rescaling|sequential|functional|model|conv[12]d|lstm|gru|simple_rnn|embedding"
+    r"|layer_normalization|permute|softmax|maximum|minimum|spatial_dropout[12]d"
+    r"|(global_)?(max|average)_pooling[12]d|gaussian_noise|multi_head_attention"
+    r"|bidirectional|time_distributed|rms_normalization)"
+    r"(_\d+)?\Z"
 )
 
 
 def _column_names(
-    names: list[str], sizes: list[int], *, keyed: bool = False
+    names: list[str], sizes: list[int], *, keyed: bool = False, kind: str = "input"
 ) -> tuple[str, ...] | None:
     """One name per column: ``u`` for a scalar tensor ``u``, ``v1, v2`` for a pair.
 
     None (use the defaults) when a name is not an identifier, when one tensor of
     several columns carries it (``x1, x2`` reads better), or when the names are
     ones Keras made up. Dict keys (``keyed``) were chosen by the user: they are
-    kept even for a single tensor.
+    kept even for a single tensor, and refused when they cannot name the columns.
+
+    Raises:
+        UnsupportedStructure: dict keys that give invalid or repeated column names.
     """
-    if not all(name.isidentifier() for name in names):
-        return None
-    if not keyed and len(names) == 1 and (sizes[0] > 1 or _GENERATED.match(names[0])):
-        return None
-    if not keyed and all(_GENERATED.match(name) for name in names):
-        return None
     columns = []
     for name, size in zip(names, sizes, strict=True):
         columns += [name] if size == 1 else [f"{name}{i}" for i in range(1, size + 1)]
+    if keyed:
+        bad = [c for c in columns if not _IDENTIFIER.match(c)]
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if bad or repeated:
+            what = (
+                f"{bad[0]!r} is not an identifier"
+                if bad
+                else (f"{repeated[0]!r} names two columns")
+            )
+            raise UnsupportedStructure(
+                f"the model's dict {kind}s cannot name its {len(columns)} {kind} "
+                f"columns: {what} (keys {', '.join(map(repr, names))}). Pass "
+                f"{kind}s=[...] (--{kind}s a,b,...) with one name per column"
+            )
+        return tuple(columns)
+    if not all(_IDENTIFIER.match(name) for name in names):
+        return None
+    if len(names) == 1 and (sizes[0] > 1 or _GENERATED.match(names[0])):
+        return None
+    if all(_GENERATED.match(name) for name in names):
+        return None
     return tuple(columns) if len(set(columns)) == len(columns) else None
 
 
