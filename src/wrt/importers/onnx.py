@@ -8,7 +8,7 @@ Loading goes in four steps:
    (one registry, one place), run in the graph's own (topological) order by
    :class:`OnnxModule`. Initializers become parameters (floating) or buffers
    (integer), ``Constant`` nodes buffers, all in the file's dtype; a node without a
-   converter is an :class:`~wrt.errors.UnsupportedOpError` naming it.
+   converter is an :class:`~wrt.errors.UnsupportedModelOpError` naming it.
 3. The module is run on a few points to find the number of outputs and to check
    that the graph accepts any number of points.
 4. When ``onnxruntime`` is installed (it is optional), the original file is run on
@@ -31,6 +31,7 @@ Names. wrt's models take one tensor of named scalar columns ``(N, n_in)``:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -43,7 +44,7 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from wrt.errors import ModelError, ModelFormatError, UnsupportedOpError
+from wrt.errors import ModelError, ModelFormatError, UnsupportedModelOpError
 from wrt.importers import onnx_ops
 from wrt.importers.onnx_verify import (
     VERIFY_TOLERANCE,
@@ -85,15 +86,25 @@ class Port:
         return math.prod(self.dims)
 
 
+def _no_function(*args: object) -> torch.Tensor:
+    raise RuntimeError("an ONNX step without its function")
+
+
 @dataclass(frozen=True)
 class Step:
-    """One node: ``outputs = fn(inputs, float_dtype)``; names are ONNX value names."""
+    """One node: ``outputs = fn(inputs, float_dtype)``; names are ONNX value names.
+
+    ``domain`` and ``opset`` (the version the model imports for it) are for
+    messages.
+    """
 
     op_type: str
     name: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    fn: Callable[..., torch.Tensor | tuple[torch.Tensor, ...]]
+    fn: Callable[..., torch.Tensor | tuple[torch.Tensor, ...]] = _no_function
+    domain: str = ""
+    opset: int | None = None
 
 
 class OnnxModule(nn.Module):
@@ -111,6 +122,7 @@ class OnnxModule(nn.Module):
         outputs: Sequence[str],
         tensors: dict[str, tuple[torch.Tensor, bool]],
         precision: torch.dtype = torch.float32,
+        source: str = "the ONNX graph",
     ) -> None:
         """Build the module.
 
@@ -122,8 +134,10 @@ class OnnxModule(nn.Module):
                 ``Constant`` nodes; floating trainable ones become parameters.
             precision: the least precise floating dtype in the file, which sets
                 the tolerance of :func:`verify_with_onnxruntime`.
+            source: the file, for messages.
         """
         super().__init__()
+        self.source = source
         self.precision = precision
         self.ports = tuple(ports)
         self.steps = tuple(steps)
@@ -167,6 +181,8 @@ class OnnxModule(nn.Module):
             args = [env[name] if name else None for name in step.inputs]
             try:
                 result = step.fn(args, x.dtype)
+            except onnx_ops.UnsupportedNode as why:  # an input value wrt cannot do
+                raise unsupported(self.source, step, str(why), step.opset) from None
             except Exception as exc:  # shapes the graph did not expect
                 shapes = ", ".join(
                     str(tuple(a.shape)) if a is not None else "-" for a in args
@@ -220,13 +236,13 @@ def load_onnx(
         ModelFormatError: damaged, truncated or invalid file; inputs that are not
             floating point or have no fixed size per point; a graph that does not
             run on any number of points; a mismatch with onnxruntime.
-        UnsupportedOpError: a node whose op type (or attribute) wrt cannot convert.
+        UnsupportedModelOpError: a node whose op type (or attribute) wrt cannot
+            convert.
         InvalidNameError: ``inputs`` / ``outputs`` of the wrong count or invalid.
     """
     path = Path(path)
     proto = _read(path)
-    graph = proto.graph
-    module = convert(graph, str(path))
+    module = convert(proto.graph, str(path), opsets(proto))
     if not module.ports:
         raise ModelFormatError(
             f"{path}: the ONNX graph has no inputs (every input has an initializer), "
@@ -268,6 +284,14 @@ def load_onnx(
     return model.converted(dtype)
 
 
+def opsets(proto: onnx.ModelProto) -> dict[str, int]:
+    """Domain (``""`` for the default one) -> the opset version the model imports."""
+    return {
+        ("" if entry.domain == "ai.onnx" else entry.domain): int(entry.version)
+        for entry in proto.opset_import
+    }
+
+
 def _read(path: Path) -> onnx.ModelProto:
     """Parse and validate the file; any failure is a one-line ModelFormatError."""
     try:
@@ -279,21 +303,48 @@ def _read(path: Path) -> onnx.ModelProto:
             f"{path} is not a valid ONNX model ({type(exc).__name__}: {first[:200]}). "
             "The file may be damaged or truncated; export it again."
         ) from exc
+    if proto.functions:  # model-local functions (onnxscript): calls become nodes
+        proto = onnx.inliner.inline_local_functions(proto)
     return proto
 
 
-def convert(graph: onnx.GraphProto, source: str = "the ONNX graph") -> OnnxModule:
+def unsupported(
+    source: str, step: Step, why: str, opset: int | None
+) -> UnsupportedModelOpError:
+    """The error for a node that wrt cannot convert, about the model."""
+    domain = step.domain or "ai.onnx"
+    detail = "" if why == step.op_type else f" ({why})"
+    return UnsupportedModelOpError(
+        f"{source}: node '{step.name}' (op {step.op_type}, domain {domain}, opset "
+        f"{opset if opset is not None else 'unknown'}) has no converter in "
+        f"wrt{detail}; the ops wrt converts are listed in docs/onnx.md. Re-export "
+        "the model without it (e.g. replace the layer by standard ones, or export "
+        "with another opset_version), or load the original model instead (a "
+        "PyTorch module with wrt.wrap, a Keras model from its .keras file).",
+        hint="Re-export the model without that op, or give wrt the original "
+        "PyTorch module (wrt.wrap) or Keras file.",
+    )
+
+
+def convert(
+    graph: onnx.GraphProto,
+    source: str = "the ONNX graph",
+    opsets: dict[str, int] | None = None,
+) -> OnnxModule:
     """Convert an ONNX graph to an :class:`OnnxModule`.
 
     Args:
         graph: the graph, topologically sorted (as ``check_model`` requires).
         source: where it came from, for messages.
+        opsets: domain -> imported opset version (:func:`opsets`); ops whose
+            semantics changed between versions (Softmax) need it, the newest
+            version is assumed without it.
 
     Returns:
         The module, in eval mode.
 
     Raises:
-        UnsupportedOpError: a node has no converter.
+        UnsupportedModelOpError: a node has no converter.
         ModelFormatError: an input is not floating point or has no fixed size per
             point; a node reads a value that nothing defines.
     """
@@ -317,27 +368,21 @@ def convert(graph: onnx.GraphProto, source: str = "the ONNX graph") -> OnnxModul
                 f"{', '.join(missing)}, which no input, initializer or earlier node "
                 "defines. The file is damaged or not topologically sorted."
             )
+        version = (opsets or {}).get("" if node.domain == "ai.onnx" else node.domain)
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
             tensors[node.output[0]] = (_constant(node, label, source), False)
         else:
+            step = Step(node.op_type, label, tuple(node.input), (*node.output,))
+            step = dataclasses.replace(step, domain=node.domain, opset=version)
             try:
-                fn = onnx_ops.build(node)
+                fn = onnx_ops.build(node, opsets)
             except onnx_ops.UnsupportedNode as why:
-                domain = f" of domain '{node.domain}'" if node.domain else ""
-                raise UnsupportedOpError(
-                    f"{source}: ONNX op {why}{domain} (node '{label}') is not "
-                    f"supported. wrt's ONNX converter supports: "
-                    f"{onnx_ops.supported_ops()}. Re-export the model without it, or "
-                    "load the original PyTorch module with wrt.wrap.",
-                    hint="No engine can help: the file cannot be converted. Re-export "
-                    "it without that op, or use the original PyTorch module.",
-                ) from None
-            steps.append(
-                Step(node.op_type, label, tuple(node.input), (*node.output,), fn)
-            )
+                raise unsupported(source, step, str(why), version) from None
+            steps.append(dataclasses.replace(step, fn=fn))
         defined.update(node.output)
     outputs = [out.name for out in graph.output]
-    module = OnnxModule(ports, steps, outputs, tensors, _precision(graph, tensors))
+    precision = _precision(graph, tensors)
+    module = OnnxModule(ports, steps, outputs, tensors, precision, source)
     return module.eval()
 
 
@@ -384,7 +429,7 @@ def _constant(node: onnx.NodeProto, label: str, source: str) -> torch.Tensor:
         "value_ints",
     }:
         names = [a.name for a in node.attribute]
-        raise UnsupportedOpError(
+        raise UnsupportedModelOpError(
             f"{source}: ONNX Constant node '{label}' with attribute(s) {names} is not "
             "supported; wrt reads numeric value, value_float(s) and value_int(s).",
             hint="Re-export the model with its constants folded into initializers.",
