@@ -274,3 +274,20 @@ def _pad(
     while len(widths) > 2 and widths[-2:] == [0, 0]:
         widths = widths[:-2]
     return F.pad(x, widths, mode=_PAD_MODES[mode])
+
+
+@register("GatherND")
+def _gather_nd(args: Args, ft: torch.dtype, *, batch_dims: int = 0) -> torch.Tensor:
+    """out[b..., m...] = data[b..., idx[b..., m..., :]...]; shape idx[:-1] + rest."""
+    data, indices = req(args, 0), req(args, 1)
+    k = indices.shape[-1]
+    batch = math.prod(data.shape[:batch_dims])
+    flat = data.reshape(batch, *data.shape[batch_dims:])
+    picks = indices.reshape(batch, -1, k).to(torch.int64)
+    rows = torch.arange(batch, device=data.device)[:, None]
+    rows = rows.expand(batch, picks.shape[1])
+    index = [rows]
+    for j in range(k):
+        index.append(_indices(picks[..., j], data.shape[batch_dims + j]))
+    picked = flat[tuple(index)]  # (batch, M, *rest)
+    return picked.reshape(*indices.shape[:-1], *data.shape[batch_dims + k :])
