@@ -31,7 +31,6 @@ Names. wrt's models take one tensor of named scalar columns ``(N, n_in)``:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -44,8 +43,8 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from wrt.errors import ModelError, ModelFormatError, UnsupportedModelOpError
-from wrt.importers import onnx_ops
+from wrt.errors import ModelError, ModelFormatError
+from wrt.importers.onnx_graph import Step, compile_nodes, run_steps, tensor_of
 from wrt.importers.onnx_verify import (
     VERIFY_TOLERANCE,
     VerificationSkippedWarning,
@@ -84,27 +83,6 @@ class Port:
     def size(self) -> int:
         """Scalars per point."""
         return math.prod(self.dims)
-
-
-def _no_function(*args: object) -> torch.Tensor:
-    raise RuntimeError("an ONNX step without its function")
-
-
-@dataclass(frozen=True)
-class Step:
-    """One node: ``outputs = fn(inputs, float_dtype)``; names are ONNX value names.
-
-    ``domain`` and ``opset`` (the version the model imports for it) are for
-    messages.
-    """
-
-    op_type: str
-    name: str
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    fn: Callable[..., torch.Tensor | tuple[torch.Tensor, ...]] = _no_function
-    domain: str = ""
-    opset: int | None = None
 
 
 class OnnxModule(nn.Module):
@@ -177,24 +155,10 @@ class OnnxModule(nn.Module):
         for port in self.ports:
             env[port.name] = x[:, column : column + port.size].reshape(n, *port.dims)
             column += port.size
-        for step in self.steps:
-            args = [env[name] if name else None for name in step.inputs]
-            try:
-                result = step.fn(args, x.dtype)
-            except onnx_ops.UnsupportedNode as why:  # an input value wrt cannot do
-                raise unsupported(self.source, step, str(why), step.opset) from None
-            except Exception as exc:  # shapes the graph did not expect
-                shapes = ", ".join(
-                    str(tuple(a.shape)) if a is not None else "-" for a in args
-                )
-                raise ModelError(
-                    f"ONNX node '{step.name}' ({step.op_type}) failed on inputs of "
-                    f"shapes {shapes} for {n} points: {exc}"
-                ) from exc
-            values = (result,) if isinstance(result, torch.Tensor) else result
-            for name, value in zip(step.outputs, values, strict=False):
-                if name:
-                    env[name] = value
+        try:
+            run_steps(self.steps, env, x.dtype, self.source)
+        except ModelError as exc:
+            raise ModelError(f"{exc} ({n} points)") from exc
         return [env[name] for name in self.output_names]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -308,24 +272,6 @@ def _read(path: Path) -> onnx.ModelProto:
     return proto
 
 
-def unsupported(
-    source: str, step: Step, why: str, opset: int | None
-) -> UnsupportedModelOpError:
-    """The error for a node that wrt cannot convert, about the model."""
-    domain = step.domain or "ai.onnx"
-    detail = "" if why == step.op_type else f" ({why})"
-    return UnsupportedModelOpError(
-        f"{source}: node '{step.name}' (op {step.op_type}, domain {domain}, opset "
-        f"{opset if opset is not None else 'unknown'}) has no converter in "
-        f"wrt{detail}; the ops wrt converts are listed in docs/onnx.md. Re-export "
-        "the model without it (e.g. replace the layer by standard ones, or export "
-        "with another opset_version), or load the original model instead (a "
-        "PyTorch module with wrt.wrap, a Keras model from its .keras file).",
-        hint="Re-export the model without that op, or give wrt the original "
-        "PyTorch module (wrt.wrap) or Keras file.",
-    )
-
-
 def convert(
     graph: onnx.GraphProto,
     source: str = "the ONNX graph",
@@ -355,31 +301,10 @@ def convert(
     }
     for name, init in initializers.items():
         if name in used:
-            tensors[name] = (_tensor(numpy_helper.to_array(init), name, source), True)
+            tensors[name] = (tensor_of(numpy_helper.to_array(init), name, source), True)
     ports = [_port(v, source) for v in graph.input if v.name not in initializers]
     defined = {*tensors, *(p.name for p in ports)}
-    steps = []
-    for index, node in enumerate(graph.node):
-        label = node.name or f"#{index} (unnamed)"
-        missing = [name for name in node.input if name and name not in defined]
-        if missing:
-            raise ModelFormatError(
-                f"{source}: node '{label}' ({node.op_type}) reads "
-                f"{', '.join(missing)}, which no input, initializer or earlier node "
-                "defines. The file is damaged or not topologically sorted."
-            )
-        version = (opsets or {}).get("" if node.domain == "ai.onnx" else node.domain)
-        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-            tensors[node.output[0]] = (_constant(node, label, source), False)
-        else:
-            step = Step(node.op_type, label, tuple(node.input), (*node.output,))
-            step = dataclasses.replace(step, domain=node.domain, opset=version)
-            try:
-                fn = onnx_ops.build(node, opsets)
-            except onnx_ops.UnsupportedNode as why:
-                raise unsupported(source, step, str(why), version) from None
-            steps.append(dataclasses.replace(step, fn=fn))
-        defined.update(node.output)
+    steps = compile_nodes(graph.node, defined, tensors, opsets, source)
     outputs = [out.name for out in graph.output]
     precision = _precision(graph, tensors)
     module = OnnxModule(ports, steps, outputs, tensors, precision, source)
@@ -406,39 +331,6 @@ def _precision(
     found |= {t.dtype for t, _ in tensors.values() if t.is_floating_point()}
     found &= set(VERIFY_TOLERANCE)
     return max(found, key=lambda d: torch.finfo(d).eps, default=torch.float32)
-
-
-def _tensor(array: np.ndarray, name: str, source: str) -> torch.Tensor:
-    try:
-        return torch.from_numpy(np.array(array, copy=True))
-    except TypeError as exc:  # e.g. bfloat16, strings
-        raise ModelFormatError(
-            f"{source}: tensor '{name}' has dtype {array.dtype}, which torch cannot "
-            "hold. Export the model in float32 or float64."
-        ) from exc
-
-
-def _constant(node: onnx.NodeProto, label: str, source: str) -> torch.Tensor:
-    """The value of a ``Constant`` node as a tensor."""
-    attribute = node.attribute[0] if len(node.attribute) == 1 else None
-    if attribute is None or attribute.name not in {
-        "value",
-        "value_float",
-        "value_floats",
-        "value_int",
-        "value_ints",
-    }:
-        names = [a.name for a in node.attribute]
-        raise UnsupportedModelOpError(
-            f"{source}: ONNX Constant node '{label}' with attribute(s) {names} is not "
-            "supported; wrt reads numeric value, value_float(s) and value_int(s).",
-            hint="Re-export the model with its constants folded into initializers.",
-        )
-    value = onnx.helper.get_attribute_value(attribute)
-    if attribute.name == "value":
-        return _tensor(numpy_helper.to_array(value), node.output[0], source)
-    kind = np.float32 if attribute.name.startswith("value_float") else np.int64
-    return torch.from_numpy(np.array(value, dtype=kind))
 
 
 def _port(value: onnx.ValueInfoProto, source: str) -> Port:
