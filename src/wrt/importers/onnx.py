@@ -41,6 +41,7 @@ import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
+from onnx.inliner import inline_local_functions
 from torch import nn
 
 from wrt.errors import ModelError, ModelFormatError
@@ -268,7 +269,7 @@ def _read(path: Path) -> onnx.ModelProto:
             "The file may be damaged or truncated; export it again."
         ) from exc
     if proto.functions:  # model-local functions (onnxscript): calls become nodes
-        proto = onnx.inliner.inline_local_functions(proto)
+        proto = inline_local_functions(proto)
     return proto
 
 

@@ -8,7 +8,7 @@ constant ones (Floor, Sign, comparisons) have zero derivatives, as in torch.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ def _binary(args: Args, ft: torch.dtype, *, torch_fn) -> torch.Tensor:
     return torch_fn(req(args, 0), req(args, 1))
 
 
-def _variadic(args: Args, ft: torch.dtype, *, torch_fn) -> torch.Tensor:
+def _variadic(args: Sequence[torch.Tensor | None], ft: torch.dtype, *, torch_fn):
     present = [a for a in args if a is not None]
     result = present[0]
     for other in present[1:]:
