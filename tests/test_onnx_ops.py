@@ -8,6 +8,9 @@ of the registry is tested (:func:`test_every_registered_op_has_a_case`).
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from onnx import TensorProto, numpy_helper
@@ -363,3 +366,11 @@ def test_every_registered_op_has_a_case():
     tested = {n.op_type for case in [*CASES, *NN_CASES] for n in case.nodes}
     tested |= {n.op_type for case in BASIC for n in case.nodes}
     assert set(onnx_ops.OPS) - tested == set()
+
+
+def test_the_docs_list_exactly_the_supported_ops():
+    text = (Path(__file__).parent.parent / "docs" / "onnx.md").read_text()
+    section = text.split("## Supported ops")[1].split("\n## ")[0]
+    table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
+    listed = set(re.findall(r"`([A-Z][A-Za-z0-9]+)`", table))
+    assert listed == set(onnx_ops.OPS) | {"Constant", "Loop"}
