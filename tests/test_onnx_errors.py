@@ -10,6 +10,7 @@ from onnx import TensorProto, helper
 
 import wrt
 from test_import_onnx import IR_VERSION, node
+from wrt.errors import IgnoredInputWarning
 from wrt.importers import onnx_ops
 
 F = TensorProto.FLOAT
@@ -136,3 +137,33 @@ def test_register_adds_an_op_of_another_domain(monkeypatch):
     assert fn([torch.tensor([1.0])], torch.float32).item() == 3.0
     with pytest.raises(ValueError, match="registered twice"):
         onnx_ops.register("Twice", domain="test.domain")(twice)
+
+
+def test_rows_coupled_through_the_batch_are_refused(tmp_path):
+    """What wrap() refuses, load() refuses: here a mean over the points' axis."""
+    nodes = [
+        node("ReduceMean", ["x", "ax"], ["m"]),  # (1, 2): the batch mean
+        node("Sub", ["x", "m"], ["c"]),
+        node("Tanh", ["c"], ["y"]),
+    ]
+    tensors = [onnx.numpy_helper.from_array(np.array([0]), "ax")]
+    path = _save_unchecked(
+        tmp_path / "m.onnx", nodes, [helper.make_opsetid("", 18)], tensors
+    )
+    with pytest.raises(wrt.ModelError, match="coupled through the batch"):
+        wrt.load(path)
+
+
+def test_an_input_the_graph_ignores_is_a_warning(tmp_path):
+    nodes = [
+        node("Gather", ["x", "i"], ["g"], axis=1),  # column x2 only
+        node("Sin", ["g"], ["s"]),
+        node("Concat", ["s", "s"], ["y"], axis=1),
+    ]
+    tensors = [onnx.numpy_helper.from_array(np.array([1]), "i")]
+    path = _save_unchecked(
+        tmp_path / "m.onnx", nodes, [helper.make_opsetid("", 18)], tensors
+    )
+    with pytest.warns(IgnoredInputWarning, match="Input.s. x1 "):
+        model = wrt.load(path)
+    assert model.inputs == ("x1", "x2")

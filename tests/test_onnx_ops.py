@@ -165,6 +165,12 @@ ELEMENTWISE = [
 ]
 
 SHAPE = [
+    OpCase(  # every axis of size 1: not the points' axis here (N = 5)
+        "SqueezeAll",
+        [node("Unsqueeze", ["x", "ax"], ["u"]), node("Squeeze", ["u"], ["s"])]
+        + [node("Sin", ["s"])],
+        init={"ax": np.array([1, -1], I64)},
+    ),
     OpCase(
         "Expand",
         [

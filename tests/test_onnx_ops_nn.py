@@ -299,7 +299,9 @@ def test_batch_major_layout_is_the_time_major_one_transposed(tmp_path):
     got = {}
     for case in (batch_major, time_major):
         path = save_case(case, tmp_path / f"{case.id}.onnx")
-        got[case.id] = load_onnx(path, dtype="float64", verify=False).module(x)
+        # onnxruntime cannot run layout=1: verify=False
+        model = load_onnx(path, dtype="float64", verify=case.id == "LSTM")
+        got[case.id] = model.module(x)
     torch.testing.assert_close(got["LSTMLayout1"], got["LSTM"], rtol=1e-12, atol=0)
 
 

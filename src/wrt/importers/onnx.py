@@ -54,6 +54,7 @@ from wrt.importers.onnx_verify import (
 )
 from wrt.model import DTypeLike, Model
 from wrt.names import check_disjoint, check_names, default_inputs, default_outputs
+from wrt.probe import check_model
 
 _FLOAT_INPUTS: dict[int, type] = {
     onnx.TensorProto.FLOAT: np.float32,
@@ -245,6 +246,8 @@ def load_onnx(
     check_disjoint(names_in, names_out)
     if verify:
         verify_with_onnxruntime(module, proto, path)
+    # what wrap() checks: rows independent, deterministic, not cut; unused inputs
+    check_model(module, names_in, probe.dtype, str(path), inferred=False)
     model = Model(module, names_in, names_out, source=str(path), format="onnx")
     return model.converted(dtype)
 
