@@ -1,20 +1,27 @@
 """ONNX files, converted to a plain torch module by wrt's own converter.
 
-Loading goes in four steps:
+Loading goes in five steps:
 
 1. ``onnx.load`` reads the file and ``onnx.checker.check_model`` validates it; a
    damaged or truncated file is a :class:`~wrt.errors.ModelFormatError`.
-2. Every node becomes a torch function from :data:`wrt.importers.onnx_ops.OPS`
-   (one registry, one place), run in the graph's own (topological) order by
-   :class:`OnnxModule`. Initializers become parameters (floating) or buffers
-   (integer), ``Constant`` nodes buffers, all in the file's dtype; a node without a
-   converter is an :class:`~wrt.errors.UnsupportedModelOpError` naming it.
+   Model-local functions (onnxscript) are inlined.
+2. Every node becomes a torch function from the op registry
+   (:mod:`wrt.importers.onnx_ops`, keyed by domain and op type), run in the
+   graph's own (topological) order by :class:`OnnxModule`
+   (:mod:`wrt.importers.onnx_graph`, which also runs ``Loop`` bodies).
+   Initializers become parameters (floating) or buffers (integer), ``Constant``
+   nodes buffers, all in the file's dtype; a node without a converter is an
+   :class:`~wrt.errors.UnsupportedModelOpError` naming the file, the node, its op,
+   domain and opset.
 3. The module is run on a few points to find the number of outputs and to check
    that the graph accepts any number of points.
 4. When ``onnxruntime`` is installed (it is optional), the original file is run on
    8 sample points and the converted module must agree within a tolerance of its
    dtype (:mod:`wrt.importers.onnx_verify`; ``verify=False`` skips this, and
    without onnxruntime it is skipped silently).
+5. The checks of :func:`wrt.wrap` (:func:`wrt.probe.check_model`): rows coupled
+   through the batch, randomness and cut gradients are refused, an input that
+   changes no output is an :class:`~wrt.errors.IgnoredInputWarning`.
 
 Names. wrt's models take one tensor of named scalar columns ``(N, n_in)``:
 
@@ -202,9 +209,13 @@ def load_onnx(
         ModelFormatError: damaged, truncated or invalid file; inputs that are not
             floating point or have no fixed size per point; a graph that does not
             run on any number of points; a mismatch with onnxruntime.
+        ModelError: rows coupled through the batch, a random or cut graph.
         UnsupportedModelOpError: a node whose op type (or attribute) wrt cannot
             convert.
         InvalidNameError: ``inputs`` / ``outputs`` of the wrong count or invalid.
+
+    Warns:
+        IgnoredInputWarning: an input changes no output at any probe point.
     """
     path = Path(path)
     proto = _read(path)
