@@ -165,6 +165,85 @@ ELEMENTWISE = [
 ]
 
 SHAPE = [
+    OpCase(
+        "ScatterElements",
+        [
+            node("Sin", ["x"], ["s"]),
+            node("ScatterElements", ["x", "i", "s"], ["u"], axis=1),
+            node("Exp", ["u"], ["e"]),
+            node("ScatterElements", ["e", "j", "x"], ["v"], axis=1, reduction="add"),
+            node("Mul", ["v", "x"]),
+        ],
+        init={"i": np.array([[2, 0, 1]] * 5, I64), "j": np.array([[-1, 1, 0]] * 5)},
+    ),
+    reshaped(  # x[:, 1] = sin(x[:, 1]) and x[:, 0] += x[:, 2], as exporters write
+        [
+            node("Transpose", ["r"], ["t"], perm=[1, 0]),  # (3, N)
+            node("Sin", ["t"], ["s"]),
+            node("Gather", ["s", "one"], ["row"], axis=0),  # (1, N)
+            node("ScatterND", ["t", "i1", "row"], ["u"]),
+            node("Gather", ["t", "two"], ["last"], axis=0),
+            node("ScatterND", ["u", "i0", "last"], ["v"], reduction="add"),
+            node("Transpose", ["v"], ["w"], perm=[1, 0]),
+            node("Mul", ["w", "r"]),
+        ],
+        (3,),
+        id="ScatterND",
+        init={
+            "one": np.array([1], I64),
+            "two": np.array([2], I64),
+            "i1": np.array([[1]], I64),
+            "i0": np.array([[-3]], I64),
+        },
+        opset=18,
+    ),
+    reshaped(
+        [
+            node(
+                "Resize",
+                ["r", "", "sc"],
+                ["z"],
+                mode="nearest",
+                coordinate_transformation_mode="asymmetric",
+                nearest_mode="floor",
+            ),
+            node("Sin", ["z"]),
+        ],
+        (1, 4),
+        id="ResizeNearest",
+        init={"sc": np.array([1.0, 1.0, 2.0])},
+        opset=19,
+    ),  # fmt: skip
+    reshaped(
+        [node("Resize", ["r", "", "", "sz"], ["z"], mode="linear"), node("Sin", ["z"])],
+        (1, 4),
+        id="ResizeLinearSizes",
+        init={"sz": np.array([5, 1, 7], I64)},
+        opset=19,
+    ),
+    reshaped(
+        [
+            node(
+                "Resize",
+                ["r", "", "sc"],
+                ["z"],
+                mode="linear",
+                coordinate_transformation_mode="align_corners",
+            ),
+            node("Exp", ["z"]),
+        ],
+        (1, 2, 2),
+        id="ResizeBilinearAlignCorners",
+        init={"sc": np.array([1.0, 1.0, 2.0, 1.5])},
+        opset=19,
+    ),  # fmt: skip
+    reshaped(
+        [node("Resize", ["r", "", "sc"], ["z"], mode="cubic"), node("Tanh", ["z"])],
+        (1, 2, 2),
+        id="ResizeBicubic",
+        init={"sc": np.array([1.0, 1.0, 2.0, 2.0])},
+        opset=19,
+    ),
     OpCase(  # every axis of size 1: not the points' axis here (N = 5)
         "SqueezeAll",
         [node("Unsqueeze", ["x", "ax"], ["u"]), node("Squeeze", ["u"], ["s"])]

@@ -284,3 +284,70 @@ def _global_average_pool(args: Args, ft: torch.dtype) -> torch.Tensor:
 def _global_max_pool(args: Args, ft: torch.dtype) -> torch.Tensor:
     x = req(args, 0)
     return x.amax(list(range(2, x.dim())), keepdim=True)
+
+
+_RESIZE_LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+@register("Resize")
+def _resize(
+    args: Args,
+    ft: torch.dtype,
+    *,
+    antialias: int = 0,
+    axes: list[int] | None = None,
+    coordinate_transformation_mode: str = "half_pixel",
+    cubic_coeff_a: float = -0.75,
+    exclude_outside: int = 0,
+    extrapolation_value: float = 0.0,
+    keep_aspect_ratio_policy: str = "stretch",
+    mode: str = "nearest",
+    nearest_mode: str = "round_prefer_floor",
+) -> torch.Tensor:
+    """The resizes torch's ``F.interpolate`` computes (what torch exporters write).
+
+    nearest: ``asymmetric`` coordinates with ``floor`` (torch's ``nearest``);
+    linear: ``half_pixel`` / ``pytorch_half_pixel`` (align_corners False) or
+    ``align_corners``; cubic: the same with ``cubic_coeff_a`` -0.75 (bicubic). The
+    spatial axes (from 2 on) are resized; scales (input 2) or sizes (input 3).
+    """
+    x, scales, sizes = req(args, 0), opt(args, 2), opt(args, 3)
+    spatial = x.dim() - 2
+    exotic = antialias or axes is not None or exclude_outside
+    exotic = exotic or keep_aspect_ratio_policy != "stretch"
+    if exotic or spatial not in _RESIZE_LINEAR:
+        raise UnsupportedNode("Resize with these attributes")
+    align = coordinate_transformation_mode == "align_corners"
+    if mode == "nearest":
+        ok = coordinate_transformation_mode == "asymmetric" and nearest_mode == "floor"
+        torch_mode, align_arg = "nearest", None
+    elif mode in ("linear", "cubic"):
+        ok = align or coordinate_transformation_mode in (
+            "half_pixel",
+            "pytorch_half_pixel",
+        )
+        ok = ok and (mode == "linear" or cubic_coeff_a == -0.75)
+        torch_mode = _RESIZE_LINEAR[spatial] if mode == "linear" else "bicubic"
+        ok = ok and (mode == "linear" or spatial == 2)
+        align_arg = align
+    else:
+        ok = False
+    if not ok:
+        raise UnsupportedNode(
+            f"Resize mode {mode} with {coordinate_transformation_mode} coordinates"
+        )
+    if sizes is not None and sizes.numel():
+        size = [int(v) for v in sizes.reshape(-1).tolist()][2:]
+        return F.interpolate(x, size=size, mode=torch_mode, align_corners=align_arg)
+    if scales is None or scales.numel() == 0:
+        raise UnsupportedNode("Resize without scales or sizes")
+    factors = [float(v) for v in scales.reshape(-1).tolist()]
+    if factors[:2] != [1.0, 1.0]:
+        raise UnsupportedNode("Resize of the batch or channel axis")
+    return F.interpolate(
+        x,
+        scale_factor=factors[2:],
+        mode=torch_mode,
+        align_corners=align_arg,
+        recompute_scale_factor=False,
+    )

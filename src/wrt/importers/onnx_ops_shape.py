@@ -291,3 +291,29 @@ def _gather_nd(args: Args, ft: torch.dtype, *, batch_dims: int = 0) -> torch.Ten
         index.append(_indices(picks[..., j], data.shape[batch_dims + j]))
     picked = flat[tuple(index)]  # (batch, M, *rest)
     return picked.reshape(*indices.shape[:-1], *data.shape[batch_dims + k :])
+
+
+@register("ScatterElements")
+def _scatter_elements(
+    args: Args, ft: torch.dtype, *, axis: int = 0, reduction: str = "none"
+) -> torch.Tensor:
+    """``data`` with ``updates`` written (or added) at ``indices`` along ``axis``."""
+    data, indices, updates = req(args, 0), req(args, 1), req(args, 2)
+    axis = axis % data.dim()
+    index = _indices(indices, data.shape[axis])
+    if reduction == "none":
+        return torch.scatter(data, axis, index, updates)
+    if reduction == "add":
+        return torch.scatter_add(data, axis, index, updates)
+    raise UnsupportedNode(f"ScatterElements with reduction {reduction}")
+
+
+@register("ScatterND")
+def _scatter_nd(args: Args, ft: torch.dtype, *, reduction: str = "none"):
+    """``data`` with ``updates`` at the index tuples in the last axis of indices."""
+    data, indices, updates = req(args, 0), req(args, 1), req(args, 2)
+    if reduction not in ("none", "add"):
+        raise UnsupportedNode(f"ScatterND with reduction {reduction}")
+    k = indices.shape[-1]
+    index = tuple(_indices(indices[..., j], data.shape[j]) for j in range(k))
+    return torch.index_put(data, index, updates, accumulate=reduction == "add")
