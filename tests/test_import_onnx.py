@@ -684,3 +684,32 @@ def test_load_dispatches_to_the_onnx_importer(tmp_path, monkeypatch):
     model = wrt.load(path, inputs=["a", "b"], verify=False)
     assert seen == {"path": path, "inputs": ["a", "b"], "options": {"verify": False}}
     assert model.format == "onnx" and model.inputs == ("a", "b")
+
+
+def test_model_local_functions_are_inlined(tmp_path):
+    """onnxscript writes layers as functions of the model; their calls are nodes."""
+    body = [
+        helper.make_node("Sin", ["a"], ["s"]),
+        helper.make_node("Mul", ["s", "a"], ["b"]),
+    ]
+    function = helper.make_function(
+        "custom.layers",
+        "SinTimes",
+        ["a"],
+        ["b"],
+        body,
+        [helper.make_opsetid("", 18)],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("SinTimes", ["x"], ["y"], domain="custom.layers")],
+        "g",
+        [helper.make_tensor_value_info("x", D, ["N", 2])],
+        [helper.make_tensor_value_info("y", D, ["N", 2])],
+    )
+    opsets = [helper.make_opsetid("", 18), helper.make_opsetid("custom.layers", 1)]
+    model = helper.make_model(
+        graph, functions=[function], opset_imports=opsets, ir_version=IR_VERSION
+    )
+    onnx.save(model, tmp_path / "f.onnx")
+    loaded = load_onnx(tmp_path / "f.onnx")
+    check_partials(loaded, lambda x: torch.sin(x) * x, points(-1.0, 1.0))
