@@ -13,6 +13,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
+import wrt
 from onnx_op_harness import (
     OpCase,
     check_derivatives,
@@ -22,6 +23,7 @@ from onnx_op_harness import (
     save_case,
 )
 from wrt.importers.onnx import load_onnx
+from wrt.importers.onnx_graph import loop_dependence
 
 I64 = np.int64
 RNG = np.random.default_rng(11)
@@ -308,3 +310,50 @@ def test_batch_major_layout_is_the_time_major_one_transposed(tmp_path):
 @pytest.mark.parametrize("case", NN_CASES, ids=lambda c: c.id)
 def test_layer_double_backward_matches_finite_differences(tmp_path, case):
     check_derivatives(case, tmp_path)
+
+
+def _loop_node(case: OpCase):
+    return next(n for n in case.nodes if n.op_type == "Loop")
+
+
+def test_a_counted_loop_has_static_control_and_runs_with_taylor(tmp_path):
+    """Its trip count is a constant: the trace unrolls it, the Taylor engine runs."""
+    case = next(c for c in NN_CASES if c.id == "Loop")
+    assert loop_dependence(_loop_node(case), {"x"})[2]
+    model = load_onnx(save_case(case, tmp_path / "loop.onnx"), dtype="float64")
+    x = torch.from_numpy(points(case))
+    specs = ["d2y1/dx1^2", "d3y3/dx1dx2^2"]
+    taylor = wrt.partials(model, x, specs, engine="taylor")
+    autograd = wrt.partials(model, x, specs, engine="autograd")
+    for spec in specs:
+        torch.testing.assert_close(taylor[spec], autograd[spec], rtol=1e-10, atol=0)
+
+
+def test_a_loop_whose_condition_reads_the_values_is_not_static():
+    """cond = sum(s) < 3 with s carried from x: the count depends on the point."""
+    body = helper.make_graph(
+        [
+            node("Mul", ["s_in", "two"], ["s_out"]),
+            node("ReduceSum", ["s_out"], ["total"], keepdims=0),
+            node("Less", ["total", "three"], ["c_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("s_in", TensorProto.FLOAT, None),
+        ],
+        [
+            helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("s_out", TensorProto.FLOAT, None),
+        ],
+        [
+            helper.make_tensor("two", TensorProto.FLOAT, [], [2.0]),
+            helper.make_tensor("three", TensorProto.FLOAT, [], [3.0]),
+        ],
+    )
+    loop = node("Loop", ["", "go", "x"], ["s"], body=body)
+    seeds, outputs, static = loop_dependence(loop, {"x"})
+    assert not static and outputs == {"s"} and "s_in" in seeds
+    # the same body with a carried value that never meets x: static
+    assert loop_dependence(loop, set())[2]

@@ -319,7 +319,8 @@ def convert(
             tensors[name] = (tensor_of(numpy_helper.to_array(init), name, source), True)
     ports = [_port(v, source) for v in graph.input if v.name not in initializers]
     defined = {*tensors, *(p.name for p in ports)}
-    steps = compile_nodes(graph.node, defined, tensors, opsets, source)
+    dependent = {p.name for p in ports}
+    steps = compile_nodes(graph.node, defined, tensors, opsets, source, "", dependent)
     outputs = [out.name for out in graph.output]
     precision = _precision(graph, tensors)
     module = OnnxModule(ports, steps, outputs, tensors, precision, source)

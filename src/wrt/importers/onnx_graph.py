@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
+from torch.fx.experimental.proxy_tensor import disable_proxy_modes_tracing
 
 from wrt.errors import ModelError, ModelFormatError, UnsupportedModelOpError
 from wrt.importers import onnx_ops
@@ -116,6 +117,7 @@ def compile_nodes(
     opsets: Mapping[str, int] | None,
     source: str,
     scope: str = "",
+    dependent: set[str] | None = None,
 ) -> list[Step]:
     """The steps of ``nodes``; their ``Constant`` values go into ``tensors``.
 
@@ -127,6 +129,8 @@ def compile_nodes(
         opsets: domain -> imported opset version.
         source: the file, for messages.
         scope: prefix of the names under which a Loop body's tensors are stored.
+        dependent: the names whose values depend on the values of the graph
+            inputs (:func:`depends`); updated with every node's outputs.
 
     Returns:
         The steps, in order.
@@ -136,6 +140,7 @@ def compile_nodes(
         ModelFormatError: a node reads a value that nothing defines.
     """
     steps = []
+    dependent = set() if dependent is None else dependent
     for index, node in enumerate(nodes):
         label = node.name or f"{scope}#{index} (unnamed)"
         missing = [name for name in node.input if name and name not in defined]
@@ -154,9 +159,8 @@ def compile_nodes(
                 step = dataclasses.replace(step, inputs=(scope + node.output[0],))
                 steps.append(dataclasses.replace(step, fn=_identity))
         elif node.op_type == "Loop" and _domain(node.domain) == "":
-            steps.append(
-                _loop_step(node, step, defined, tensors, opsets, source, scope)
-            )
+            where = (defined, tensors, opsets, source, scope, dependent)
+            steps.append(_loop_step(node, step, *where))
         else:
             try:
                 fn = onnx_ops.build(node, opsets)
@@ -164,6 +168,7 @@ def compile_nodes(
                 raise unsupported(source, step, str(why), version) from None
             steps.append(dataclasses.replace(step, fn=fn))
         defined.update(node.output)
+        dependent |= depends([node], dependent)
     return steps
 
 
@@ -215,6 +220,68 @@ def free_names(graph: onnx.GraphProto) -> set[str]:
     return names - own
 
 
+#: Ops whose outputs depend on the shapes of their inputs only.
+_SHAPE_ONLY = frozenset({"Shape", "Size"})
+
+
+def depends(nodes: Sequence[onnx.NodeProto], dependent: set[str]) -> set[str]:
+    """The names computed from the values (not only the shapes) of ``dependent``.
+
+    Args:
+        nodes: nodes in topological order.
+        dependent: names whose values vary with the graph inputs' values.
+
+    Returns:
+        ``dependent`` and every output of ``nodes`` that depends on it.
+    """
+    dependent = set(dependent)
+    for node in nodes:
+        if node.op_type in _SHAPE_ONLY:
+            continue
+        if node.op_type == "Loop" and len(node.attribute) == 1:
+            dependent |= loop_dependence(node, dependent)[1]
+            continue
+        reads = {name for name in node.input if name}
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                reads |= free_names(attribute.g)
+        if reads & dependent:
+            dependent.update(name for name in node.output if name)
+    return dependent
+
+
+def loop_dependence(
+    node: onnx.NodeProto, dependent: set[str]
+) -> tuple[set[str], set[str], bool]:
+    """For a Loop: its body's value-dependent names, its own, static control.
+
+    Loop-carried values become dependent when their update is (a fixed point);
+    the control (trip count, condition in and out) is static when none of it
+    depends on the inputs' values: then the number of iterations is a fact of
+    the shapes, like a Python loop over ``range(seq_len)``.
+    """
+    body = node.attribute[0].g
+    ins = [v.name for v in body.input]
+    outs = [v.name for v in body.output]
+    carried = len(node.input) - 2
+    seeds = free_names(body) & dependent
+    seeds |= {ins[1 + k] for k in range(carried + 1) if node.input[1 + k] in dependent}
+    while True:
+        inner = depends(body.node, seeds)
+        grown = seeds | {ins[1 + k] for k in range(carried + 1) if outs[k] in inner}
+        if grown == seeds:
+            break
+        seeds = grown
+    mine = {
+        name
+        for k, name in enumerate(node.output)
+        if name and (outs[1 + k] in inner or (k < carried and ins[2 + k] in seeds))
+    }
+    control = {node.input[0], node.input[1]} - {""}
+    static = not (control & dependent) and outs[0] not in inner
+    return seeds, mine, static
+
+
 def _loop_step(
     node: onnx.NodeProto,
     step: Step,
@@ -223,6 +290,7 @@ def _loop_step(
     opsets: Mapping[str, int] | None,
     source: str,
     scope: str,
+    dependent: set[str],
 ) -> Step:
     """A Loop node: its body compiled, outer values and body tensors as inputs."""
     if [a.name for a in node.attribute] != ["body"]:
@@ -235,7 +303,10 @@ def _loop_step(
         tensors[scope + init.name] = (tensor_of(array, init.name, source), False)
     outer = sorted(free_names(body))
     body_defined = {v.name for v in body.input} | set(own) | set(outer)
-    body_steps = compile_nodes(body.node, body_defined, tensors, opsets, source, scope)
+    seeds, _, static = loop_dependence(node, dependent)
+    body_steps = compile_nodes(
+        body.node, body_defined, tensors, opsets, source, scope, seeds
+    )
     # the body's tensors (and those of loops inside it), stored in the module
     stored = [key for key in tensors if key.startswith(scope)]
     local = [key[len(scope) :] if key[len(scope) :] in own else key for key in stored]
@@ -246,6 +317,7 @@ def _loop_step(
         [*outer, *local],
         n_initial=len(node.input) - 2,
         source=source,
+        static_control=static,
     )
     inputs = (*node.input, *outer, *stored)
     missing = [name for name in outer if name not in defined]
@@ -262,7 +334,10 @@ class _Loop:
     """Runs a Loop body: ``fn(args, ft)``, args = node inputs then ``fixed``.
 
     ``fixed`` names the values the body reads that do not change between
-    iterations: outer values, then the body's stored tensors.
+    iterations: outer values, then the body's stored tensors. With
+    ``static_control`` (the trip count and conditions do not depend on the
+    inputs' values), the control values are read outside any ``make_fx``
+    trace, which then records the unrolled loop, as for a Python loop.
     """
 
     steps: Sequence[Step]
@@ -271,6 +346,13 @@ class _Loop:
     fixed: Sequence[str]
     n_initial: int
     source: str
+    static_control: bool = False
+
+    def _read(self, value: torch.Tensor) -> int:
+        if not self.static_control:
+            return int(value.item())
+        with disable_proxy_modes_tracing():
+            return int(value.item())
 
     def __call__(self, args, ft: torch.dtype):
         trips, condition = args[0], args[1]
@@ -279,8 +361,8 @@ class _Loop:
         fixed = dict(zip(self.fixed, rest, strict=True))
         if trips is None and condition is None:
             raise onnx_ops.UnsupportedNode("Loop without a trip count or condition")
-        limit = int(trips.item()) if trips is not None else MAX_ITERATIONS
-        going = bool(condition.item()) if condition is not None else True
+        limit = self._read(trips) if trips is not None else MAX_ITERATIONS
+        going = bool(self._read(condition)) if condition is not None else True
         scans: list[list[torch.Tensor]] = []
         iteration = 0
         while going and iteration < limit:
@@ -290,7 +372,7 @@ class _Loop:
             env.update(zip(self.body_inputs, [counter, flag, *state], strict=True))
             run_steps(self.steps, env, ft, self.source)
             results = [env[name] for name in self.body_outputs]
-            going = bool(results[0].item())
+            going = bool(self._read(results[0]))
             state = results[1 : 1 + self.n_initial]
             scans.append(results[1 + self.n_initial :])
             iteration += 1
