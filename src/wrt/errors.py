@@ -74,6 +74,14 @@ class UnsupportedOpError(EngineError, NotImplementedError):
     """An engine met an operation it has no rule for; ``auto`` falls back."""
 
 
+class UnsupportedModelOpError(ModelFormatError, UnsupportedOpError):
+    """A model file holds an operation that wrt cannot convert (e.g. an ONNX op).
+
+    Unlike an engine's :class:`UnsupportedOpError`, no other engine helps: the
+    message names the node and says how to re-export the model.
+    """
+
+
 class ExpressionError(WrtError, ValueError):
     """A residual or objective expression is malformed; the message points at it."""
 

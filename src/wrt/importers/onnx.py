@@ -1,20 +1,27 @@
 """ONNX files, converted to a plain torch module by wrt's own converter.
 
-Loading goes in four steps:
+Loading goes in five steps:
 
 1. ``onnx.load`` reads the file and ``onnx.checker.check_model`` validates it; a
    damaged or truncated file is a :class:`~wrt.errors.ModelFormatError`.
-2. Every node becomes a torch function from :data:`wrt.importers.onnx_ops.OPS`
-   (one registry, one place), run in the graph's own (topological) order by
-   :class:`OnnxModule`. Initializers become parameters (floating) or buffers
-   (integer), ``Constant`` nodes buffers, all in the file's dtype; a node without a
-   converter is an :class:`~wrt.errors.UnsupportedOpError` naming it.
+   Model-local functions (onnxscript) are inlined.
+2. Every node becomes a torch function from the op registry
+   (:mod:`wrt.importers.onnx_ops`, keyed by domain and op type), run in the
+   graph's own (topological) order by :class:`OnnxModule`
+   (:mod:`wrt.importers.onnx_graph`, which also runs ``Loop`` bodies).
+   Initializers become parameters (floating) or buffers (integer), ``Constant``
+   nodes buffers, all in the file's dtype; a node without a converter is an
+   :class:`~wrt.errors.UnsupportedModelOpError` naming the file, the node, its op,
+   domain and opset.
 3. The module is run on a few points to find the number of outputs and to check
    that the graph accepts any number of points.
 4. When ``onnxruntime`` is installed (it is optional), the original file is run on
    8 sample points and the converted module must agree within a tolerance of its
    dtype (:mod:`wrt.importers.onnx_verify`; ``verify=False`` skips this, and
    without onnxruntime it is skipped silently).
+5. The checks of :func:`wrt.wrap` (:func:`wrt.probe.check_model`): rows coupled
+   through the batch, randomness and cut gradients are refused, an input that
+   changes no output is an :class:`~wrt.errors.IgnoredInputWarning`.
 
 Names. wrt's models take one tensor of named scalar columns ``(N, n_in)``:
 
@@ -41,11 +48,12 @@ import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
+from onnx.inliner import inline_local_functions
 from torch import nn
 
-from wrt.errors import ModelError, ModelFormatError, UnsupportedOpError
-from wrt.importers import onnx_ops
+from wrt.errors import ModelError, ModelFormatError
 from wrt.importers.fixed_batch import blocks, declared_batch
+from wrt.importers.onnx_graph import Step, compile_nodes, run_steps, tensor_of
 from wrt.importers.onnx_verify import (
     VERIFY_TOLERANCE,
     VerificationSkippedWarning,
@@ -54,6 +62,7 @@ from wrt.importers.onnx_verify import (
 )
 from wrt.model import DTypeLike, Model
 from wrt.names import check_disjoint, check_names, default_inputs, default_outputs
+from wrt.probe import check_model
 
 _FLOAT_INPUTS: dict[int, type] = {
     onnx.TensorProto.FLOAT: np.float32,
@@ -86,17 +95,6 @@ class Port:
         return math.prod(self.dims)
 
 
-@dataclass(frozen=True)
-class Step:
-    """One node: ``outputs = fn(inputs, float_dtype)``; names are ONNX value names."""
-
-    op_type: str
-    name: str
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    fn: Callable[..., torch.Tensor | tuple[torch.Tensor, ...]]
-
-
 class OnnxModule(nn.Module):
     """An ONNX graph as a torch module: points (N, n_in) -> outputs (N, n_out).
 
@@ -112,6 +110,7 @@ class OnnxModule(nn.Module):
         outputs: Sequence[str],
         tensors: dict[str, tuple[torch.Tensor, bool]],
         precision: torch.dtype = torch.float32,
+        source: str = "the ONNX graph",
     ) -> None:
         """Build the module.
 
@@ -123,8 +122,10 @@ class OnnxModule(nn.Module):
                 ``Constant`` nodes; floating trainable ones become parameters.
             precision: the least precise floating dtype in the file, which sets
                 the tolerance of :func:`verify_with_onnxruntime`.
+            source: the file, for messages.
         """
         super().__init__()
+        self.source = source
         self.precision = precision
         self.ports = tuple(ports)
         self.steps = tuple(steps)
@@ -164,22 +165,10 @@ class OnnxModule(nn.Module):
         for port in self.ports:
             env[port.name] = x[:, column : column + port.size].reshape(n, *port.dims)
             column += port.size
-        for step in self.steps:
-            args = [env[name] if name else None for name in step.inputs]
-            try:
-                result = step.fn(args, x.dtype)
-            except Exception as exc:  # shapes the graph did not expect
-                shapes = ", ".join(
-                    str(tuple(a.shape)) if a is not None else "-" for a in args
-                )
-                raise ModelError(
-                    f"ONNX node '{step.name}' ({step.op_type}) failed on inputs of "
-                    f"shapes {shapes} for {n} points: {exc}"
-                ) from exc
-            values = (result,) if isinstance(result, torch.Tensor) else result
-            for name, value in zip(step.outputs, values, strict=False):
-                if name:
-                    env[name] = value
+        try:
+            run_steps(self.steps, env, x.dtype, self.source)
+        except ModelError as exc:
+            raise ModelError(f"{exc} ({n} points)") from exc
         return [env[name] for name in self.output_names]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -221,13 +210,17 @@ def load_onnx(
         ModelFormatError: damaged, truncated or invalid file; inputs that are not
             floating point or have no fixed size per point; a graph that does not
             run on any number of points; a mismatch with onnxruntime.
-        UnsupportedOpError: a node whose op type (or attribute) wrt cannot convert.
+        ModelError: rows coupled through the batch, a random or cut graph.
+        UnsupportedModelOpError: a node whose op type (or attribute) wrt cannot
+            convert.
         InvalidNameError: ``inputs`` / ``outputs`` of the wrong count or invalid.
+
+    Warns:
+        IgnoredInputWarning: an input changes no output at any probe point.
     """
     path = Path(path)
     proto = _read(path)
-    graph = proto.graph
-    module = convert(graph, str(path))
+    module = convert(proto.graph, str(path), opsets(proto))
     if not module.ports:
         raise ModelFormatError(
             f"{path}: the ONNX graph has no inputs (every input has an initializer), "
@@ -268,8 +261,18 @@ def load_onnx(
     runner: nn.Module = module
     if batch is not None:
         runner = blocks(module, batch, probe, str(path), "onnx", 4, when_needed=True)
+    # what wrap() checks: rows independent, deterministic, not cut; unused inputs
+    check_model(runner, names_in, probe.dtype, str(path), inferred=False)
     model = Model(runner, names_in, names_out, source=str(path), format="onnx")
     return model.converted(dtype)
+
+
+def opsets(proto: onnx.ModelProto) -> dict[str, int]:
+    """Domain (``""`` for the default one) -> the opset version the model imports."""
+    return {
+        ("" if entry.domain == "ai.onnx" else entry.domain): int(entry.version)
+        for entry in proto.opset_import
+    }
 
 
 def _read(path: Path) -> onnx.ModelProto:
@@ -283,21 +286,30 @@ def _read(path: Path) -> onnx.ModelProto:
             f"{path} is not a valid ONNX model ({type(exc).__name__}: {first[:200]}). "
             "The file may be damaged or truncated; export it again."
         ) from exc
+    if proto.functions:  # model-local functions (onnxscript): calls become nodes
+        proto = inline_local_functions(proto)
     return proto
 
 
-def convert(graph: onnx.GraphProto, source: str = "the ONNX graph") -> OnnxModule:
+def convert(
+    graph: onnx.GraphProto,
+    source: str = "the ONNX graph",
+    opsets: dict[str, int] | None = None,
+) -> OnnxModule:
     """Convert an ONNX graph to an :class:`OnnxModule`.
 
     Args:
         graph: the graph, topologically sorted (as ``check_model`` requires).
         source: where it came from, for messages.
+        opsets: domain -> imported opset version (:func:`opsets`); ops whose
+            semantics changed between versions (Softmax) need it, the newest
+            version is assumed without it.
 
     Returns:
         The module, in eval mode.
 
     Raises:
-        UnsupportedOpError: a node has no converter.
+        UnsupportedModelOpError: a node has no converter.
         ModelFormatError: an input is not floating point or has no fixed size per
             point; a node reads a value that nothing defines.
     """
@@ -308,40 +320,14 @@ def convert(graph: onnx.GraphProto, source: str = "the ONNX graph") -> OnnxModul
     }
     for name, init in initializers.items():
         if name in used:
-            tensors[name] = (_tensor(numpy_helper.to_array(init), name, source), True)
+            tensors[name] = (tensor_of(numpy_helper.to_array(init), name, source), True)
     ports = [_port(v, source) for v in graph.input if v.name not in initializers]
     defined = {*tensors, *(p.name for p in ports)}
-    steps = []
-    for index, node in enumerate(graph.node):
-        label = node.name or f"#{index} (unnamed)"
-        missing = [name for name in node.input if name and name not in defined]
-        if missing:
-            raise ModelFormatError(
-                f"{source}: node '{label}' ({node.op_type}) reads "
-                f"{', '.join(missing)}, which no input, initializer or earlier node "
-                "defines. The file is damaged or not topologically sorted."
-            )
-        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-            tensors[node.output[0]] = (_constant(node, label, source), False)
-        else:
-            try:
-                fn = onnx_ops.build(node)
-            except onnx_ops.UnsupportedNode as why:
-                domain = f" of domain '{node.domain}'" if node.domain else ""
-                raise UnsupportedOpError(
-                    f"{source}: ONNX op {why}{domain} (node '{label}') is not "
-                    f"supported. wrt's ONNX converter supports: "
-                    f"{onnx_ops.supported_ops()}. Re-export the model without it, or "
-                    "load the original PyTorch module with wrt.wrap.",
-                    hint="No engine can help: the file cannot be converted. Re-export "
-                    "it without that op, or use the original PyTorch module.",
-                ) from None
-            steps.append(
-                Step(node.op_type, label, tuple(node.input), (*node.output,), fn)
-            )
-        defined.update(node.output)
+    dependent = {p.name for p in ports}
+    steps = compile_nodes(graph.node, defined, tensors, opsets, source, "", dependent)
     outputs = [out.name for out in graph.output]
-    module = OnnxModule(ports, steps, outputs, tensors, _precision(graph, tensors))
+    precision = _precision(graph, tensors)
+    module = OnnxModule(ports, steps, outputs, tensors, precision, source)
     return module.eval()
 
 
@@ -365,39 +351,6 @@ def _precision(
     found |= {t.dtype for t, _ in tensors.values() if t.is_floating_point()}
     found &= set(VERIFY_TOLERANCE)
     return max(found, key=lambda d: torch.finfo(d).eps, default=torch.float32)
-
-
-def _tensor(array: np.ndarray, name: str, source: str) -> torch.Tensor:
-    try:
-        return torch.from_numpy(np.array(array, copy=True))
-    except TypeError as exc:  # e.g. bfloat16, strings
-        raise ModelFormatError(
-            f"{source}: tensor '{name}' has dtype {array.dtype}, which torch cannot "
-            "hold. Export the model in float32 or float64."
-        ) from exc
-
-
-def _constant(node: onnx.NodeProto, label: str, source: str) -> torch.Tensor:
-    """The value of a ``Constant`` node as a tensor."""
-    attribute = node.attribute[0] if len(node.attribute) == 1 else None
-    if attribute is None or attribute.name not in {
-        "value",
-        "value_float",
-        "value_floats",
-        "value_int",
-        "value_ints",
-    }:
-        names = [a.name for a in node.attribute]
-        raise UnsupportedOpError(
-            f"{source}: ONNX Constant node '{label}' with attribute(s) {names} is not "
-            "supported; wrt reads numeric value, value_float(s) and value_int(s).",
-            hint="Re-export the model with its constants folded into initializers.",
-        )
-    value = onnx.helper.get_attribute_value(attribute)
-    if attribute.name == "value":
-        return _tensor(numpy_helper.to_array(value), node.output[0], source)
-    kind = np.float32 if attribute.name.startswith("value_float") else np.int64
-    return torch.from_numpy(np.array(value, dtype=kind))
 
 
 def _port(value: onnx.ValueInfoProto, source: str) -> Port:
