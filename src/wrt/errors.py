@@ -54,6 +54,10 @@ class ModelError(WrtError, ValueError):
     """A module cannot be used as a model (wrong output shape, failed probe call)."""
 
 
+class UnsupportedEstimatorError(ModelError, TypeError):
+    """A scikit-learn estimator (or Pipeline step) that wrt does not convert."""
+
+
 class ModelFormatError(WrtError, ValueError):
     """A file is not a model wrt can read, or is damaged."""
 

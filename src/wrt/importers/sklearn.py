@@ -1,0 +1,368 @@
+"""Fitted scikit-learn estimators, converted to plain torch modules.
+
+``wrt.wrap(estimator)`` lands here for any object whose class comes from
+scikit-learn; nothing imports scikit-learn itself: the estimator is read through
+its fitted attributes (duck typing), so wrt does not need scikit-learn installed to
+be imported. Supported:
+
+* ``MLPRegressor``: ``coefs_``, ``intercepts_``, ``activation`` (identity,
+  logistic, tanh, relu); outputs as ``predict`` gives them (``y`` or ``y1 .. ym``).
+* ``MLPClassifier``: probabilities as ``predict_proba`` gives them: softmax for
+  several classes, ``[1 - p, p]`` for two (logistic output), one logistic column
+  per label for multilabel targets. Outputs are named after ``classes_``: the
+  class names when they are identifiers (``setosa``), else ``p_<class>``
+  (``p_0``, ``p_1``).
+* ``Pipeline`` of ``StandardScaler``, ``MinMaxScaler`` (also ``clip=True``),
+  ``MaxAbsScaler`` or ``RobustScaler`` steps (any number, ``"passthrough"``
+  allowed) ending in one of the two MLPs.
+
+Inputs are named after ``feature_names_in_`` when the estimator was fitted on a
+DataFrame (characters that are not letters, digits or ``_`` become ``_``), else
+``x1 .. xn``. The converted module is checked against ``predict`` /
+``predict_proba`` on sample points at wrap time, in float64.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from wrt.errors import ModelError, UnsupportedEstimatorError
+from wrt.model import DTypeLike, Model, wrap
+from wrt.names import default_inputs, default_outputs
+
+_SCALERS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler")
+_MLPS = ("MLPRegressor", "MLPClassifier")
+_HIDDEN = {"identity": nn.Identity, "logistic": nn.Sigmoid, "tanh": nn.Tanh}
+_HIDDEN["relu"] = nn.ReLU
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Largest difference from predict / predict_proba allowed, relative to
+# max(1, max |output|), by the dtype of the fitted weights: the conversion computes
+# the same operations in another order (torch's GEMM, its tanh), a few ulps per
+# layer; a conversion bug changes the outputs by O(1).
+_TOLERANCE = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
+_CHECK_POINTS = 16
+
+SUPPORTED = (
+    "a fitted MLPRegressor or MLPClassifier, alone or as the last step of a "
+    "Pipeline whose other steps are StandardScaler, MinMaxScaler, MaxAbsScaler or "
+    "RobustScaler"
+)
+
+
+class Standardize(nn.Module):
+    """``(x - center) / scale``: StandardScaler, RobustScaler, MaxAbsScaler."""
+
+    def __init__(self, center: torch.Tensor, scale: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("center", center)
+        self.register_buffer("scale", scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, n) -> (N, n)."""
+        return (x - self.center) / self.scale
+
+
+class Rescale(nn.Module):
+    """``x * factor + offset``, clipped to ``[low, high]`` if given: MinMaxScaler."""
+
+    def __init__(
+        self,
+        factor: torch.Tensor,
+        offset: torch.Tensor,
+        clip: tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("factor", factor)
+        self.register_buffer("offset", offset)
+        self.clip = clip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, n) -> (N, n)."""
+        y = x * self.factor + self.offset
+        return y if self.clip is None else torch.clamp(y, *self.clip)
+
+
+class Softmax(nn.Module):
+    """Softmax over the classes (dim 1): MLPClassifier with several classes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, k) -> (N, k)."""
+        return torch.softmax(x, dim=1)
+
+
+class BinaryProba(nn.Module):
+    """``p -> [1 - p, p]``: the two columns of ``predict_proba`` for two classes."""
+
+    def forward(self, p: torch.Tensor) -> torch.Tensor:
+        """(N, 1) -> (N, 2)."""
+        return torch.cat([1 - p, p], dim=1)
+
+
+def wrap_estimator(
+    estimator: Any,
+    inputs: Sequence[str] | str | None = None,
+    outputs: Sequence[str] | str | None = None,
+    *,
+    dtype: DTypeLike = None,
+    source: str | None = None,
+) -> Model:
+    """Convert a fitted scikit-learn estimator (see the module docstring).
+
+    Args:
+        estimator: a fitted MLPRegressor, MLPClassifier or Pipeline of scalers
+            ending in one.
+        inputs: input names (default: ``feature_names_in_`` or ``x1 .. xn``).
+        outputs: output names (default: the class names for a classifier, else
+            ``y`` / ``y1 .. ym``).
+        dtype: ``"float64"`` for a float64 copy; the default is the dtype of the
+            fitted weights (float64 unless fitted on float32 data).
+        source: where the estimator came from, for messages (default: its class).
+
+    Returns:
+        The model: an ``nn.Sequential`` of scaler, ``nn.Linear`` and activation
+        modules; ``model.format`` is ``"sklearn"``.
+
+    Raises:
+        UnsupportedEstimatorError: an estimator or step wrt does not convert,
+            naming it and what is supported.
+        ModelError: the estimator is not fitted, or the conversion disagrees with
+            ``predict`` / ``predict_proba`` (a bug in wrt).
+        InvalidNameError: ``inputs`` / ``outputs`` of the wrong count or invalid.
+    """
+    source = source or type(estimator).__name__
+    steps = _steps(estimator)
+    *scalers, (mlp_name, mlp) = steps
+    layers: list[nn.Module] = []
+    for name, step in scalers:
+        layers.append(_scaler(step, name, source))
+    weights = list(getattr(mlp, "coefs_", None) or [])
+    if not weights:
+        raise ModelError(
+            f"{_label(mlp, mlp_name)} in {source} is not fitted (it has no coefs_). "
+            "Call fit(X, y) first, then wrap it."
+        )
+    float_dtype = np.result_type(*weights, *mlp.intercepts_)
+    if float_dtype not in _TOLERANCE:
+        float_dtype = np.dtype(np.float64)
+    torch_dtype = torch.float64 if float_dtype == np.float64 else torch.float32
+    hidden = str(mlp.activation)
+    if hidden not in _HIDDEN:
+        raise UnsupportedEstimatorError(
+            f"{_label(mlp, mlp_name)} in {source} uses activation={hidden!r}; wrt "
+            f"converts {', '.join(_HIDDEN)}."
+        )
+    for i, (w, b) in enumerate(zip(weights, mlp.intercepts_, strict=True)):
+        linear = nn.Linear(*np.shape(w), dtype=torch_dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.as_tensor(np.asarray(w).T, dtype=torch_dtype))
+            linear.bias.copy_(torch.as_tensor(np.asarray(b), dtype=torch_dtype))
+        layers.append(linear)
+        if i < len(weights) - 1:
+            layers.append(_HIDDEN[hidden]())
+    layers += _head(mlp, mlp_name, source)
+    module = nn.Sequential(*layers).to(torch_dtype)
+    names_in = inputs if inputs is not None else _input_names(estimator, weights)
+    names_out = (
+        outputs
+        if outputs is not None
+        else _output_names(mlp, weights, _plain(names_in))
+    )
+    model = wrap(module, names_in, names_out, source=source)
+    model.format = "sklearn"
+    _check(model, estimator, mlp, steps, float_dtype, source)
+    return model.converted(dtype)
+
+
+def _label(step: Any, name: str | None) -> str:
+    kind = type(step).__name__
+    return f"step '{name}' ({kind})" if name else kind
+
+
+def _steps(estimator: Any) -> list[tuple[str | None, Any]]:
+    """The estimator's (name, step) list, checked: scalers, then one MLP."""
+    raw = getattr(estimator, "steps", None)
+    kind = type(estimator).__name__
+    if raw is None:
+        steps: list[tuple[str | None, Any]] = [(None, estimator)]
+    elif kind == "Pipeline":
+        steps = [(str(n), s) for n, s in raw if s is not None and s != "passthrough"]
+    else:
+        raise UnsupportedEstimatorError(_unsupported(kind, None))
+    if not steps:
+        raise UnsupportedEstimatorError(
+            "The Pipeline has no steps other than 'passthrough'; wrt converts "
+            f"{SUPPORTED}."
+        )
+    *front, (last_name, last) = steps
+    if type(last).__name__ not in _MLPS:
+        raise UnsupportedEstimatorError(_unsupported(type(last).__name__, last_name))
+    for name, step in front:
+        if type(step).__name__ not in _SCALERS:
+            raise UnsupportedEstimatorError(_unsupported(type(step).__name__, name))
+    return steps
+
+
+def _unsupported(kind: str, name: str | None) -> str:
+    what = f"step '{name}' ({kind})" if name else kind
+    return (
+        f"wrt cannot convert {what}: it converts {SUPPORTED}. Other estimators "
+        "(trees, nearest neighbours, SVMs, ...) are not converted; for a smooth "
+        "model, rewrite it as a torch module and use wrt.wrap on that."
+    )
+
+
+def _tensor(values: Any, n: int) -> torch.Tensor:
+    return torch.as_tensor(np.broadcast_to(np.asarray(values, np.float64), (n,)))
+
+
+def _scaler(step: Any, name: str | None, source: str) -> nn.Module:
+    """The torch module of one fitted scaler step."""
+    kind = type(step).__name__
+    n = getattr(step, "n_features_in_", None)
+    if n is None:
+        raise ModelError(
+            f"{_label(step, name)} in {source} is not fitted. Fit the Pipeline "
+            "first, then wrap it."
+        )
+    ones, zeros = np.ones(n), np.zeros(n)
+    if kind == "MinMaxScaler":
+        clip = tuple(float(v) for v in step.feature_range) if step.clip else None
+        return Rescale(_tensor(step.scale_, n), _tensor(step.min_, n), clip)  # type: ignore[arg-type]
+    if kind == "StandardScaler":
+        center = step.mean_ if step.with_mean else None
+        scale = step.scale_ if step.with_std else None
+    elif kind == "RobustScaler":
+        center, scale = step.center_, step.scale_
+    else:  # MaxAbsScaler
+        center, scale = None, step.scale_
+    return Standardize(
+        _tensor(zeros if center is None else center, n),
+        _tensor(ones if scale is None else scale, n),
+    )
+
+
+def _head(mlp: Any, name: str | None, source: str) -> list[nn.Module]:
+    """The output activation, as ``predict`` / ``predict_proba`` apply it."""
+    out = str(getattr(mlp, "out_activation_", "identity"))
+    if type(mlp).__name__ == "MLPRegressor" or out == "identity":
+        return []
+    if out == "softmax":
+        return [Softmax()]
+    if out == "logistic":
+        binary = len(mlp.classes_) == 2 and np.shape(mlp.coefs_[-1])[1] == 1
+        return [nn.Sigmoid(), BinaryProba()] if binary else [nn.Sigmoid()]
+    raise UnsupportedEstimatorError(
+        f"{_label(mlp, name)} in {source} has output activation {out!r}; wrt "
+        "converts identity, logistic and softmax."
+    )
+
+
+def _identifier(name: str) -> str:
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return clean if _NAME.match(clean) else f"_{clean}"
+
+
+def _input_names(estimator: Any, weights: list[Any]) -> tuple[str, ...]:
+    n = int(np.shape(weights[0])[0])
+    found = getattr(estimator, "feature_names_in_", None)
+    if found is None or len(found) != n:
+        return default_inputs(n)
+    names = tuple(_identifier(str(f)) for f in found)
+    return names if len(set(names)) == n else default_inputs(n)
+
+
+def _plain(names: Sequence[str] | str) -> set[str]:
+    parts = names.split(",") if isinstance(names, str) else names
+    return {str(part).strip() for part in parts}
+
+
+def _output_names(mlp: Any, weights: list[Any], taken: set[str]) -> tuple[str, ...]:
+    if type(mlp).__name__ == "MLPRegressor":
+        return default_outputs(int(np.shape(weights[-1])[1]))
+    classes = [str(c) for c in np.asarray(mlp.classes_).ravel()]
+    if np.shape(weights[-1])[1] != len(classes) and len(classes) != 2:
+        return default_outputs(int(np.shape(weights[-1])[1]))  # defensive
+    if all(_NAME.match(c) for c in classes) and not taken & set(classes):
+        return tuple(classes)
+    names = tuple(f"p_{_identifier(c).lstrip('_') or c}" for c in classes)
+    return names if len(set(names)) == len(names) else default_outputs(len(classes))
+
+
+def sample_points(steps: list[tuple[str | None, Any]], n_in: int) -> np.ndarray:
+    """16 points where the data lived, from the first scaler's statistics.
+
+    Returns:
+        (16, n_in) float64; standard normal points when there is no scaler.
+    """
+    rng = np.random.default_rng(0)
+    normal = rng.standard_normal((_CHECK_POINTS, n_in))
+    if len(steps) == 1:
+        return normal
+    first = steps[0][1]
+    kind = type(first).__name__
+    if kind == "MinMaxScaler":
+        unit = rng.uniform(0.0, 1.0, (_CHECK_POINTS, n_in))
+        return first.data_min_ + unit * first.data_range_
+    if kind == "MaxAbsScaler":
+        return rng.uniform(-1.0, 1.0, (_CHECK_POINTS, n_in)) * first.max_abs_
+    center = getattr(first, "mean_", getattr(first, "center_", None))
+    scale = getattr(first, "scale_", None)
+    center = np.zeros(n_in) if center is None else center
+    return center + normal * (np.ones(n_in) if scale is None else scale)
+
+
+def predictions(estimator: Any, mlp: Any, x: np.ndarray) -> np.ndarray:
+    """``predict_proba`` (classifier) or ``predict`` (regressor) as (N, n_out).
+
+    A DataFrame is passed when the estimator was fitted on one, so that
+    scikit-learn sees the feature names it expects.
+    """
+    names = getattr(estimator, "feature_names_in_", None)
+    data: Any = x
+    if names is not None:
+        import pandas
+
+        data = pandas.DataFrame(x, columns=list(names))
+    method = "predict_proba" if type(mlp).__name__ == "MLPClassifier" else "predict"
+    result = np.asarray(getattr(estimator, method)(data), dtype=np.float64)
+    return result.reshape(len(x), -1)
+
+
+def _check(
+    model: Model,
+    estimator: Any,
+    mlp: Any,
+    steps: list[tuple[str | None, Any]],
+    float_dtype: np.dtype,
+    source: str,
+) -> None:
+    """Compare the converted module with scikit-learn on sample points."""
+    x = sample_points(steps, model.n_inputs).astype(float_dtype)
+    try:
+        with warnings.catch_warnings():
+            # scikit-learn's own notes (e.g. on feature names) are not the user's
+            warnings.simplefilter("ignore")
+            want = predictions(estimator, mlp, x)
+    except Exception as exc:  # the estimator's own failure: report, do not guess
+        raise ModelError(
+            f"{source}: calling scikit-learn's prediction on {len(x)} sample points "
+            f"failed ({type(exc).__name__}: {exc}); is the estimator fitted?"
+        ) from exc
+    with torch.no_grad():
+        got = model.module(torch.as_tensor(x)).double().numpy().reshape(len(x), -1)
+    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
+    worst = float(np.abs(got - want).max()) if got.shape == want.shape else np.inf
+    allowed = _TOLERANCE[np.dtype(float_dtype)] * scale
+    if not worst <= allowed:
+        raise ModelError(
+            f"wrt's conversion of {source} differs from scikit-learn by {worst:.3g} "
+            f"on {len(x)} sample points (allowed {allowed:.3g}; shapes {got.shape} "
+            f"vs {want.shape}). This is a bug in wrt, please report it."
+        )
