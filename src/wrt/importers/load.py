@@ -28,9 +28,16 @@ _IMPORTERS = {
     "keras-h5": ("wrt.importers.keras", "load_keras"),
     "onnx": ("wrt.importers.onnx", "load_onnx"),
     "npz": ("wrt.importers.arrays", "load_npz"),
+    "skops": ("wrt.importers.skops_files", "load_skops"),
 }
 
 _REFUSED = {
+    "sklearn-pickle": "wrt never unpickles files: loading a pickle runs code that "
+    "the file chooses. Save the fitted estimator with skops instead, "
+    "skops.io.dump(estimator, 'model.skops'), and load that file (pip install "
+    "'wrt[sklearn]'); or export it to ONNX with skl2onnx, "
+    "skl2onnx.to_onnx(estimator, X[:1].astype('float32')); or, in Python, pass "
+    "the fitted estimator itself to wrt.wrap(estimator)",
     "tf-savedmodel": "wrt reads Keras files, not TensorFlow SavedModels. Re-save the "
     "model from Keras: model.save('model.keras') (or tf.keras.models.load_model on "
     "the directory, then save as .keras)",
@@ -77,7 +84,7 @@ def load(
         raise ModelFormatError(
             f"{path} is not a model file wrt can read: it is {detected.description}. "
             "wrt reads Keras (.keras, .h5), ONNX, torch.export (.pt2), TorchScript, "
-            "state_dict files and .npz weight arrays."
+            "state_dict files, .npz weight arrays and scikit-learn .skops files."
         )
     importer = _importer(detected)
     parameters = inspect.signature(importer).parameters
