@@ -44,7 +44,7 @@ from onnx import numpy_helper
 from torch import nn
 
 from wrt.errors import ModelError, ModelFormatError, UnsupportedOpError
-from wrt.importers import onnx_ops
+from wrt.importers import onnx_ops, onnx_ops_ml
 from wrt.importers.onnx_verify import (
     VERIFY_TOLERANCE,
     VerificationSkippedWarning,
@@ -225,7 +225,9 @@ def load_onnx(
     """
     path = Path(path)
     proto = _read(path)
-    graph = proto.graph
+    # a classifier's label / ZipMap outputs: keep the probabilities (onnx_ops_ml)
+    rewritten = onnx_ops_ml.probabilities(proto, str(path))
+    graph = proto.graph if rewritten is None else rewritten.proto.graph
     module = convert(graph, str(path))
     if not module.ports:
         raise ModelFormatError(
@@ -256,6 +258,13 @@ def load_onnx(
         if outputs is not None
         else _names(list(zip(module.output_names, sizes, strict=True)), default_outputs)
     )
+    if (
+        outputs is None
+        and rewritten
+        and rewritten.names
+        and len(rewritten.names) == sum(sizes)
+    ):
+        names_out = rewritten.names
     if set(names_in) & set(names_out):  # file names that clash: use the defaults
         if outputs is None:
             names_out = default_outputs(sum(sizes))
@@ -263,7 +272,9 @@ def load_onnx(
             names_in = default_inputs(len(names_in))
     check_disjoint(names_in, names_out)
     if verify:
-        verify_with_onnxruntime(module, proto, path)
+        verify_with_onnxruntime(
+            module, proto, path, rewritten=rewritten and rewritten.proto
+        )
     model = Model(module, names_in, names_out, source=str(path), format="onnx")
     return model.converted(dtype)
 

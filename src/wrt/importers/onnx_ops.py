@@ -15,6 +15,7 @@ nodes alike.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -346,9 +347,43 @@ OPS: dict[str, Op] = {
 }
 
 
+#: domain -> op_type -> entry, for ops outside the default domain (``ai.onnx.ml``:
+#: :mod:`wrt.importers.onnx_ops_ml`), filled by :func:`register`.
+DOMAINS: dict[str, dict[str, Op]] = {}
+
+
+def register(op_type: str, domain: str = "") -> Callable[[OpFunction], OpFunction]:
+    """Register ``fn(args, float_dtype, **attributes)`` as the converter of an op.
+
+    The attributes the op reads are ``fn``'s keyword-only parameters, their
+    defaults the ONNX defaults. Used as a decorator; returns ``fn`` unchanged.
+
+    Args:
+        op_type: the ONNX op type, e.g. ``"Scaler"``.
+        domain: its domain; ``""`` (or ``"ai.onnx"``) is the default domain.
+    """
+
+    def add(fn: OpFunction) -> OpFunction:
+        parameters = inspect.signature(fn).parameters.values()
+        attributes = {
+            p.name: None if p.default is p.empty else p.default
+            for p in parameters
+            if p.kind is p.KEYWORD_ONLY
+        }
+        entry = Op(fn, attributes)
+        if domain in ("", "ai.onnx"):
+            OPS[op_type] = entry
+        else:
+            DOMAINS.setdefault(domain, {})[op_type] = entry
+        return fn
+
+    return add
+
+
 def supported_ops() -> str:
     """The supported op types, for messages (``Constant`` is read at load time)."""
-    return ", ".join(sorted([*OPS, "Constant"]))
+    extra = [f"{op} ({domain})" for domain, ops in DOMAINS.items() for op in ops]
+    return ", ".join([*sorted([*OPS, "Constant"]), *sorted(extra)])
 
 
 def build(node: NodeProto) -> OpFunction:
@@ -363,9 +398,10 @@ def build(node: NodeProto) -> OpFunction:
     Raises:
         UnsupportedNode: unknown op type, or an attribute the entry does not read.
     """
-    if node.domain not in ("", "ai.onnx") or node.op_type not in OPS:
+    table = OPS if node.domain in ("", "ai.onnx") else DOMAINS.get(node.domain, {})
+    if node.op_type not in table:
         raise UnsupportedNode(node.op_type)
-    op = OPS[node.op_type]
+    op = table[node.op_type]
     values = dict(op.attributes)
     for attribute in node.attribute:
         if attribute.name in op.ignored:

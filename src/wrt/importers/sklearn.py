@@ -284,15 +284,42 @@ def _plain(names: Sequence[str] | str) -> set[str]:
 
 
 def _output_names(mlp: Any, weights: list[Any], taken: set[str]) -> tuple[str, ...]:
+    n_out = int(np.shape(weights[-1])[1])
     if type(mlp).__name__ == "MLPRegressor":
-        return default_outputs(int(np.shape(weights[-1])[1]))
+        return default_outputs(n_out)
     classes = [str(c) for c in np.asarray(mlp.classes_).ravel()]
-    if np.shape(weights[-1])[1] != len(classes) and len(classes) != 2:
-        return default_outputs(int(np.shape(weights[-1])[1]))  # defensive
-    if all(_NAME.match(c) for c in classes) and not taken & set(classes):
+    if n_out != len(classes) and not (n_out == 1 and len(classes) == 2):
+        return default_outputs(n_out)  # multilabel with other labels: no names
+    return class_column_names(classes, taken)
+
+
+def class_column_names(classes: Sequence[str], taken: set[str]) -> tuple[str, ...]:
+    """Output names for a classifier's probability columns, one per class.
+
+    The class names when all are identifiers that no input has; else
+    ``p_<class>`` (other characters become ``_``); else ``y1 .. yk``.
+
+    Args:
+        classes: the class labels as strings, in column order.
+        taken: the input names, which outputs must not repeat.
+
+    Examples:
+        >>> class_column_names(["setosa", "virginica"], set())
+        ('setosa', 'virginica')
+        >>> class_column_names(["0", "1", "2"], set())
+        ('p_0', 'p_1', 'p_2')
+    """
+    classes = [str(c) for c in classes]
+    if (
+        all(_NAME.match(c) for c in classes)
+        and not taken & set(classes)
+        and len(set(classes)) == len(classes)
+    ):
         return tuple(classes)
-    names = tuple(f"p_{_identifier(c).lstrip('_') or c}" for c in classes)
-    return names if len(set(names)) == len(names) else default_outputs(len(classes))
+    names = tuple(f"p_{re.sub(r'[^A-Za-z0-9_]', '_', c)}" for c in classes)
+    if len(set(names)) == len(names) and not taken & set(names):
+        return names
+    return default_outputs(len(classes))
 
 
 def sample_points(steps: list[tuple[str | None, Any]], n_in: int) -> np.ndarray:
