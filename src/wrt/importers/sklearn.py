@@ -219,7 +219,8 @@ def _unsupported(kind: str, name: str | None) -> str:
 
 
 def _tensor(values: Any, n: int) -> torch.Tensor:
-    return torch.as_tensor(np.broadcast_to(np.asarray(values, np.float64), (n,)))
+    array = np.broadcast_to(np.asarray(values, np.float64), (n,))
+    return torch.from_numpy(array.copy())
 
 
 def _scaler(step: Any, name: str | None, source: str) -> nn.Module:
