@@ -29,6 +29,7 @@ _IMPORTERS = {
     "onnx": ("wrt.importers.onnx", "load_onnx"),
     "npz": ("wrt.importers.arrays", "load_npz"),
     "skops": ("wrt.importers.skops_files", "load_skops"),
+    "tf-savedmodel": ("wrt.importers.savedmodel", "load_savedmodel"),
 }
 
 _REFUSED = {
@@ -38,9 +39,6 @@ _REFUSED = {
     "'wrt[sklearn]'); or export it to ONNX with skl2onnx, "
     "skl2onnx.to_onnx(estimator, X[:1].astype('float32')); or, in Python, pass "
     "the fitted estimator itself to wrt.wrap(estimator)",
-    "tf-savedmodel": "wrt reads Keras files, not TensorFlow SavedModels. Re-save the "
-    "model from Keras: model.save('model.keras') (or tf.keras.models.load_model on "
-    "the directory, then save as .keras)",
 }
 
 
@@ -55,15 +53,16 @@ def load(
     """Load a model file; its format is read from the content, not the extension.
 
     Args:
-        path: the model file (or a TensorFlow SavedModel directory, refused with
-            advice).
+        path: the model file, or a TensorFlow SavedModel directory (converted
+            through tf2onnx: ``pip install 'wrt[tensorflow]'``).
         inputs: names of the input columns (default: the file's own names, else
             ``x1 .. xn``).
         outputs: names of the outputs (default: the file's own, else ``y`` or
             ``y1 .. ym``).
         dtype: ``"float64"`` for a float64 copy.
         **options: format options: ``module=`` for a ``state_dict`` file,
-            ``activations=`` / ``layout=`` for ``.npz`` weight arrays.
+            ``activations=`` / ``layout=`` for ``.npz`` weight arrays,
+            ``signature=`` for a SavedModel.
 
     Returns:
         The model; ``model.format`` names the detected format.
