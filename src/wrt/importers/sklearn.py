@@ -34,8 +34,8 @@ import torch
 from torch import nn
 
 from wrt.errors import ModelError, UnsupportedEstimatorError
-from wrt.model import DTypeLike, Model, wrap
-from wrt.names import default_inputs, default_outputs
+from wrt.model import DTypeLike, Model
+from wrt.names import check_disjoint, check_names, default_inputs, default_outputs
 
 _SCALERS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler")
 _MLPS = ("MLPRegressor", "MLPClassifier")
@@ -168,14 +168,21 @@ def wrap_estimator(
             layers.append(_HIDDEN[hidden]())
     layers += _head(mlp, mlp_name, source)
     module = nn.Sequential(*layers).to(torch_dtype)
-    names_in = inputs if inputs is not None else _input_names(estimator, weights)
-    names_out = (
-        outputs
-        if outputs is not None
-        else _output_names(mlp, weights, _plain(names_in))
+    n_in, n_out = int(np.shape(weights[0])[0]), _n_outputs(mlp, weights)
+    names_in = (
+        check_names(inputs, kind="input", expected=n_in)
+        if inputs is not None
+        else _input_names(estimator, n_in)
     )
-    model = wrap(module, names_in, names_out, source=source)
-    model.format = "sklearn"
+    names_out = (
+        check_names(outputs, kind="output", expected=n_out)
+        if outputs is not None
+        else _output_names(mlp, n_out, set(names_in))
+    )
+    check_disjoint(names_in, names_out)
+    # not wrap(): its probe points (0.5, ...) are not in the data's units; the
+    # check against predict below uses points where the data lived instead
+    model = Model(module.eval(), names_in, names_out, source=source, format="sklearn")
     _check(model, estimator, mlp, steps, float_dtype, source)
     return model.converted(dtype)
 
@@ -270,8 +277,7 @@ def _identifier(name: str) -> str:
     return clean if _NAME.match(clean) else f"_{clean}"
 
 
-def _input_names(estimator: Any, weights: list[Any]) -> tuple[str, ...]:
-    n = int(np.shape(weights[0])[0])
+def _input_names(estimator: Any, n: int) -> tuple[str, ...]:
     found = getattr(estimator, "feature_names_in_", None)
     if found is None or len(found) != n:
         return default_inputs(n)
@@ -279,17 +285,18 @@ def _input_names(estimator: Any, weights: list[Any]) -> tuple[str, ...]:
     return names if len(set(names)) == n else default_inputs(n)
 
 
-def _plain(names: Sequence[str] | str) -> set[str]:
-    parts = names.split(",") if isinstance(names, str) else names
-    return {str(part).strip() for part in parts}
-
-
-def _output_names(mlp: Any, weights: list[Any], taken: set[str]) -> tuple[str, ...]:
+def _n_outputs(mlp: Any, weights: list[Any]) -> int:
+    """Columns of predict / predict_proba: 2 for a binary classifier's 1 unit."""
     n_out = int(np.shape(weights[-1])[1])
+    binary = getattr(mlp, "out_activation_", "") == "logistic" and n_out == 1
+    return 2 if binary and type(mlp).__name__ == "MLPClassifier" else n_out
+
+
+def _output_names(mlp: Any, n_out: int, taken: set[str]) -> tuple[str, ...]:
     if type(mlp).__name__ == "MLPRegressor":
         return default_outputs(n_out)
     classes = [str(c) for c in np.asarray(mlp.classes_).ravel()]
-    if n_out != len(classes) and not (n_out == 1 and len(classes) == 2):
+    if n_out != len(classes):
         return default_outputs(n_out)  # multilabel with other labels: no names
     return class_column_names(classes, taken)
 
