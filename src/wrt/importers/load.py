@@ -41,6 +41,11 @@ _REFUSED = {
     "the fitted estimator itself to wrt.wrap(estimator)",
 }
 
+_REFUSED_HINTS = {
+    "sklearn-pickle": "Save the estimator with skops.io.dump(estimator, "
+    "'model.skops') (pip install 'wrt[sklearn]') and pass the .skops file.",
+}
+
 
 def load(
     path: str | Path,
@@ -77,13 +82,15 @@ def load(
     detected = sniff(path)
     if detected.kind in _REFUSED:
         raise UnsupportedFormatError(
-            f"{path} is {detected.description}. {_REFUSED[detected.kind]}."
+            f"{path} is {detected.description}. {_REFUSED[detected.kind]}.",
+            hint=_REFUSED_HINTS.get(detected.kind),
         )
     if detected.kind not in _IMPORTERS:
         raise ModelFormatError(
             f"{path} is not a model file wrt can read: it is {detected.description}. "
             "wrt reads Keras (.keras, .h5), ONNX, torch.export (.pt2), TorchScript, "
-            "state_dict files, .npz weight arrays and scikit-learn .skops files."
+            "state_dict files, .npz weight arrays, scikit-learn .skops files and "
+            "TensorFlow SavedModel directories."
         )
     importer = _importer(detected)
     parameters = inspect.signature(importer).parameters

@@ -74,7 +74,8 @@ def load_savedmodel(
             f"{path} is a TensorFlow SavedModel directory. wrt converts it through "
             f"tf2onnx, which needs TensorFlow and tf2onnx: {INSTALL}. Or re-save "
             "the model from Keras, model.save('model.keras'), which wrt reads "
-            "without TensorFlow."
+            "without TensorFlow.",
+            hint=f"Install the TensorFlow extra: {INSTALL}.",
         ) from None
     # ``loaded`` owns the variables the signature reads: keep it alive until done
     loaded, function, names = _signature(tf, path, signature)

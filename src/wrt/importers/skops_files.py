@@ -58,7 +58,8 @@ def load_skops(
     except ImportError:
         raise UnsupportedFormatError(
             f"{path} is a scikit-learn estimator saved with skops, and reading it "
-            f"needs skops and scikit-learn: {INSTALL}."
+            f"needs skops and scikit-learn: {INSTALL}.",
+            hint=f"Install the scikit-learn extra: {INSTALL}.",
         ) from None
     try:
         untrusted = [str(t) for t in sio.get_untrusted_types(file=path)]
@@ -74,7 +75,9 @@ def load_skops(
             "wrt loads only the types of the estimators it converts (MLPRegressor, "
             "MLPClassifier and Pipelines of StandardScaler, MinMaxScaler, "
             "MaxAbsScaler or RobustScaler with them): other types could run code. "
-            "Save one of those estimators, or export the model to ONNX."
+            "Save one of those estimators, or export the model to ONNX.",
+            hint="wrt reads MLPRegressor / MLPClassifier (with scalers) from "
+            ".skops files; other estimators are not converted.",
         )
     try:
         estimator = sio.load(path, trusted=untrusted)
