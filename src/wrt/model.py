@@ -279,7 +279,7 @@ def wrap(
                 "A plain function has no weights to read its number of inputs from. "
                 "Pass inputs=[...], e.g. wrap(f, inputs=['x', 't'])."
             )
-        module = _Function(module)
+        module = _Function(cast(Callable[[torch.Tensor], torch.Tensor], module))
     target = as_dtype(dtype)
     if target is not None and _float_dtype(module) not in (None, target):
         module = _converted_copy(module, target)

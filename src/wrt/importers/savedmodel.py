@@ -67,8 +67,8 @@ def load_savedmodel(
             convert.
     """
     try:
-        import tensorflow as tf
-        import tf2onnx
+        import tensorflow as tf  # pyright: ignore[reportMissingImports, reportMissingModuleSource]
+        import tf2onnx  # pyright: ignore[reportMissingImports]
     except ImportError:
         raise UnsupportedFormatError(
             f"{path} is a TensorFlow SavedModel directory. wrt converts it through "

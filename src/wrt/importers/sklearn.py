@@ -59,6 +59,9 @@ SUPPORTED = (
 class Standardize(nn.Module):
     """``(x - center) / scale``: StandardScaler, RobustScaler, MaxAbsScaler."""
 
+    center: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, center: torch.Tensor, scale: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("center", center)
@@ -71,6 +74,9 @@ class Standardize(nn.Module):
 
 class Rescale(nn.Module):
     """``x * factor + offset``, clipped to ``[low, high]`` if given: MinMaxScaler."""
+
+    factor: torch.Tensor
+    offset: torch.Tensor
 
     def __init__(
         self,

@@ -54,7 +54,7 @@ def load_skops(
         UnsupportedEstimatorError: an estimator wrt does not convert.
     """
     try:
-        import skops.io as sio
+        import skops.io as sio  # pyright: ignore[reportMissingImports]
     except ImportError:
         raise UnsupportedFormatError(
             f"{path} is a scikit-learn estimator saved with skops, and reading it "
