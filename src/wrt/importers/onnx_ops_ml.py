@@ -183,6 +183,9 @@ class Rewritten:
 def probabilities(proto: onnx.ModelProto, source: str) -> Rewritten | None:
     """Keep a classifier's probabilities, named after its classes.
 
+    Only outputs computed by ``ArgMax`` / ``ArrayFeatureExtractor`` count as
+    labels; any other output is left for the converter to judge.
+
     Args:
         proto: the model as read from the file.
         source: the file, for messages.
@@ -192,7 +195,7 @@ def probabilities(proto: onnx.ModelProto, source: str) -> Rewritten | None:
         (the graph is used as it is).
 
     Raises:
-        ModelFormatError: no floating tensor output is left.
+        ModelFormatError: no output is left.
     """
     graph = proto.graph
     producer = {out: node for node in graph.node for out in node.output}
@@ -206,7 +209,7 @@ def probabilities(proto: onnx.ModelProto, source: str) -> Rewritten | None:
             kept.append(
                 helper.make_tensor_value_info(node.input[0], _elem(graph), None)
             )
-        elif _is_float_tensor(value):
+        elif _is_float_tensor(value) or not _is_label(value.name, producer):
             kept.append(value)
         else:
             dropped.append(value.name)
@@ -246,6 +249,20 @@ def _is_float_tensor(value: onnx.ValueInfoProto) -> bool:
         value.type.HasField("tensor_type")
         and value.type.tensor_type.elem_type in _FLOATS
     )
+
+
+def _is_label(name: str, producer: dict[str, onnx.NodeProto]) -> bool:
+    """Whether a value comes from an ArgMax or ArrayFeatureExtractor (a label)."""
+    seen = set()
+    while name in producer and name not in seen:
+        seen.add(name)
+        node = producer[name]
+        if node.op_type in ("ArgMax", "ArrayFeatureExtractor"):
+            return True
+        if not node.input:
+            return False
+        name = node.input[0]
+    return False
 
 
 def _zipmap_classes(node: onnx.NodeProto) -> list[str]:
