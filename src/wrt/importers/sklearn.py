@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -132,8 +133,9 @@ def wrap_estimator(
         source: where the estimator came from, for messages (default: its class).
 
     Returns:
-        The model: an ``nn.Sequential`` of scaler, ``nn.Linear`` and activation
-        modules; ``model.format`` is ``"sklearn"``.
+        The model: an ``nn.Sequential`` of scaler (named after the Pipeline's
+        steps), ``nn.Linear`` (``coefs_0``, ...) and activation modules;
+        ``model.format`` is ``"sklearn"``.
 
     Raises:
         UnsupportedEstimatorError: an estimator or step wrt does not convert,
@@ -145,9 +147,12 @@ def wrap_estimator(
     source = source or type(estimator).__name__
     steps = _steps(estimator)
     *scalers, (mlp_name, mlp) = steps
-    layers: list[nn.Module] = []
+    # named as scikit-learn names them: the Pipeline's step names, coefs_[i]
+    layers: dict[str, nn.Module] = {}
     for name, step in scalers:
-        layers.append(_scaler(step, name, source))
+        layers[_identifier(name or type(step).__name__.lower())] = _scaler(
+            step, name, source
+        )
     weights = list(getattr(mlp, "coefs_", None) or [])
     if not weights:
         raise ModelError(
@@ -169,11 +174,12 @@ def wrap_estimator(
         with torch.no_grad():
             linear.weight.copy_(torch.as_tensor(np.asarray(w).T, dtype=torch_dtype))
             linear.bias.copy_(torch.as_tensor(np.asarray(b), dtype=torch_dtype))
-        layers.append(linear)
+        layers[f"coefs_{i}"] = linear
         if i < len(weights) - 1:
-            layers.append(_HIDDEN[hidden]())
-    layers += _head(mlp, mlp_name, source)
-    module = nn.Sequential(*layers).to(torch_dtype)
+            layers[f"{hidden}_{i}"] = _HIDDEN[hidden]()
+    for j, head in enumerate(_head(mlp, mlp_name, source)):
+        layers[f"out_activation_{j}"] = head
+    module = nn.Sequential(OrderedDict(layers)).to(torch_dtype)
     n_in, n_out = int(np.shape(weights[0])[0]), _n_outputs(mlp, weights)
     names_in = (
         check_names(inputs, kind="input", expected=n_in)
