@@ -38,6 +38,9 @@ from wrt.importers.onnx_ops import Args, _req, register
 from wrt.importers.sklearn import class_column_names
 
 _ML = "ai.onnx.ml"
+# ops whose outputs are labels, not scores: argmax of the probabilities, the class
+# table lookup, the 0/1 threshold of multilabel classifiers
+_LABEL_OPS = ("ArgMax", "ArrayFeatureExtractor", "Binarizer")
 _FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
 
 
@@ -183,8 +186,9 @@ class Rewritten:
 def probabilities(proto: onnx.ModelProto, source: str) -> Rewritten | None:
     """Keep a classifier's probabilities, named after its classes.
 
-    Only outputs computed by ``ArgMax`` / ``ArrayFeatureExtractor`` count as
-    labels; any other output is left for the converter to judge.
+    Only outputs computed by ``ArgMax``, ``ArrayFeatureExtractor`` or
+    ``Binarizer`` (multilabel) count as labels; any other output is left for the
+    converter to judge.
 
     Args:
         proto: the model as read from the file.
@@ -252,12 +256,12 @@ def _is_float_tensor(value: onnx.ValueInfoProto) -> bool:
 
 
 def _is_label(name: str, producer: dict[str, onnx.NodeProto]) -> bool:
-    """Whether a value comes from an ArgMax or ArrayFeatureExtractor (a label)."""
+    """Whether a value comes from one of :data:`_LABEL_OPS` (a label)."""
     seen = set()
     while name in producer and name not in seen:
         seen.add(name)
         node = producer[name]
-        if node.op_type in ("ArgMax", "ArrayFeatureExtractor"):
+        if node.op_type in _LABEL_OPS:
             return True
         if not node.input:
             return False
