@@ -134,6 +134,56 @@ def test_regressors_match_predict_and_its_differences(kind):
     )
 
 
+def _ttr(transformer, regressor=None, **options):
+    from sklearn.compose import TransformedTargetRegressor
+
+    return TransformedTargetRegressor(
+        regressor=regressor or _mlp(MLPRegressor), transformer=transformer, **options
+    )
+
+
+TARGETS = {
+    "ttr-standard": lambda: _ttr(StandardScaler()),
+    "ttr-minmax-pipeline": lambda: _ttr(
+        MinMaxScaler(), make_pipeline(RobustScaler(), _mlp(MLPRegressor))
+    ),
+    "ttr-maxabs": lambda: _ttr(MaxAbsScaler()),
+    "ttr-robust": lambda: _ttr(RobustScaler()),
+    "ttr-none": lambda: _ttr(None),
+    "grid-search": lambda: _grid(),
+}
+
+
+def _grid():
+    from sklearn.model_selection import GridSearchCV
+
+    pipe = make_pipeline(StandardScaler(), _mlp(MLPRegressor))
+    return GridSearchCV(pipe, {"mlpregressor__alpha": [1e-4, 1e-2]}, cv=2)
+
+
+@pytest.mark.parametrize("kind", sorted(TARGETS))
+def test_target_transformers_and_searches(kind):
+    estimator = _quiet_fit(TARGETS[kind](), X, 3.0 * Y + 40.0)
+    model = wrt.wrap(estimator)
+    assert model.outputs == ("y",)
+    with torch.no_grad():
+        got = model(torch.tensor(XT)).numpy()
+    np.testing.assert_allclose(got, _predict(estimator, XT), rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(
+        _autograd(model, XT), _fd_grad(estimator, XT), rtol=1e-6, atol=1e-6
+    )
+
+
+def test_a_log_target_is_named_as_unsupported():
+    estimator = _quiet_fit(
+        _ttr(None, func=np.log, inverse_func=np.exp), X, np.exp(Y / 4)
+    )
+    with pytest.raises(
+        UnsupportedEstimatorError, match="FunctionTransformer with func"
+    ):
+        wrt.wrap(estimator)
+
+
 def test_several_targets_are_y1_y2():
     estimator = _quiet_fit(_mlp(MLPRegressor), X, np.c_[Y, Y**2])
     model = wrt.wrap(estimator)

@@ -15,6 +15,10 @@ be imported. Supported:
 * ``Pipeline`` of ``StandardScaler``, ``MinMaxScaler`` (also ``clip=True``),
   ``MaxAbsScaler`` or ``RobustScaler`` steps (any number, ``"passthrough"``
   allowed) ending in one of the two MLPs.
+* ``TransformedTargetRegressor`` around one of those, with one of the four scalers
+  (or none) as its target transformer: the inverse transform follows the MLP.
+* A fitted ``GridSearchCV`` / ``RandomizedSearchCV`` (also the halving ones): its
+  ``best_estimator_``.
 
 Inputs are named after ``feature_names_in_`` when the estimator was fitted on a
 DataFrame (characters that are not letters, digits or ``_`` become ``_``), else
@@ -35,11 +39,18 @@ import torch
 from torch import nn
 
 from wrt.errors import ModelError, UnsupportedEstimatorError
+from wrt.importers.sklearn_scalers import label, scaler, target_inverse
 from wrt.model import DTypeLike, Model
 from wrt.names import check_disjoint, check_names, default_inputs, default_outputs
 
 _SCALERS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler")
 _MLPS = ("MLPRegressor", "MLPClassifier")
+_SEARCHES = (
+    "GridSearchCV",
+    "RandomizedSearchCV",
+    "HalvingGridSearchCV",
+    "HalvingRandomSearchCV",
+)
 _HIDDEN = {"identity": nn.Identity, "logistic": nn.Sigmoid, "tanh": nn.Tanh}
 _HIDDEN["relu"] = nn.ReLU
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -55,45 +66,6 @@ SUPPORTED = (
     "Pipeline whose other steps are StandardScaler, MinMaxScaler, MaxAbsScaler or "
     "RobustScaler"
 )
-
-
-class Standardize(nn.Module):
-    """``(x - center) / scale``: StandardScaler, RobustScaler, MaxAbsScaler."""
-
-    center: torch.Tensor
-    scale: torch.Tensor
-
-    def __init__(self, center: torch.Tensor, scale: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("center", center)
-        self.register_buffer("scale", scale)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, n) -> (N, n)."""
-        return (x - self.center) / self.scale
-
-
-class Rescale(nn.Module):
-    """``x * factor + offset``, clipped to ``[low, high]`` if given: MinMaxScaler."""
-
-    factor: torch.Tensor
-    offset: torch.Tensor
-
-    def __init__(
-        self,
-        factor: torch.Tensor,
-        offset: torch.Tensor,
-        clip: tuple[float, float] | None = None,
-    ) -> None:
-        super().__init__()
-        self.register_buffer("factor", factor)
-        self.register_buffer("offset", offset)
-        self.clip = clip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, n) -> (N, n)."""
-        y = x * self.factor + self.offset
-        return y if self.clip is None else torch.clamp(y, *self.clip)
 
 
 class Softmax(nn.Module):
@@ -145,18 +117,29 @@ def wrap_estimator(
         InvalidNameError: ``inputs`` / ``outputs`` of the wrong count or invalid.
     """
     source = source or type(estimator).__name__
-    steps = _steps(estimator)
+    estimator = _best(estimator, source)
+    target = None
+    inner = estimator
+    if type(estimator).__name__ == "TransformedTargetRegressor":
+        target = target_inverse(estimator, source)
+        inner = getattr(estimator, "regressor_", None)
+        if inner is None:
+            raise ModelError(
+                f"The TransformedTargetRegressor in {source} is not fitted. Call "
+                "fit(X, y) first, then wrap it."
+            )
+    steps = _steps(inner)
     *scalers, (mlp_name, mlp) = steps
     # named as scikit-learn names them: the Pipeline's step names, coefs_[i]
     layers: dict[str, nn.Module] = {}
     for name, step in scalers:
-        layers[_identifier(name or type(step).__name__.lower())] = _scaler(
+        layers[_identifier(name or type(step).__name__.lower())] = scaler(
             step, name, source
         )
     weights = list(getattr(mlp, "coefs_", None) or [])
     if not weights:
         raise ModelError(
-            f"{_label(mlp, mlp_name)} in {source} is not fitted (it has no coefs_). "
+            f"{label(mlp, mlp_name)} in {source} is not fitted (it has no coefs_). "
             "Call fit(X, y) first, then wrap it."
         )
     float_dtype = np.result_type(*weights, *mlp.intercepts_)
@@ -166,7 +149,7 @@ def wrap_estimator(
     hidden = str(mlp.activation)
     if hidden not in _HIDDEN:
         raise UnsupportedEstimatorError(
-            f"{_label(mlp, mlp_name)} in {source} uses activation={hidden!r}; wrt "
+            f"{label(mlp, mlp_name)} in {source} uses activation={hidden!r}; wrt "
             f"converts {', '.join(_HIDDEN)}."
         )
     for i, (w, b) in enumerate(zip(weights, mlp.intercepts_, strict=True)):
@@ -179,6 +162,8 @@ def wrap_estimator(
             layers[f"{hidden}_{i}"] = _HIDDEN[hidden]()
     for j, head in enumerate(_head(mlp, mlp_name, source)):
         layers[f"out_activation_{j}"] = head
+    if target is not None:
+        layers["transformer_inverse"] = target
     module = nn.Sequential(OrderedDict(layers)).to(torch_dtype)
     n_in, n_out = int(np.shape(weights[0])[0]), _n_outputs(mlp, weights)
     names_in = (
@@ -199,9 +184,18 @@ def wrap_estimator(
     return model.converted(dtype)
 
 
-def _label(step: Any, name: str | None) -> str:
-    kind = type(step).__name__
-    return f"step '{name}' ({kind})" if name else kind
+def _best(estimator: Any, source: str) -> Any:
+    """A fitted search's ``best_estimator_`` (what its ``predict`` uses)."""
+    if type(estimator).__name__ not in _SEARCHES:
+        return estimator
+    best = getattr(estimator, "best_estimator_", None)
+    if best is None:
+        raise ModelError(
+            f"The {type(estimator).__name__} in {source} has no best_estimator_: "
+            "it is not fitted, or was fitted with refit=False. Fit it with "
+            "refit=True, or wrap the estimator you chose."
+        )
+    return _best(best, source)
 
 
 def _steps(estimator: Any) -> list[tuple[str | None, Any]]:
@@ -237,37 +231,6 @@ def _unsupported(kind: str, name: str | None) -> str:
     )
 
 
-def _tensor(values: Any, n: int) -> torch.Tensor:
-    array = np.broadcast_to(np.asarray(values, np.float64), (n,))
-    return torch.from_numpy(array.copy())
-
-
-def _scaler(step: Any, name: str | None, source: str) -> nn.Module:
-    """The torch module of one fitted scaler step."""
-    kind = type(step).__name__
-    n = getattr(step, "n_features_in_", None)
-    if n is None:
-        raise ModelError(
-            f"{_label(step, name)} in {source} is not fitted. Fit the Pipeline "
-            "first, then wrap it."
-        )
-    ones, zeros = np.ones(n), np.zeros(n)
-    if kind == "MinMaxScaler":
-        clip = tuple(float(v) for v in step.feature_range) if step.clip else None
-        return Rescale(_tensor(step.scale_, n), _tensor(step.min_, n), clip)  # type: ignore[arg-type]
-    if kind == "StandardScaler":
-        center = step.mean_ if step.with_mean else None
-        scale = step.scale_ if step.with_std else None
-    elif kind == "RobustScaler":
-        center, scale = step.center_, step.scale_
-    else:  # MaxAbsScaler
-        center, scale = None, step.scale_
-    return Standardize(
-        _tensor(zeros if center is None else center, n),
-        _tensor(ones if scale is None else scale, n),
-    )
-
-
 def _head(mlp: Any, name: str | None, source: str) -> list[nn.Module]:
     """The output activation, as ``predict`` / ``predict_proba`` apply it."""
     out = str(getattr(mlp, "out_activation_", "identity"))
@@ -279,7 +242,7 @@ def _head(mlp: Any, name: str | None, source: str) -> list[nn.Module]:
         binary = len(mlp.classes_) == 2 and np.shape(mlp.coefs_[-1])[1] == 1
         return [nn.Sigmoid(), BinaryProba()] if binary else [nn.Sigmoid()]
     raise UnsupportedEstimatorError(
-        f"{_label(mlp, name)} in {source} has output activation {out!r}; wrt "
+        f"{label(mlp, name)} in {source} has output activation {out!r}; wrt "
         "converts identity, logistic and softmax."
     )
 
