@@ -419,6 +419,8 @@ def _joblib(path: Path, compress) -> Path:
     [
         lambda p: p.write_bytes(pickle.dumps(_fitted())),
         lambda p: p.write_bytes(pickle.dumps(_fitted(), protocol=2)),
+        lambda p: p.write_bytes(pickle.dumps(_fitted(), protocol=0)),
+        lambda p: p.write_bytes(pickle.dumps(_fitted(), protocol=1)),
         lambda p: p.write_bytes(gzip.compress(pickle.dumps(_fitted()))),
         lambda p: _joblib(p, 0),
         lambda p: _joblib(p, 3),
@@ -427,7 +429,10 @@ def _joblib(path: Path, compress) -> Path:
         lambda p: _joblib(p, ("xz", 3)),
         lambda p: _joblib(p, ("lzma", 3)),
     ],
-    ids=["pickle", "pickle2", "gzip", "joblib", "zlib", "jgzip", "bz2", "xz", "lzma"],
+    ids=[
+        *("pickle", "pickle2", "pickle0", "pickle1", "gzip"),
+        *("joblib", "zlib", "jgzip", "bz2", "xz", "lzma"),
+    ],
 )
 def test_pickled_and_joblib_estimators_are_refused_with_skops_advice(tmp_path, write):
     path = tmp_path / "model.bin"
@@ -440,6 +445,16 @@ def test_pickled_and_joblib_estimators_are_refused_with_skops_advice(tmp_path, w
     assert "skops.io.dump(estimator, 'model.skops')" in message
     assert "skl2onnx" in message and "wrt.wrap(estimator)" in message
     assert "torch" not in message
+
+
+def test_a_joblib_file_of_plain_arrays_is_refused_too(tmp_path):
+    joblib = pytest.importorskip("joblib")
+    path = tmp_path / "arrays.joblib"
+    joblib.dump({"W1": np.ones((2, 3))}, path)
+    found = sniff(path)
+    assert found.kind == "sklearn-pickle" and "joblib file" in found.description
+    with pytest.raises(wrt.UnsupportedFormatError, match="never unpickles"):
+        wrt.load(path)
 
 
 def test_a_malicious_sklearn_pickle_never_runs(tmp_path):

@@ -40,9 +40,13 @@ class FileFormat:
     description: str
 
 
-_PICKLE_REFUSED = FileFormat(
-    "sklearn-pickle", "a pickled scikit-learn object (pickle or joblib)"
-)
+def _pickle_kind(data: bytes) -> FileFormat:
+    """A pickle that names scikit-learn or joblib (refused by wrt.load)."""
+    if b"sklearn" in data:
+        return FileFormat(
+            "sklearn-pickle", "a pickled scikit-learn object (pickle or joblib)"
+        )
+    return FileFormat("sklearn-pickle", "a joblib file (pickled Python objects)")
 
 
 def sniff(path: str | Path) -> FileFormat:
@@ -71,10 +75,13 @@ def sniff(path: str | Path) -> FileFormat:
         return _sniff_zip(path)
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         if any(mark in start for mark in _SKLEARN_MARKS):
-            return _PICKLE_REFUSED
+            return _pickle_kind(start)
         return FileFormat("torch-pickle", "a Python pickle (legacy torch.save)")
-    if _compressed_pickle(start):
-        return _PICKLE_REFUSED
+    if head[:1] in (b"c", b"(", b"}", b"]") and b"sklearn" in start:
+        return _pickle_kind(start)  # pickle protocols 0 and 1 (text-like opcodes)
+    inflated = _inflated_pickle(start)
+    if inflated is not None:
+        return _pickle_kind(inflated)
     if head[:1] == b"\x08" and 0 < head[1] < 32 and head[2] in _ONNX_NEXT_FIELDS:
         return FileFormat("onnx", "an ONNX model (protobuf)")
     return FileFormat("unknown", _looks_like(head))
@@ -104,11 +111,11 @@ def _sniff_zip(path: Path) -> FileFormat:
     return FileFormat("unknown", "a zip archive that is not a known model format")
 
 
-def _compressed_pickle(start: bytes) -> bool:
-    """A joblib file compressed with zlib, gzip, bz2 or xz/lzma holding a pickle.
+def _inflated_pickle(start: bytes) -> bytes | None:
+    """The first bytes of a compressed pickle that names scikit-learn or joblib.
 
-    Only the first bytes are decompressed (no code runs); the pickle must name
-    scikit-learn or joblib.
+    joblib compresses with zlib, gzip, bz2 or xz/lzma. Only the first bytes are
+    decompressed (no code runs). None when ``start`` is not such a file.
     """
     if start[:1] == b"x" and start[1:2] in (b"\x01", b"\x5e", b"\x9c", b"\xda"):
         inflate = zlib.decompressobj()
@@ -119,12 +126,13 @@ def _compressed_pickle(start: bytes) -> bool:
     elif start[:6] == b"\xfd7zXZ\x00" or start[:3] == b"\x5d\x00\x00":
         inflate = lzma.LZMADecompressor()
     else:
-        return False
+        return None
     try:
         data = inflate.decompress(start)
     except (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError):
-        return False
-    return data[:1] == b"\x80" and any(mark in data for mark in _SKLEARN_MARKS)
+        return None
+    found = data[:1] == b"\x80" and any(mark in data for mark in _SKLEARN_MARKS)
+    return data if found else None
 
 
 def _looks_like(head: bytes) -> str:
