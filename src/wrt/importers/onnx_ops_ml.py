@@ -34,7 +34,7 @@ import torch
 from onnx import helper, numpy_helper
 
 from wrt.errors import ModelFormatError
-from wrt.importers.onnx_ops import Args, _req, register
+from wrt.importers.onnx_ops import Args, register
 from wrt.importers.sklearn import class_column_names
 
 _ML = "ai.onnx.ml"
@@ -42,6 +42,14 @@ _ML = "ai.onnx.ml"
 # table lookup, the 0/1 threshold of multilabel classifiers
 _LABEL_OPS = ("ArgMax", "ArrayFeatureExtractor", "Binarizer")
 _FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
+
+
+def _req(args: Args, position: int) -> torch.Tensor:
+    """The node's input at ``position`` (every ml op here requires its input)."""
+    value = args[position] if position < len(args) else None
+    if value is None:
+        raise ModelFormatError(f"input {position} of the node is missing.")
+    return value
 
 
 def _floating(x: torch.Tensor, ft: torch.dtype) -> torch.Tensor:
