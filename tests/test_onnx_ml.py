@@ -130,6 +130,49 @@ def test_ml_ops_match_onnxruntime_and_differentiate_twice(tmp_path, name):
     assert torch.autograd.gradgradcheck(double.module, (points,))
 
 
+@pytest.mark.parametrize("post", ["NONE", "LOGISTIC", "SOFTMAX"])
+@pytest.mark.parametrize("rows", [1, 3])
+@pytest.mark.parametrize("strings", [True, False], ids=["strings", "ints"])
+def test_linear_classifier_scores_like_onnxruntime(tmp_path, post, rows, strings):
+    classes = ["a", "b", "c"][: max(rows, 2)]
+    labels = (
+        {"classlabels_strings": classes}
+        if strings
+        else {"classlabels_ints": list(range(len(classes)))}
+    )
+    rng = np.random.default_rng(rows)
+    node = helper.make_node(
+        "LinearClassifier",
+        ["X"],
+        ["label", "scores"],
+        domain=ML,
+        coefficients=rng.normal(size=3 * rows).tolist(),
+        intercepts=rng.normal(size=rows).tolist(),
+        post_transform=post,
+        **labels,
+    )
+    kind = TensorProto.STRING if strings else TensorProto.INT64
+    width = [None, len(classes)]
+    outputs = [
+        helper.make_tensor_value_info("label", kind, [None]),
+        helper.make_tensor_value_info("scores", TensorProto.FLOAT, width),
+    ]
+    path = _save(_graph([node], outputs=outputs), tmp_path)
+    model = wrt.load(path)  # the label output is dropped; checked against onnxruntime
+    names = tuple(classes) if strings else tuple(f"p_{i}" for i in range(len(classes)))
+    assert model.outputs == names
+    x = rng.uniform(-1, 1, (6, 3)).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"X": x}
+    )[1]
+    with torch.no_grad():
+        got = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    double = wrt.load(path, dtype="float64")
+    points = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(double.module, (points,))
+
+
 def test_the_imputer_fills_nan_like_onnxruntime(tmp_path):
     path = _save(_graph(OPS["imputer"][0]), tmp_path)
     x = np.array([[np.nan, 0.5, 0.25], [1.0, np.nan, np.nan]], np.float32)

@@ -11,6 +11,8 @@ plain differentiable torch function as onnxruntime defines it:
   faithfully for rows with negative values).
 * ``LinearRegressor``: ``x @ coefficients.T + intercepts`` (LinearRegression,
   Ridge, Lasso, ...).
+* ``LinearClassifier``: the same scores, then ``LOGISTIC`` / ``SOFTMAX``
+  (LogisticRegression); its label output is not differentiable and is dropped.
 * ``Imputer``: the identity where the value is not the one to replace (NaN by
   default); at finite points its derivative is 1.
 
@@ -41,6 +43,7 @@ _ML = "ai.onnx.ml"
 # ops whose outputs are labels, not scores: argmax of the probabilities, the class
 # table lookup, the 0/1 threshold of multilabel classifiers
 _LABEL_OPS = ("ArgMax", "ArrayFeatureExtractor", "Binarizer")
+_CLASS_LABELS = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")
 _FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
 
 
@@ -139,6 +142,64 @@ def linear_regressor(
     weight = _vector(coefficients, x).reshape(targets, -1)
     y = x @ weight.T
     return y + _vector(intercepts, x) if intercepts else y
+
+
+@register("LinearClassifier", domain=_ML)
+def linear_classifier(
+    args: Args,
+    ft: torch.dtype,
+    *,
+    coefficients: Sequence[float] | None = None,
+    intercepts: Sequence[float] | None = None,
+    classlabels_strings: Sequence[bytes] | None = None,
+    classlabels_ints: Sequence[int] | None = None,
+    multi_class: int = 0,
+    post_transform: str = "NONE",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores ``x @ W.T + b`` (E rows of W), then the post transform.
+
+    With one row of coefficients and two classes, the scores are ``[1 - p, p]``
+    as onnxruntime computes them: ``p = sigmoid(s)`` for LOGISTIC, else ``s``.
+
+    Args:
+        args: ``[x]``, x of shape (N, C).
+        ft: the float dtype of the points.
+        coefficients: E * C weights, row-major.
+        intercepts: one per row (default 0).
+        classlabels_strings: the class labels (strings), or
+        classlabels_ints: the class labels (integers).
+        multi_class: whether several classes may be predicted (no effect on the
+            scores).
+        post_transform: ``NONE``, ``LOGISTIC`` or ``SOFTMAX``.
+
+    Returns:
+        ``(label, scores)``: the index of the best class, (N,) int64 (the label
+        output is dropped before conversion when it is a graph output; it has no
+        derivative), and the scores (N, E), or (N, 2) for one row and two classes.
+
+    Raises:
+        ModelFormatError: another post transform (SOFTMAX_ZERO, PROBIT).
+    """
+    x = _floating(_req(args, 0), ft)
+    labels = list(classlabels_strings or classlabels_ints or [])
+    weight = _vector(coefficients, x).reshape(-1, x.shape[-1])
+    scores = x @ weight.T
+    if intercepts:
+        scores = scores + _vector(intercepts, x)
+    if post_transform not in ("NONE", "LOGISTIC", "SOFTMAX"):
+        raise ModelFormatError(
+            f"LinearClassifier post_transform {post_transform!r} is not supported "
+            "(NONE, LOGISTIC, SOFTMAX are)."
+        )
+    if weight.shape[0] == 1 and len(labels) == 2:
+        # onnxruntime: p = sigmoid(s) for LOGISTIC, else s itself; then [1 - p, p]
+        p = torch.sigmoid(scores) if post_transform == "LOGISTIC" else scores
+        scores = torch.cat([1 - p, p], dim=-1)
+    elif post_transform == "LOGISTIC":
+        scores = torch.sigmoid(scores)
+    elif post_transform == "SOFTMAX":
+        scores = torch.softmax(scores, dim=-1)
+    return scores.argmax(dim=-1), scores
 
 
 @register("Imputer", domain=_ML)
@@ -271,6 +332,8 @@ def _is_label(name: str, producer: dict[str, onnx.NodeProto]) -> bool:
         node = producer[name]
         if node.op_type in _LABEL_OPS:
             return True
+        if node.op_type.endswith("Classifier") and node.output[0] == name:
+            return True  # a classifier op's first output is its label
         if not node.input:
             return False
         name = node.input[0]
@@ -278,8 +341,9 @@ def _is_label(name: str, producer: dict[str, onnx.NodeProto]) -> bool:
 
 
 def _zipmap_classes(node: onnx.NodeProto) -> list[str]:
+    """The class labels of a ZipMap (or a classifier op) as strings."""
     for attribute in node.attribute:
-        if attribute.name in ("classlabels_strings", "classlabels_int64s"):
+        if attribute.name in _CLASS_LABELS:
             values = helper.get_attribute_value(attribute)
             return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
     return []
@@ -301,6 +365,8 @@ def _label_classes(
     while name in producer and name not in seen:
         seen.add(name)
         node = producer[name]
+        if node.op_type.endswith("Classifier") and node.output[0] == name:
+            return _zipmap_classes(node) or None  # the same attribute names
         if node.op_type == "ArrayFeatureExtractor":
             table = initializers.get(node.input[0]) or constants.get(node.input[0])
             if table is None:
