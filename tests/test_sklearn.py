@@ -311,7 +311,7 @@ def test_the_estimator_is_left_as_it_was():
 @pytest.mark.parametrize(
     ("make", "says"),
     [
-        (lambda: LinearRegression().fit(X, Y), r"cannot convert LinearRegression"),
+        (lambda: _fit_tree(), r"cannot convert DecisionTreeRegressor"),
         (
             lambda: _quiet_fit(
                 make_pipeline(PolynomialFeatures(), _mlp(MLPRegressor)), X, Y
@@ -330,6 +330,25 @@ def test_unsupported_estimators_are_named(make, says):
     message = str(excinfo.value)
     assert "MLPRegressor or MLPClassifier" in message and "StandardScaler" in message
     assert isinstance(excinfo.value, TypeError | ValueError)
+
+
+def _fit_tree():
+    from sklearn.tree import DecisionTreeRegressor
+
+    return DecisionTreeRegressor(max_depth=2).fit(X, Y)
+
+
+@pytest.mark.parametrize("kind", ["linear", "normalizer-step"])
+def test_estimators_that_onnx_converts_point_there(kind):
+    from sklearn.preprocessing import Normalizer
+
+    estimator = (
+        LinearRegression().fit(X, Y)
+        if kind == "linear"
+        else _quiet_fit(make_pipeline(Normalizer(), _mlp(MLPRegressor)), X, Y)
+    )
+    with pytest.raises(UnsupportedEstimatorError, match=r"skl2onnx\.to_onnx"):
+        wrt.wrap(estimator)
 
 
 def test_an_unfitted_estimator_says_fit_first():

@@ -45,6 +45,18 @@ from wrt.names import check_disjoint, check_names, default_inputs, default_outpu
 
 _SCALERS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler")
 _MLPS = ("MLPRegressor", "MLPClassifier")
+# what skl2onnx exports with ops wrt's ONNX importer reads (onnx_ops_ml)
+_VIA_ONNX = frozenset(
+    {
+        "LinearRegression",
+        "Ridge",
+        "Lasso",
+        "ElasticNet",
+        "LogisticRegression",
+        "Normalizer",
+        "SimpleImputer",
+    }
+)
 _SEARCHES = (
     "GridSearchCV",
     "RandomizedSearchCV",
@@ -224,6 +236,13 @@ def _steps(estimator: Any) -> list[tuple[str | None, Any]]:
 
 def _unsupported(kind: str, name: str | None) -> str:
     what = f"step '{name}' ({kind})" if name else kind
+    if kind in _VIA_ONNX:
+        return (
+            f"wrt.wrap cannot convert {what}: it converts {SUPPORTED}. wrt's ONNX "
+            f"importer reads {kind} (ai.onnx.ml ops): export the whole estimator "
+            "with skl2onnx, skl2onnx.to_onnx(estimator, X[:1].astype('float32')), "
+            "save it and wrt.load the .onnx file."
+        )
     return (
         f"wrt cannot convert {what}: it converts {SUPPORTED}. Other estimators "
         "(trees, nearest neighbours, SVMs, ...) are not converted; for a smooth "
