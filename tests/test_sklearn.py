@@ -113,12 +113,16 @@ ESTIMATORS = {
         ]
     ),
     "bare-regressor": lambda: _mlp(MLPRegressor),
+    "poisson-exp": lambda: make_pipeline(
+        StandardScaler(), _mlp(MLPRegressor, loss="poisson")
+    ),
 }
 
 
 @pytest.mark.parametrize("kind", sorted(ESTIMATORS))
 def test_regressors_match_predict_and_its_differences(kind):
-    estimator = _quiet_fit(ESTIMATORS[kind](), X, Y)
+    target = np.exp(Y / 4) if kind == "poisson-exp" else Y  # poisson: y > 0
+    estimator = _quiet_fit(ESTIMATORS[kind](), X, target)
     model = wrt.wrap(estimator)
     assert model.format == "sklearn" and model.runtime == "torch"
     assert model.dtype == torch.float64

@@ -6,7 +6,8 @@ its fitted attributes (duck typing), so wrt does not need scikit-learn installed
 be imported. Supported:
 
 * ``MLPRegressor``: ``coefs_``, ``intercepts_``, ``activation`` (identity,
-  logistic, tanh, relu); outputs as ``predict`` gives them (``y`` or ``y1 .. ym``).
+  logistic, tanh, relu), ``exp`` at the output for ``loss="poisson"``; outputs as
+  ``predict`` gives them (``y`` or ``y1 .. ym``).
 * ``MLPClassifier``: probabilities as ``predict_proba`` gives them: softmax for
   several classes, ``[1 - p, p]`` for two (logistic output), one logistic column
   per label for multilabel targets. Outputs are named after ``classes_``: the
@@ -23,7 +24,8 @@ be imported. Supported:
 Inputs are named after ``feature_names_in_`` when the estimator was fitted on a
 DataFrame (characters that are not letters, digits or ``_`` become ``_``), else
 ``x1 .. xn``. The converted module is checked against ``predict`` /
-``predict_proba`` on sample points at wrap time, in float64.
+``predict_proba`` on sample points at wrap time, in the dtype of the fitted
+weights.
 """
 
 from __future__ import annotations
@@ -86,6 +88,14 @@ class Softmax(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, k) -> (N, k)."""
         return torch.softmax(x, dim=1)
+
+
+class Exp(nn.Module):
+    """``exp(x)``: MLPRegressor's output with ``loss="poisson"``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, k) -> (N, k)."""
+        return torch.exp(x)
 
 
 class BinaryProba(nn.Module):
@@ -253,8 +263,10 @@ def _unsupported(kind: str, name: str | None) -> str:
 def _head(mlp: Any, name: str | None, source: str) -> list[nn.Module]:
     """The output activation, as ``predict`` / ``predict_proba`` apply it."""
     out = str(getattr(mlp, "out_activation_", "identity"))
-    if type(mlp).__name__ == "MLPRegressor" or out == "identity":
+    if out == "identity":
         return []
+    if out == "exp":  # MLPRegressor(loss="poisson")
+        return [Exp()]
     if out == "softmax":
         return [Softmax()]
     if out == "logistic":
@@ -262,7 +274,7 @@ def _head(mlp: Any, name: str | None, source: str) -> list[nn.Module]:
         return [nn.Sigmoid(), BinaryProba()] if binary else [nn.Sigmoid()]
     raise UnsupportedEstimatorError(
         f"{label(mlp, name)} in {source} has output activation {out!r}; wrt "
-        "converts identity, logistic and softmax."
+        "converts identity, exp, logistic and softmax."
     )
 
 
