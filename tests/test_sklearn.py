@@ -524,12 +524,35 @@ def test_skops_files_with_untrusted_types_are_refused(tmp_path):
         wrt.load(path)
 
 
-def test_skops_files_of_trusted_but_unconverted_estimators_are_named(tmp_path):
+def test_skops_files_of_classes_skops_trusts_are_refused_too(tmp_path):
     sio = pytest.importorskip("skops.io")
     path = tmp_path / "linear.skops"
-    sio.dump(LinearRegression().fit(X, Y), path)
-    with pytest.raises(UnsupportedEstimatorError, match="LinearRegression"):
+    sio.dump(LinearRegression().fit(X, Y), path)  # skops trusts it by default
+    assert sio.get_untrusted_types(file=path) == []
+    with pytest.raises(wrt.UnsupportedFormatError, match=r"LinearRegression"):
         wrt.load(path)
+
+
+def test_skops_files_with_functions_are_refused(tmp_path):
+    sio = pytest.importorskip("skops.io")
+    estimator = _quiet_fit(
+        _ttr(None, func=np.log, inverse_func=np.exp), X, np.exp(Y / 4)
+    )
+    path = tmp_path / "log.skops"
+    sio.dump(estimator, path)
+    with pytest.raises(wrt.UnsupportedFormatError, match=r"numpy\.log"):
+        wrt.load(path)
+
+
+def test_skops_target_regressor_with_a_scaler_loads(tmp_path):
+    sio = pytest.importorskip("skops.io")
+    estimator = _quiet_fit(_ttr(StandardScaler()), X, Y)
+    path = tmp_path / "ttr.skops"
+    sio.dump(estimator, path)
+    model = wrt.load(path)
+    with torch.no_grad():
+        got = model(torch.tensor(XT)).numpy()[:, 0]
+    np.testing.assert_allclose(got, estimator.predict(XT), rtol=1e-12)
 
 
 def test_a_damaged_skops_file(tmp_path):
