@@ -188,6 +188,13 @@ def test_a_log_target_is_named_as_unsupported():
         wrt.wrap(estimator)
 
 
+def test_derivative_calls_take_the_estimator_itself():
+    estimator = _quiet_fit(make_pipeline(StandardScaler(), _mlp(MLPRegressor)), X, Y)
+    direct = wrt.partials(estimator, XT, ["dy/dx2"], dtype="float64")
+    wrapped = wrt.partials(wrt.wrap(estimator), XT, ["dy/dx2"], dtype="float64")
+    torch.testing.assert_close(direct["dy/dx2"], wrapped["dy/dx2"])
+
+
 def test_several_targets_are_y1_y2():
     estimator = _quiet_fit(_mlp(MLPRegressor), X, np.c_[Y, Y**2])
     model = wrt.wrap(estimator)

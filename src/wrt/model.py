@@ -241,7 +241,7 @@ def wrap(
         >>> m.inputs, m.outputs
         (('x1', 'x2', 'x3'), ('y',))
     """
-    if not isinstance(module, nn.Module | Model) and _is_sklearn(module):
+    if not isinstance(module, nn.Module | Model) and is_sklearn(module):
         from wrt.importers.sklearn import wrap_estimator
 
         named = None if source == "module" else source
@@ -304,7 +304,7 @@ def wrap(
     return Model(module, names_in, names_out, source=source)
 
 
-def _is_sklearn(obj: object) -> bool:
+def is_sklearn(obj: object) -> bool:
     """A scikit-learn object, told by its classes' modules (sklearn is not imported)."""
     return any(
         getattr(cls, "__module__", "").split(".")[0] == "sklearn"
