@@ -23,7 +23,7 @@ from wrt.engines.base import Engine, Request
 from wrt.engines.choose import resolve
 from wrt.engines.run import check_chunk_size, run
 from wrt.errors import ModelError, NonFiniteWarning, SpecError, caller_level
-from wrt.model import DTypeLike, Model, wrap
+from wrt.model import DTypeLike, Model, is_sklearn, wrap
 from wrt.names import did_you_mean, listing
 from wrt.nonfinite import screen, warning_text
 from wrt.result import Partials
@@ -194,14 +194,18 @@ def hessian(
 
 
 def as_model(model: ModelLike) -> Model:
-    """A :class:`Model` from a Model, a torch module (default names) or a path."""
+    """A :class:`Model` from a Model, module, fitted estimator or path.
+
+    A torch module gets default names; a scikit-learn estimator is converted by
+    :func:`wrap`; a path is loaded.
+    """
     if isinstance(model, Model):
         return model
     if isinstance(model, (str, Path)):
         from wrt.importers import load  # deferred: importers pull in format readers
 
         return load(model)
-    if isinstance(model, nn.Module):
+    if isinstance(model, nn.Module) or is_sklearn(model):
         return wrap(model)
     raise ModelError(
         f"Expected a wrt Model, a torch.nn.Module or a path, got "

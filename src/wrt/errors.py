@@ -58,6 +58,10 @@ class IntegerInputError(ModelError):
     """A derivative along an input that only takes integer values (an index)."""
 
 
+class UnsupportedEstimatorError(ModelError, TypeError):
+    """A scikit-learn estimator (or Pipeline step) that wrt does not convert."""
+
+
 class ModelFormatError(WrtError, ValueError):
     """A file is not a model wrt can read, or is damaged."""
 

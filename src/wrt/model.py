@@ -224,7 +224,7 @@ class Model:
 
 
 def wrap(
-    module: nn.Module | Model | Callable[[torch.Tensor], torch.Tensor],
+    module: nn.Module | Model | Callable[[torch.Tensor], torch.Tensor] | object,
     inputs: Sequence[str] | str | None = None,
     outputs: Sequence[str] | str | None = None,
     *,
@@ -236,7 +236,9 @@ def wrap(
     Args:
         module: maps points (N, n_in) to (N, n_out), (N,) or (N, a, b, ...) (then
             the a * b * ... values are columns, row-major); a plain callable works
-            too (then ``inputs`` is required). It is put in eval mode.
+            too (then ``inputs`` is required). It is put in eval mode. A fitted
+            scikit-learn MLPRegressor, MLPClassifier or Pipeline of scalers ending
+            in one is converted to torch (:mod:`wrt.importers.sklearn`).
         inputs: input names (default ``x1 .. xn``); when not given, n is found by
             calling the module (:func:`wrt.probe.infer_width`): the first weight
             matrix's width if the module works there and uses every column, else
@@ -260,12 +262,18 @@ def wrap(
             (:func:`wrt.probe.check_model`).
         InvalidNameError: names are not identifiers, repeat, or do not match
             the model's sizes.
+        UnsupportedEstimatorError: a scikit-learn estimator wrt does not convert.
 
     Examples:
         >>> m = wrap(torch.nn.Linear(3, 1))
         >>> m.inputs, m.outputs
         (('x1', 'x2', 'x3'), ('y',))
     """
+    if not isinstance(module, nn.Module | Model) and is_sklearn(module):
+        from wrt.importers.sklearn import wrap_estimator
+
+        named = None if source == "module" else source
+        return wrap_estimator(module, inputs, outputs, dtype=dtype, source=named)
     if isinstance(module, Model):
         base = module
         names_in = (
@@ -300,7 +308,7 @@ def wrap(
                 "A plain function has no weights to read its number of inputs from. "
                 "Pass inputs=[...], e.g. wrap(f, inputs=['x', 't'])."
             )
-        module = _Function(module)
+        module = _Function(cast(Callable[[torch.Tensor], torch.Tensor], module))
     target = as_dtype(dtype)
     if target is not None and _float_dtype(module) not in (None, target):
         module = _converted_copy(module, target)
@@ -323,6 +331,14 @@ def wrap(
     check_disjoint(names_in, names_out)
     check_model(module, names_in, probe_dtype, source, inferred=inputs is None)
     return Model(module, names_in, names_out, source=source)
+
+
+def is_sklearn(obj: object) -> bool:
+    """A scikit-learn object, told by its classes' modules (sklearn is not imported)."""
+    return any(
+        getattr(cls, "__module__", "").split(".")[0] == "sklearn"
+        for cls in type(obj).__mro__
+    )
 
 
 def _converted_copy(module: nn.Module, dtype: torch.dtype) -> nn.Module:

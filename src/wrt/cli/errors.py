@@ -80,13 +80,14 @@ _HINTS: list[tuple[type[WrtError], str]] = [
     ),
     (
         UnsupportedFormatError,
-        "wrt reads .keras/.h5, ONNX, .pt2, TorchScript, state_dict (--module) and "
-        ".npz files; see wrt inspect.",
+        "wrt reads .keras/.h5, ONNX, .pt2, TorchScript, state_dict (--module), "
+        ".npz and .skops files and SavedModel folders; see wrt inspect.",
     ),
     (
         ModelFormatError,
         "The message above says what to change in the file or the options; wrt "
-        "reads .keras/.h5, ONNX, .pt2, TorchScript, state_dict (--module), .npz.",
+        "reads .keras/.h5, ONNX, .pt2, TorchScript, state_dict (--module), .npz, "
+        ".skops, SavedModel folders.",
     ),
     (
         UnsupportedOpError,

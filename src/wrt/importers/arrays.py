@@ -45,6 +45,13 @@ class _Softplus(nn.Module):
         return softplus(x)
 
 
+class _Softmax(nn.Module):
+    """Softmax over the units of a layer (dim 1): a classifier's probabilities."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(x, dim=1)
+
+
 # name -> module factory; several names for one function are aliases
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "sigmoid": nn.Sigmoid,
@@ -60,7 +67,37 @@ _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "silu": nn.SiLU,
     "swish": nn.SiLU,
     "sin": _Sin,
+    "softmax": _Softmax,  # sklearn MLPClassifier's out_activation_ (several classes)
 }
+
+# Activations of Keras, torch and scikit-learn that wrt does not read from .npz: a
+# "did you mean" would offer a different function (selu -> elu, relu6 -> relu), so
+# for these the message lists the valid names only.
+_KNOWN_ELSEWHERE = frozenset(
+    {
+        "selu",
+        "relu6",
+        "softsign",
+        "hard_sigmoid",
+        "hard_silu",
+        "hard_swish",
+        "hard_tanh",
+        "mish",
+        "exp",
+        "exponential",
+        "log_softmax",
+        "prelu",
+        "celu",
+        "glu",
+        "log_sigmoid",
+        "tanhshrink",
+        "softshrink",
+        "hardshrink",
+        "sparsemax",
+        "squareplus",
+        "threshold",
+    }
+)
 
 
 def load_npz(
@@ -85,7 +122,8 @@ def load_npz(
             when every array is float64, else float32.
         activations: one name per layer (a list or ``"tanh,linear"``); overrides
             the file's array. Valid: sigmoid (logistic), tanh, relu, leaky_relu,
-            softplus, linear (identity), elu, gelu, silu (swish), sin.
+            softplus, linear (identity), elu, gelu, silu (swish), sin, softmax
+            (over the layer's units, as an sklearn MLPClassifier's output).
         layout: ``"in_out"`` (W_i has shape (in, out): ``x @ W``, numpy and
             sklearn) or ``"out_in"`` ((out, in): ``W @ x``, torch). Needed only
             when the shapes fit both.
@@ -243,6 +281,12 @@ def _activations(given: Sequence[str] | str | np.ndarray, path: Path) -> list[st
         given = [v.decode() if isinstance(v, bytes) else str(v) for v in given.ravel()]
     names = [n.strip().lower() for n in _split(given)]
     for name in names:
+        if name in _KNOWN_ELSEWHERE or name.replace("-", "_") in _KNOWN_ELSEWHERE:
+            raise ModelFormatError(
+                f"Activation {name!r} is not supported in .npz weight files. Valid: "
+                f"{', '.join(_ACTIVATIONS)}. Save the network in a format that "
+                "keeps the model itself (ONNX, torch.export .pt2, .keras)."
+            )
         if name not in _ACTIVATIONS:
             raise ModelFormatError(
                 f"Unknown activation {name!r}. Valid: {', '.join(_ACTIVATIONS)}."

@@ -28,12 +28,22 @@ _IMPORTERS = {
     "keras-h5": ("wrt.importers.keras", "load_keras"),
     "onnx": ("wrt.importers.onnx", "load_onnx"),
     "npz": ("wrt.importers.arrays", "load_npz"),
+    "skops": ("wrt.importers.skops_files", "load_skops"),
+    "tf-savedmodel": ("wrt.importers.savedmodel", "load_savedmodel"),
 }
 
 _REFUSED = {
-    "tf-savedmodel": "wrt reads Keras files, not TensorFlow SavedModels. Re-save the "
-    "model from Keras: model.save('model.keras') (or tf.keras.models.load_model on "
-    "the directory, then save as .keras)",
+    "sklearn-pickle": "wrt never unpickles files: loading a pickle runs code that "
+    "the file chooses. Save the fitted estimator with skops instead, "
+    "skops.io.dump(estimator, 'model.skops'), and load that file (pip install "
+    "'wrt[sklearn]'); or export it to ONNX with skl2onnx, "
+    "skl2onnx.to_onnx(estimator, X[:1].astype('float32')); or, in Python, pass "
+    "the fitted estimator itself to wrt.wrap(estimator)",
+}
+
+_REFUSED_HINTS = {
+    "sklearn-pickle": "Save the estimator with skops.io.dump(estimator, "
+    "'model.skops') (pip install 'wrt[sklearn]') and pass the .skops file.",
 }
 
 
@@ -48,15 +58,16 @@ def load(
     """Load a model file; its format is read from the content, not the extension.
 
     Args:
-        path: the model file (or a TensorFlow SavedModel directory, refused with
-            advice).
+        path: the model file, or a TensorFlow SavedModel directory (converted
+            through tf2onnx: ``pip install 'wrt[tensorflow]'``).
         inputs: names of the input columns (default: the file's own names, else
             ``x1 .. xn``).
         outputs: names of the outputs (default: the file's own, else ``y`` or
             ``y1 .. ym``).
         dtype: ``"float64"`` for a float64 copy.
         **options: format options: ``module=`` for a ``state_dict`` file,
-            ``activations=`` / ``layout=`` for ``.npz`` weight arrays.
+            ``activations=`` / ``layout=`` for ``.npz`` weight arrays,
+            ``signature=`` for a SavedModel.
 
     Returns:
         The model; ``model.format`` names the detected format.
@@ -71,13 +82,15 @@ def load(
     detected = sniff(path)
     if detected.kind in _REFUSED:
         raise UnsupportedFormatError(
-            f"{path} is {detected.description}. {_REFUSED[detected.kind]}."
+            f"{path} is {detected.description}. {_REFUSED[detected.kind]}.",
+            hint=_REFUSED_HINTS.get(detected.kind),
         )
     if detected.kind not in _IMPORTERS:
         raise ModelFormatError(
             f"{path} is not a model file wrt can read: it is {detected.description}. "
             "wrt reads Keras (.keras, .h5), ONNX, torch.export (.pt2), TorchScript, "
-            "state_dict files and .npz weight arrays."
+            "state_dict files, .npz weight arrays, scikit-learn .skops files and "
+            "TensorFlow SavedModel directories."
         )
     importer = _importer(detected)
     parameters = inspect.signature(importer).parameters

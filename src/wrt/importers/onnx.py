@@ -52,6 +52,7 @@ from onnx.inliner import inline_local_functions
 from torch import nn
 
 from wrt.errors import ModelError, ModelFormatError
+from wrt.importers import onnx_ops_ml
 from wrt.importers.fixed_batch import blocks, declared_batch
 from wrt.importers.onnx_graph import Step, compile_nodes, run_steps, tensor_of
 from wrt.importers.onnx_verify import (
@@ -220,7 +221,10 @@ def load_onnx(
     """
     path = Path(path)
     proto = _read(path)
-    module = convert(proto.graph, str(path), opsets(proto))
+    # a classifier's label / ZipMap outputs: keep the probabilities (onnx_ops_ml)
+    rewritten = onnx_ops_ml.probabilities(proto, str(path))
+    graph = proto.graph if rewritten is None else rewritten.proto.graph
+    module = convert(graph, str(path), opsets(proto))
     if not module.ports:
         raise ModelFormatError(
             f"{path}: the ONNX graph has no inputs (every input has an initializer), "
@@ -250,6 +254,13 @@ def load_onnx(
         if outputs is not None
         else _names(list(zip(module.output_names, sizes, strict=True)), default_outputs)
     )
+    if (
+        outputs is None
+        and rewritten
+        and rewritten.names
+        and len(rewritten.names) == sum(sizes)
+    ):
+        names_out = rewritten.names
     if set(names_in) & set(names_out):  # file names that clash: use the defaults
         if outputs is None:
             names_out = default_outputs(sum(sizes))
@@ -257,7 +268,9 @@ def load_onnx(
             names_in = default_inputs(len(names_in))
     check_disjoint(names_in, names_out)
     if verify:
-        verify_with_onnxruntime(module, proto, path)
+        verify_with_onnxruntime(
+            module, proto, path, rewritten=rewritten and rewritten.proto
+        )
     runner: nn.Module = module
     if batch is not None:
         runner = blocks(module, batch, probe, str(path), "onnx", 4, when_needed=True)
