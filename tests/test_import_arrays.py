@@ -389,3 +389,25 @@ def test_truncated_npz_is_a_one_line_error(tmp_path):
     with pytest.raises(wrt.ModelFormatError) as excinfo:
         wrt.load(cut)
     _one_line(excinfo)
+
+
+@pytest.mark.parametrize("first", [0, 1])
+def test_layers_numbered_from_zero_or_one_give_the_same_network(tmp_path, first):
+    # scikit-learn's coefs_[0], intercepts_[0] saved as W0, b0: every layer counts
+    rng = np.random.default_rng(4)
+    w = [rng.normal(size=(2, 5)), rng.normal(size=(5, 3)), rng.normal(size=(3, 1))]
+    b = [rng.normal(size=5), rng.normal(size=3), rng.normal(size=1)]
+    arrays = {f"W{i + first}": w[i] for i in range(3)}
+    arrays |= {f"b{i + first}": b[i] for i in range(3)}
+    np.savez(tmp_path / "m.npz", **arrays)
+    m = wrt.load(tmp_path / "m.npz", activations=["tanh", "sigmoid", "linear"])
+    x = rng.normal(size=(6, 2))
+    h = 1 / (1 + np.exp(-(np.tanh(x @ w[0] + b[0]) @ w[1] + b[1])))
+    expected = h @ w[2] + b[2]
+    np.testing.assert_allclose(m(torch.from_numpy(x)).detach().numpy(), expected)
+
+
+def test_a_gap_in_zero_based_numbering_is_refused(tmp_path):
+    np.savez(tmp_path / "m.npz", W0=np.ones((2, 3)), W2=np.ones((3, 1)))
+    with pytest.raises(wrt.ModelFormatError, match=r"missing W1.*from 0"):
+        wrt.load(tmp_path / "m.npz", activations=["tanh", "linear"])

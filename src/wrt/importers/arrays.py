@@ -201,15 +201,20 @@ def _read(
     biases = {
         int(m.group(2)): arrays[k] for k, m in matched.items() if m.group(1) == "b"
     }
-    count = max([*layers, *biases], default=0)
-    missing = [f"W{i}" for i in range(1, count + 1) if i not in layers]
+    # numbered from 1 (W1, b1, ...) or, as scikit-learn's coefs_[0], from 0
+    first = 0 if 0 in layers or 0 in biases else 1
+    count = max([*layers, *biases], default=first - 1)
+    missing = [f"W{i}" for i in range(first, count + 1) if i not in layers]
     if not layers or missing:
         have = ", ".join(sorted(arrays, key=lambda k: (int(k[1:]), k[0]))) or "none"
         raise ModelFormatError(
             f"{path} is missing {', '.join(missing) or 'W1'} (it has {have}). Layers "
-            "are numbered from 1 without gaps: W1, b1, W2, b2, ..."
+            "are numbered from 1 (or from 0) without gaps: W1, b1, W2, b2, ..."
         )
-    return [layers[i] for i in range(1, count + 1)], _biases(biases, path), names
+    shift = 1 - first  # layers are counted from 1 from here on
+    biases = {i + shift: b for i, b in biases.items()}
+    weights = [layers[i] for i in range(first, count + 1)]
+    return weights, _biases(biases, path), names
 
 
 def _suggest(key: str) -> str:
