@@ -175,13 +175,17 @@ def test_arguments_with_defaults_are_not_columns(tmp_path):
     assert_matches(model, module, {"dy/dx": (0,), "d2y/dt^2": (1, 1)})
 
 
-def test_a_scripted_concatenating_critic_asks_for_the_split(tmp_path):
+def test_a_scripted_concatenating_critic_loads_with_neutral_names(tmp_path):
     # cat(obs, act) works for every split of its 5 columns: the file cannot say
+    # which is meant, every split computes the same function, so the columns are
+    # x1 .. x5 and a warning says how to name them
     module = CatCritic()
     path = save(module, tmp_path / "q.pt")
-    with pytest.raises(wrt.ModelError) as excinfo:
-        wrt.load(path)
-    message = str(excinfo.value)
+    with pytest.warns(wrt.InputNamesWarning) as record:
+        neutral = wrt.load(path)
+    assert neutral.inputs == ("x1", "x2", "x3", "x4", "x5")
+    assert_matches(neutral, module, {"dy/dx4": (3,), "d2y/dx3dx5": (2, 4)})
+    message = str(record[0].message)
     assert "obs (N, 1) + act (N, 4)" in message and "obs (N, 4) + act (N, 1)" in message
     assert "inputs=['obs1', 'obs2', 'obs3', 'act1', 'act2']" in message
     # the names spell the split

@@ -223,6 +223,10 @@ class IgnoredInputWarning(WrtWarning):
     """An input column changes no output of the model: its partials are all 0."""
 
 
+class InputNamesWarning(WrtWarning):
+    """The file does not tell which column is which input: neutral names are used."""
+
+
 def caller_level() -> int:
     """The stack level of the first frame outside wrt, for warnings."""
     frame = sys._getframe(1)

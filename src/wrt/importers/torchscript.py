@@ -25,13 +25,14 @@ own dtype and then copied to ``dtype``; a copy that fails where the module works
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from wrt.errors import ModelError
+from wrt.errors import InputNamesWarning, ModelError, caller_level
 from wrt.importers.fixed_batch import blocks
 from wrt.importers.torch_arguments import (
     ArgumentColumns,
@@ -133,6 +134,13 @@ def _model(
         x = probe_points(batch, width(columns), module_dtype(module))
         graph = blocks(graph, batch, x, source, "torchscript", stacklevel=6)
     names = given or column_names(arguments, columns) or default_inputs(width(columns))
+    if probe.interchangeable and not given:
+        names = default_inputs(width(columns))
+        warnings.warn(
+            probe.interchangeable_text(arguments, source),
+            InputNamesWarning,
+            stacklevel=caller_level(),
+        )
     return wrap(graph, names, outputs, source=source)
 
 

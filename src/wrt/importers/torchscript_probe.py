@@ -31,6 +31,7 @@ from wrt.importers.torch_arguments import (
     spelled_split,
     width,
 )
+from wrt.names import default_inputs
 from wrt.probe import first_weight_width
 
 # rows of the first probe call; a dynamic batch also works on the other sizes
@@ -65,6 +66,9 @@ class SplitProbe:
         self.dtype = module_dtype(module)
         self.first = first_weight_width(module)
         self.coupled: list[int] = []  # fixed sizes where the rows are coupled
+        # splits that all compute the same function (the module concatenates its
+        # arguments): the file cannot say which is meant
+        self.interchangeable: list[Columns] = []
 
     def layout(
         self, arguments: tuple[str, ...], given: tuple[str, ...] | None, source: str
@@ -90,6 +94,9 @@ class SplitProbe:
             if self.same_function(used or fits, size):
                 return (used or fits)[0], batch
         elif len(used) == 1:
+            return used[0], batch
+        elif used and self.same_function(used, size):
+            self.interchangeable = used
             return used[0], batch
         raise ModelError(self._ambiguous(arguments, used or fits, source, bool(used)))
 
@@ -270,6 +277,23 @@ class SplitProbe:
             f"arguments to give the split, e.g. inputs={_example(arguments)} in "
             "Python or --inputs on the command line, or save a module whose "
             "forward takes tensors of points."
+        )
+
+    def interchangeable_text(self, arguments: tuple[str, ...], source: str) -> str:
+        """The warning for splits that compute the same function."""
+        splits = self.interchangeable
+        listed = "; ".join(_shown(arguments, c) for c in splits[:6])
+        listed += "; ..." if len(splits) > 6 else ""
+        example = splits[len(splits) // 2]
+        return (
+            f"{source}: forward({', '.join(arguments)}) computes the same function "
+            f"for every split of its {width(splits[0])} columns over its arguments "
+            f"({listed}: it concatenates them), and the file does not say which "
+            f"is meant, so the columns are named "
+            f"{', '.join(default_inputs(width(splits[0])))}; the partials are the "
+            "same for every split. To name them after the arguments, pass the "
+            f"names, e.g. for {_shown(arguments, example)}: "
+            f"inputs={_example(arguments, example)} (--inputs on the command line)."
         )
 
     def _ambiguous(
