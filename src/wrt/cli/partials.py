@@ -150,7 +150,7 @@ def partials_command(
             hint="Drop --json, or drop -o.",
         )
     to_folder = bool(ray or ray_address) and output is not None and _is_folder(output)
-    if to_folder:
+    if output is not None and to_folder:
         _empty_folder(output, points, model)
     elif output is not None:
         output_file(
