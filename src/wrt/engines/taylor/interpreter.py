@@ -9,6 +9,7 @@ constants), the others go through their rule in :mod:`jet_rules`.
 
 from __future__ import annotations
 
+import operator
 import warnings
 from collections.abc import Callable
 from typing import Any, cast
@@ -19,7 +20,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.fx.node import map_arg
 
 from wrt.engines.taylor.jet import Jet
-from wrt.engines.taylor.jet_rules import lookup
+from wrt.engines.taylor.jet_rules import lookup, mutates_first
 from wrt.errors import UnsupportedOpError
 from wrt.model import Model
 
@@ -123,6 +124,14 @@ def propagate(graph: GraphModule, x: Jet) -> Jet:
             args = map_arg(node.args, lambda n: env[n])
             kwargs = map_arg(node.kwargs, lambda n: env[n])
             env[node] = _call(node, args, kwargs)
+            target = node.args[0] if node.args else None
+            if (
+                isinstance(target, Node)
+                and mutates_first(node.target)
+                and _holds_jet(env[node])
+            ):
+                _check_no_stale_alias(graph, node, target)
+                env[target] = env[node]  # later reads of the tensor see the write
             for source in freed_by.get(node, ()):
                 env.pop(source, None)
         elif node.op == "output":
@@ -140,6 +149,47 @@ def _call(node: Node, args: Any, kwargs: Any) -> Any:
             f"The Taylor engine has no rule for {node.target} (node {node.name})."
         )
     return rule(node.target, *args, **kwargs)
+
+
+def _is_view(node: Node) -> bool:
+    """A node whose result shares storage with its first argument."""
+    if node.op != "call_function":
+        return False
+    if node.target is operator.getitem:  # a part of split / unbind / chunk
+        source = node.args[0]
+        return isinstance(source, Node) and _is_view(source)
+    schema = getattr(node.target, "_schema", None)
+    if schema is None or not schema.returns or mutates_first(node.target):
+        return False
+    return schema.returns[0].alias_info is not None
+
+
+def _check_no_stale_alias(graph: GraphModule, node: Node, written: Node) -> None:
+    """Refuse an in-place write that another view of the same storage reads later.
+
+    The rules are functional: the write is bound to the written node only, so a
+    base or sibling view read after it would miss it. make_fx points later reads of
+    the written tensor itself at the in-place node, which is what the rules see.
+    """
+    base = written
+    while _is_view(base) and isinstance(base.args[0], Node):
+        base = base.args[0]
+    family, frontier = {base}, [base]
+    while frontier:
+        for user in frontier.pop().users:
+            if user not in family and _is_view(user):
+                family.add(user)
+                frontier.append(user)
+    family.discard(written)
+    order = {n: i for i, n in enumerate(graph.graph.nodes)}
+    here = order[node]
+    for member in family:
+        if any(order[user] > here for user in member.users):
+            raise UnsupportedOpError(
+                f"The Taylor engine cannot follow the in-place {node.target} (node "
+                f"{node.name}): {member.name} shares its memory and is read after "
+                "it. Use engine='autograd'."
+            )
 
 
 def _holds_jet(value: Any) -> bool:

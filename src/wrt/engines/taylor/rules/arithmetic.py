@@ -145,3 +145,22 @@ RULES[aten.minimum] = _pick(lambda a, b: a <= b)
 def _log_sigmoid_forward(op: Any, x: Jet) -> list[Any]:
     """(log sigmoid x, buffer): the buffer is the kernel's scratch, left empty."""
     return [_unary("log_sigmoid", x), x.value.new_zeros(0)]
+
+
+@rule(aten._prelu_kernel)
+def _prelu(op: Any, x: Jet, weight: torch.Tensor) -> Jet:
+    """X where x > 0, weight * x elsewhere: piecewise linear, weight constant."""
+    u = x.value
+    slope = torch.where(u > 0, torch.ones_like(u), weight.expand_as(u))
+    return x.same(x.stack * slope)
+
+
+@rule(aten.atan2)
+def _atan2(op: Any, a: Any, b: Any) -> Jet:
+    """Atan(a / b) plus the branch's constant multiple of pi (b != 0)."""
+    ratio = _div(op, a, b)
+    out = _unary("atan", ratio)
+    a_value = a.value if _is(a) else a
+    b_value = b.value if _is(b) else b
+    branch = torch.atan2(a_value, b_value) - out.value
+    return J.add_constant(out, branch)

@@ -69,6 +69,12 @@ def _on_stack(op: Any, x: Jet, args: tuple, kwargs: dict) -> Any:
     if packet is aten.squeeze and "dim" not in bound:
         dims = [i + 1 for i, s in enumerate(x.shape) if s == 1]
         return op.overloadpacket.dims(x.stack, dims)
+    if (
+        packet in (aten.view, aten._unsafe_view, aten.view_copy)
+        and op._overloadname == "default"
+    ):
+        # the stack of a transposed value need not be viewable where the value is
+        return x.stack.reshape(kwargs.get("size", args[0] if args else None))
     if packet is aten.t:
         return x.stack.transpose(1, 2) if ndim == 2 else x.stack
     return op(x.stack, *args, **kwargs)
@@ -87,7 +93,10 @@ for _op in (
     aten.clone, aten.alias, aten._to_copy, aten.sum, aten.mean, aten.neg,
     aten.index_select, aten.narrow, aten.flatten, aten.contiguous, aten.repeat,
     aten.lift_fresh_copy, aten.index, aten.split, aten.split_with_sizes,
-    aten.unbind, aten.chunk,
+    aten.unbind, aten.chunk, aten.unsafe_split, aten.unsafe_split_with_sizes,
+    aten.unsafe_chunk, aten.cumsum, aten.expand_copy, aten.view_copy,
+    aten.permute_copy, aten.transpose_copy, aten.unsqueeze_copy,
+    aten.squeeze_copy, aten.slice_copy, aten.select_copy,
 ):  # fmt: skip
     RULES[_op] = _linear
 

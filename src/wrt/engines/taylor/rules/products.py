@@ -56,6 +56,22 @@ def _addmm(
     return product
 
 
+@rule(aten.baddbmm)
+def _baddbmm(
+    op: Any, bias: Any, a: Any, b: Any, *, beta: float = 1, alpha: float = 1
+) -> Jet:
+    """Beta bias + alpha (a @ b), batched."""
+    if not _is(a) and not _is(b):
+        product: Any = alpha * torch.bmm(a, b)
+    else:
+        product = _matmul_like(op, a, b)
+        product = product.same(alpha * product.stack) if alpha != 1 else product
+    scaled = bias.same(beta * bias.stack) if _is(bias) and beta != 1 else bias
+    if not _is(scaled):
+        scaled = beta * scaled if beta != 1 else scaled
+    return _add(op, product, scaled)
+
+
 @rule(aten.convolution)
 def _convolution(
     op: Any,
