@@ -17,7 +17,7 @@ import torch
 from wrt.engines.taylor import jet as J
 from wrt.engines.taylor.elementwise import ELEMENTWISE, derivative_coefficients
 from wrt.engines.taylor.jet import Jet
-from wrt.engines.taylor.rules.linear import _linear
+from wrt.engines.taylor.rules.linear import _linear, _shift
 from wrt.engines.taylor.rules.registry import RULES, Rule, _is, _like, aten, rule
 from wrt.engines.taylor.series import Series
 from wrt.errors import UnsupportedOpError
@@ -114,6 +114,16 @@ def _prod(
     for part in parts[1:]:
         result = J.product(result, part)
     return _linear(aten.unsqueeze.default, result, dim) if keepdim else result
+
+
+@rule(aten.cumprod)
+def _cumprod(op: Any, x: Jet, dim: int, **kw: Any) -> Jet:
+    """Running products along ``dim``, one truncated product per step."""
+    parts = _linear(aten.unbind.int, x, dim)
+    running = [parts[0]]
+    for part in parts[1:]:
+        running.append(J.product(running[-1], part))
+    return x.same(torch.stack([r.stack for r in running], _shift(dim, len(x.shape))))
 
 
 @rule(aten.logaddexp)
