@@ -12,7 +12,8 @@ slice of it (a slice is a new tensor the output does not depend on, which is why
 ``tape.gradient(f, x[0][0])`` returns None). From order 3 on (partials and
 operators alike), layer and group norms run as plain compositions
 (:mod:`wrt.engines.exact_norms`): torch's fused kernels give wrong third
-derivatives.
+derivatives. From order 2 on, scaled dot-product attention runs torch's math kernel:
+the fused ones (flash, memory-efficient) have no double backward.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import warnings
 from collections import defaultdict
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from wrt.engines.base import (
     Computed,
@@ -96,7 +98,7 @@ class AutogradEngine:
             directional = [o for o in request.operators if isinstance(o, Directional)]
             y = x  # a Hutchinson-only request needs no forward pass on x itself
             if paths or directional:
-                with exact, AccurateActivations():  # the forward only
+                with exact, _attention(request), AccurateActivations():  # forward
                     y = model(x)
             nodes: dict[Partial, torch.Tensor] = {}
             for k, (output, wanted) in enumerate(paths.items()):
@@ -118,13 +120,24 @@ class AutogradEngine:
                 values[op] = _directional(root, x, op, differentiable)
             for op in request.operators:
                 if isinstance(op, Hutchinson):
-                    with exact, AccurateActivations():
+                    with exact, _attention(request), AccurateActivations():
                         values[op], errors[op] = _hutchinson(
                             model, x, op, differentiable
                         )
         if not differentiable:
             values = {key: v.detach() for key, v in values.items()}
         return Computed(values, errors)
+
+
+def _attention(request: Request) -> contextlib.AbstractContextManager:
+    """Torch's math attention kernel from order 2 on (a fresh context each time).
+
+    The fused kernels (flash, memory-efficient) have no double backward: a second
+    partial of a Transformer would raise inside torch.
+    """
+    if request.max_order >= 2:
+        return sdpa_kernel([SDPBackend.MATH])
+    return contextlib.nullcontext()
 
 
 def _trace_partials(model: Model, traces: list[WeightedTrace]) -> list[Partial]:
