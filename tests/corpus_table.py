@@ -110,7 +110,8 @@ class Outcome:
 def clean(message: str, limit: int = 240) -> str:
     """A message for a footnote: one line, no local folders, bounded length."""
     text = " ".join(str(message).split())
-    text = re.sub(r"(?:[A-Za-z]:)?[/\\][^\s'\"`]*[/\\]([^/\\\s'\"`]+)", r"\1", text)
+    # absolute folders (not a/b/c node names): the file name stays
+    text = re.sub(r"(?<![\w.])(?:[A-Za-z]:)?[/\\](?:[^\s'\"`/\\]+[/\\])+", "", text)
     text = text.replace("|", "/")  # a table cell cannot hold a pipe
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 

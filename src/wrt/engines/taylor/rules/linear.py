@@ -74,7 +74,8 @@ def _on_stack(op: Any, x: Jet, args: tuple, kwargs: dict) -> Any:
         and op._overloadname == "default"
     ):
         # the stack of a transposed value need not be viewable where the value is
-        return x.stack.reshape(kwargs.get("size", args[0] if args else None))
+        size = kwargs["size"] if "size" in kwargs else args[0]
+        return x.stack.reshape(size)
     if packet is aten.t:
         return x.stack.transpose(1, 2) if ndim == 2 else x.stack
     return op(x.stack, *args, **kwargs)
@@ -140,5 +141,12 @@ for _op in (
     aten.gt, aten.lt, aten.ge, aten.le, aten.eq, aten.ne, aten.sign,
     aten.full_like, aten.zeros_like, aten.ones_like, aten.empty_like,
     aten.new_zeros, aten.new_ones, aten.new_full, aten.new_empty,
+    # a scalar read (.item(), an ONNX Loop's trip count) and integer-valued or
+    # piecewise-constant results: autograd sees constants there too
+    aten._local_scalar_dense, aten.item, aten.is_nonzero, aten.argmax, aten.argmin,
+    aten.any, aten.all, aten.floor, aten.ceil, aten.round, aten.trunc,
+    aten.logical_and, aten.logical_or, aten.logical_not, aten.logical_xor,
+    aten.isnan, aten.isinf, aten.isfinite, aten.bitwise_and, aten.bitwise_or,
+    aten.bitwise_not, aten.floor_divide,
 ):  # fmt: skip
     RULES[_op] = _of_value
