@@ -90,16 +90,23 @@ def _tensor_ids(model: Model) -> tuple[int, ...]:
 
 
 def missing_rules(graph: GraphModule) -> list[str]:
-    """Names of the operations on the traced path that have no Taylor rule."""
+    """Names of the operations on the traced path that have no Taylor rule.
+
+    An in-place write whose memory another view reads afterwards counts as one
+    (the functional rules would lose the write), so ``auto`` falls back for it.
+    """
     traced = depends_on_input(graph)
+    order = {n: i for i, n in enumerate(graph.graph.nodes)}
     missing = []
     for node in graph.graph.nodes:
-        if (
-            node.op == "call_function"
-            and node in traced
-            and lookup(node.target) is None
-        ):
+        if node.op != "call_function" or node not in traced:
+            continue
+        if lookup(node.target) is None:
             missing.append(str(node.target))
+        elif mutates_first(node.target) and isinstance(node.args[0], Node):
+            reader = stale_reader(graph, node, node.args[0], order)
+            if reader is not None:  # a write the functional rules would lose
+                missing.append(f"{node.target} (in place; {reader.name} reads after)")
     return sorted(set(missing))
 
 
@@ -171,6 +178,19 @@ def _check_no_stale_alias(graph: GraphModule, node: Node, written: Node) -> None
     base or sibling view read after it would miss it. make_fx points later reads of
     the written tensor itself at the in-place node, which is what the rules see.
     """
+    reader = stale_reader(graph, node, written)
+    if reader is not None:
+        raise UnsupportedOpError(
+            f"The Taylor engine cannot follow the in-place {node.target} (node "
+            f"{node.name}): {reader.name} shares its memory and is read after it. "
+            "Use engine='autograd'."
+        )
+
+
+def stale_reader(
+    graph: GraphModule, node: Node, written: Node, order: dict[Node, int] | None = None
+) -> Node | None:
+    """A view of ``written``'s storage (not itself) read after the write ``node``."""
     base = written
     while _is_view(base) and isinstance(base.args[0], Node):
         base = base.args[0]
@@ -181,15 +201,12 @@ def _check_no_stale_alias(graph: GraphModule, node: Node, written: Node) -> None
                 family.add(user)
                 frontier.append(user)
     family.discard(written)
-    order = {n: i for i, n in enumerate(graph.graph.nodes)}
+    order = order or {n: i for i, n in enumerate(graph.graph.nodes)}
     here = order[node]
-    for member in family:
+    for member in sorted(family, key=order.__getitem__):
         if any(order[user] > here for user in member.users):
-            raise UnsupportedOpError(
-                f"The Taylor engine cannot follow the in-place {node.target} (node "
-                f"{node.name}): {member.name} shares its memory and is read after "
-                "it. Use engine='autograd'."
-            )
+            return member
+    return None
 
 
 def _holds_jet(value: Any) -> bool:
