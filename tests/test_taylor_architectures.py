@@ -368,3 +368,31 @@ def test_autograd_takes_second_partials_through_fused_attention():
         torch.testing.assert_close(
             got[spec], (up - down) / (2 * h), rtol=1e-6, atol=1e-8
         )
+
+
+class _Looping(torch.nn.Module):
+    """Python control flow on values: a loop count and a branch read from the data."""
+
+    def forward(self, z):
+        steps = int((z.sum() > 0).long().item()) + 1  # aten._local_scalar_dense
+        y = z
+        for _ in range(steps):
+            y = torch.tanh(y * 1.5) + 0.1 * y
+        if (z[:, 0] > 0.9).any():  # bool() of a tensor: aten.is_nonzero
+            y = y * y
+        return y.prod(1)
+
+
+def test_control_flow_read_from_values_is_retraced_when_it_changes():
+    # the trace bakes the branches the traced points took; points of the same
+    # shape that take others are traced again, never run through the old branches
+    model = wrt.wrap(_Looping(), inputs=["a", "b"])
+    specs = ["dy/da", "d2y/dadb", "d4y/da^3db"]
+    batches = [
+        torch.tensor([[0.5, 0.2], [0.3, 0.4]], dtype=torch.float64),  # 2 steps
+        torch.tensor([[-0.5, 0.2], [-0.3, -0.4]], dtype=torch.float64),  # 1 step
+        torch.tensor([[0.95, 0.2], [0.3, 0.4]], dtype=torch.float64),  # and squared
+        torch.tensor([[0.5, 0.2], [0.3, 0.4]], dtype=torch.float64),  # the first again
+    ]
+    for x in batches * 2:  # twice: cached graphs, no flat graph, all still exact
+        assert_engines_agree(model, x, specs, engine="taylor")

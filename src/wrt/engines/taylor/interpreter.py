@@ -21,11 +21,21 @@ from torch.fx.node import map_arg
 
 from wrt.engines.taylor.jet import Jet
 from wrt.engines.taylor.jet_rules import lookup, mutates_first
+from wrt.engines.taylor.rules.registry import aten
 from wrt.errors import UnsupportedOpError
 from wrt.model import Model
 
+#: Operations whose results can steer the model's Python control flow (a scalar
+#: read such as an ONNX Loop's condition, a truth value, a data-dependent shape):
+#: the trace bakes the branches their traced values took.
+READS = (aten._local_scalar_dense, aten.is_nonzero, aten.equal, aten.nonzero)
 
-def trace(model: Model, x: torch.Tensor) -> GraphModule:
+
+class StaleTrace(UnsupportedOpError):
+    """These points steer the model's control flow unlike the traced ones."""
+
+
+def trace(model: Model, x: torch.Tensor, fresh: bool = False) -> GraphModule:
     """The ATen graph of ``model`` on points shaped like ``x`` (N, n_in).
 
     Tracing costs tens of milliseconds, more than propagating the series, so the
@@ -33,15 +43,56 @@ def trace(model: Model, x: torch.Tensor) -> GraphModule:
     module) for each point shape, dtype and device, and reused while the model's
     parameters and buffers are the same tensor objects (the graph holds references
     to them, so in-place training updates are seen; replaced tensors make a new
-    trace).
+    trace). ``fresh`` traces again on ``x`` even so.
+
+    A model whose control flow reads values (:data:`READS`: a loop's condition,
+    ``.item()``) is traced on ``x`` with those reads recorded in
+    ``graph.meta["wrt_reads"]``; :func:`propagate` checks them on every call and
+    raises :class:`StaleTrace` when other points take another branch.
     """
     key = (tuple(x.shape), x.dtype, x.device, _tensor_ids(model))
 
     def build() -> GraphModule:
         with torch.no_grad():
-            return make_fx(lambda points: model(points), tracing_mode="real")(x)
+            graph = make_fx(
+                lambda points: model(points),
+                tracing_mode="real",
+                _error_on_data_dependent_ops=False,
+            )(x)
+            graph.meta["wrt_reads"] = _read_values(graph, x)
+        return graph
 
+    if fresh:
+        model.cache.graphs.pop(key, None)
     return model.cache.graph(key, build)
+
+
+def _read_values(graph: GraphModule, x: torch.Tensor) -> dict[str, Any]:
+    """Node name -> traced value of every read in ``graph`` (one more forward)."""
+    reads = {
+        node
+        for node in graph.graph.nodes
+        if getattr(node.target, "overloadpacket", None) in READS
+    }
+    if not reads:
+        return {}
+    recorded: dict[str, Any] = {}
+
+    class _Recorder(torch.fx.Interpreter):
+        def run_node(self, n: Node) -> Any:
+            out = super().run_node(n)
+            if n in reads:
+                recorded[n.name] = out
+            return out
+
+    _Recorder(graph).run(x)
+    return recorded
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and bool(torch.equal(a, b))
+    return bool(a == b)
 
 
 def flat(
@@ -61,6 +112,8 @@ def flat(
     ``torch.compile`` (inductor fuses the elementwise chains of the rules into
     loops; seconds to compile, once per shape).
     """
+    if graph.meta.get("wrt_reads"):  # reads are checked on every call
+        return None
     key = (graph, tuple(x.stack.shape), x.algebra, compile)
     flats = model.cache.valid_flats(model.module)
     seen = flats.get(key)
@@ -119,6 +172,7 @@ def propagate(graph: GraphModule, x: Jet) -> Jet:
     for node in graph.graph.nodes:
         for source in node.all_input_nodes:
             last_use[source] = node
+    reads = graph.meta.get("wrt_reads") or {}
     freed_by: dict[Node, list[Node]] = {}
     for source, user in last_use.items():
         freed_by.setdefault(user, []).append(source)
@@ -131,6 +185,12 @@ def propagate(graph: GraphModule, x: Jet) -> Jet:
             args = map_arg(node.args, lambda n: env[n])
             kwargs = map_arg(node.kwargs, lambda n: env[n])
             env[node] = _call(node, args, kwargs)
+            if node.name in reads and not _same(env[node], reads[node.name]):
+                raise StaleTrace(
+                    f"The model's control flow reads {node.target} (node "
+                    f"{node.name}), which differs at these points from the traced "
+                    "ones; trace again."
+                )
             target = node.args[0] if node.args else None
             if (
                 isinstance(target, Node)
