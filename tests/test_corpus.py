@@ -11,10 +11,10 @@ fixtures``) is one model file and the source framework's numbers. Per entry:
   at the entry's tolerance, relative to the largest reference value;
 - ``expect="converted"``: the model is plain torch (``Model.runtime == "torch"``);
   in float64 its first partials agree with the float32 ones at float32 tolerance
-  and two second partials (a pure and a mixed one) with float64 central
-  differences of its exact gradient; the Taylor engine either agrees with autograd
-  on the mixed one or stops at an operation without a rule, and the table says
-  which;
+  and two second partials by autograd (a pure and a mixed one) with float64
+  central differences of its exact gradient; the Taylor engine either agrees with
+  those on the mixed one or stops at an operation without a rule, and the table
+  says which;
 - ``expect="source"``: the model runs through its source framework
   (``Model.runtime != "torch"``) and still matches.
 
@@ -120,7 +120,7 @@ def measure(path: Path) -> Outcome:
         return outcome
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _check(outcome, ref, meta)
+        _check(outcome, ref, meta, path.parent)
     for w in caught:
         line = f"{w.category.__name__}: {clean(str(w.message), 160)}"
         if issubclass(w.category, wrt.WrtWarning):
@@ -134,10 +134,12 @@ def _importable(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
 
 
-def _check(outcome: Outcome, ref: dict[str, np.ndarray], meta: dict) -> None:
+def _check(
+    outcome: Outcome, ref: dict[str, np.ndarray], meta: dict, folder: Path
+) -> None:
     fail = outcome.failures
     try:
-        model = wrt.load(CORPUS / meta["file"], **meta["load_options"])
+        model = wrt.load(folder / meta["file"], **meta["load_options"])
     except wrt.WrtError as exc:
         outcome.status, outcome.note = "refused", clean(str(exc))
         if meta["expect"] != "refused":
@@ -195,7 +197,7 @@ def _float64(outcome: Outcome, model, ref, names, grad32, tolerance) -> None:
     out, a = model.outputs[0], names[0]
     b = names[1] if len(names) > 1 else names[0]
     pure, mixed = Partial(out, {a: 2}), Partial(out, {a: 1, b: 1})
-    second = wrt.partials(model, x, [pure, mixed])
+    second = wrt.partials(model, x, [pure, mixed], engine="autograd")
     first = Partial(out, {a: 1})
     steps = []
     for name in (a, b):
@@ -223,7 +225,7 @@ def _float64(outcome: Outcome, model, ref, names, grad32, tolerance) -> None:
             f"no rule for {missing.group(1)}" if missing else clean(str(exc), 200)
         )
         return
-    reference = _numpy(wrt.partials(model, x, mixed, engine="autograd")[mixed])
+    reference = _numpy(second[mixed])
     bound = TAYLOR_RTOL * max(scale, float(np.abs(reference).max()))
     error = float(np.abs(_numpy(taylor) - reference).max())
     if error <= bound:
@@ -311,3 +313,44 @@ def test_table_round_trips_and_cleans_messages():
     message = "/home/someone/work/model.onnx is refused | see '/tmp/x/y.txt'"
     assert clean(message) == "model.onnx is refused / see 'y.txt'"
     assert clean("node 'a/b/c' (Loop)") == "node 'a/b/c' (Loop)"
+
+
+def _tampered(tmp_path: Path, stem: str, **changes) -> Path:
+    """A copy of a corpus entry in ``tmp_path``, its arrays or meta changed."""
+    ref, meta = _reference(CORPUS / f"{stem}.ref.npz")
+    (tmp_path / meta["file"]).write_bytes((CORPUS / meta["file"]).read_bytes())
+    meta.update(changes.pop("meta", {}))
+    ref.update(changes)
+    ref["meta"] = np.array(json.dumps(meta))
+    path = tmp_path / f"{stem}.ref.npz"
+    np.savez(path, **ref)
+    return path
+
+
+def test_measure_reports_every_kind_of_mismatch(tmp_path):
+    # the harness must be able to fail: wrong numbers, names, runtime, refusals
+    stem = "torch-export-energy-pairwise"
+    ref, _ = _reference(CORPUS / f"{stem}.ref.npz")
+    assert measure(_tampered(tmp_path, stem)).failures == []  # the copy is fine
+    cases = {
+        "values": {"values": ref["values"] * 1.01},
+        "gradients": {"grad": ref["grad"] + 1e-2},
+        "output names": {"output_names": np.array(["y"])},
+        "runtime 'torch', expected source": {"meta": {"expect": "source"}},
+        "loaded, though the entry expects a refusal": {
+            "meta": {"expect": "refused", "refusal": "never"}
+        },
+    }
+    for says, change in cases.items():
+        outcome = measure(_tampered(tmp_path, stem, **change))
+        assert any(says in f for f in outcome.failures), (says, outcome.failures)
+        assert outcome.cell().label == "FAILS"
+
+    refused = {"expect": "refused", "load_options": {"bogus": 1}}
+    outcome = measure(_tampered(tmp_path, stem, meta={**refused, "refusal": "apply"}))
+    assert (outcome.status, outcome.failures) == ("refused", [])
+    assert outcome.cell().label == "refused"
+    assert "bogus do not apply" in outcome.cell().notes[0]
+    assert str(tmp_path) not in outcome.cell().notes[0]  # no local folders
+    outcome = measure(_tampered(tmp_path, stem, meta={**refused, "refusal": "zzz"}))
+    assert outcome.failures[0].startswith("refusal does not match 'zzz'")
