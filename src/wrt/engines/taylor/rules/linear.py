@@ -129,6 +129,17 @@ def _where(op: Any, condition: Any, a: Any, b: Any) -> Jet:
     return ref.same(torch.where(condition, a.stack, b.stack))
 
 
+@rule(aten.copy)
+def _copy(op: Any, dst: Any, src: Any, non_blocking: bool = False) -> Jet:
+    """``dst`` overwritten by ``src`` (broadcast to its shape, in its dtype)."""
+    shape = dst.shape if _is(dst) else tuple(dst.shape)
+    dtype = dst.stack.dtype if _is(dst) else dst.dtype
+    ref = src if _is(src) else dst
+    src = _like(src, ref)
+    stack = src.stack.to(dtype).expand(src.stack.shape[0], *shape)
+    return src.same(stack.clone())
+
+
 # --- comparisons and shape queries: functions of the value only ---------------------
 
 
