@@ -22,9 +22,17 @@ def mlp(
     ).double()
 
 
-def save_torchscript(module: torch.nn.Module, path: Path) -> Path:
-    """Write a TorchScript archive (torch 2.13 deprecates the API; we still load it)."""
+def save_torchscript(
+    module: torch.nn.Module, path: Path, example: tuple | None = None
+) -> Path:
+    """Write a TorchScript archive (torch 2.13 deprecates the API; we still load it).
+
+    The module is scripted, or traced on the tensors of ``example`` when given.
+    """
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.save(torch.jit.script(module), str(path))
+        warnings.simplefilter("ignore")  # deprecation; a trace's TracerWarnings
+        if example is None:
+            torch.jit.save(torch.jit.script(module), str(path))
+        else:
+            torch.jit.save(torch.jit.trace(module, example), str(path))
     return path

@@ -1,10 +1,12 @@
 """The autograd engine's own contract: reuse, exact zeros, differentiability."""
 
+import numpy as np
 import pytest
 import torch
 
 import wrt
 from models import mlp
+from wrt.errors import UnsupportedOpError
 
 
 @pytest.fixture
@@ -92,3 +94,57 @@ def test_lazy_zero_derivatives_are_ordinary_tensors():
         m, torch.randn(3, 1, dtype=torch.float64), ["d2y/dx^2", "d3y/dx^3"]
     )
     assert P.to_frame()["d2y/dx^2"].tolist() == [0.0, 0.0, 0.0]
+
+
+class _Encoder(torch.nn.Module):
+    """A transformer encoder layer on 3 tokens of 2 features (6 input columns)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = torch.nn.Linear(2, 8)
+        self.layer = torch.nn.TransformerEncoderLayer(
+            8, 2, dim_feedforward=16, dropout=0.0, batch_first=True
+        )
+        self.head = torch.nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x.view(-1, 3, 2))
+        return self.head(self.layer(tokens).mean(1))
+
+
+def test_attention_has_second_partials_equal_to_differences_of_the_first():
+    # torch's fused CPU attention kernel has no double backward; the engine runs
+    # the math kernel, the same function, for derivatives of order >= 2.
+    names = [f"x{i}" for i in range(1, 7)]
+    model = wrt.wrap(_Encoder(), inputs=names, dtype="float64")
+    x = np.random.default_rng(0).uniform(-1, 1, (5, 6))
+    second = np.asarray(wrt.partials(model, x, ["d2y/dx1dx4"])["d2y/dx1dx4"])
+    h = 1e-5
+    up, down = x.copy(), x.copy()
+    up[:, 3] += h
+    down[:, 3] -= h
+    first = [
+        np.asarray(wrt.partials(model, p, ["dy/dx1"])["dy/dx1"]) for p in (up, down)
+    ]
+    difference = (first[0] - first[1]) / (2 * h)
+    np.testing.assert_allclose(second, difference, rtol=1e-6, atol=1e-9)
+    hessian = np.asarray(wrt.hessian(model, x))
+    np.testing.assert_allclose(hessian, np.swapaxes(hessian, -1, -2), atol=1e-12)
+
+
+class _FlashOnly(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = x.view(-1, 1, 2, 2)
+        out = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, q, q)[0]
+        return out.sum((1, 2, 3))[:, None]
+
+
+def test_an_op_without_a_second_derivative_is_named_with_what_to_do():
+    model = wrt.wrap(_FlashOnly(), inputs=["a", "b", "c", "d"], dtype="float64")
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 4))
+    assert np.isfinite(np.asarray(wrt.grad(model, x))).all()
+    with pytest.raises(UnsupportedOpError, match=r"flash_attention.*finite_diff"):
+        wrt.partials(model, x, ["d2y/dada"], engine="autograd")
+    by_differences = wrt.partials(model, x, ["d2y/dada"], engine="finite_diff")
+    assert np.isfinite(np.asarray(by_differences["d2y/dada"])).all()

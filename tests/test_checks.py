@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -208,3 +209,44 @@ def test_points_at_extreme_distances_are_far_from_data_not_a_crash():
     report = wrt.check(model, points, data=data, verify=False)
     far = report.by_code("far-from-data")
     assert far and far[0].points == [0, 1]
+
+
+class _WrongSlopeRight(torch.autograd.Function):
+    """y = x1 ** 2 whose backward is off by 1 where x1 > 0.5."""
+
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return x**2
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad * (2 * x + (x > 0.5).to(x.dtype))
+
+
+class _WrongModel(torch.nn.Module):
+    def forward(self, x):
+        return _WrongSlopeRight.apply(x[:, :1]) + x[:, 1:]
+
+
+def test_many_points_get_the_numeric_checks_at_a_stated_sample(monkeypatch):
+    from wrt.checks import run as check_run
+
+    monkeypatch.setattr(check_run, "NUMERIC_POINTS", 60)
+    x = np.random.default_rng(3).uniform(0, 1, (400, 2))
+    model = wrt.wrap(_WrongModel(), inputs=["x1", "x2"], dtype="float64")
+    report = wrt.check(model, x, specs=["dy/dx1"])
+    bad = [f for f in report.findings if f.code == "fd-disagreement"]
+    assert len(bad) == 1
+    points = bad[0].points
+    assert 0 < len(points) <= 60
+    assert all(x[p, 0] > 0.5 for p in points)  # indices into all 400 points
+    assert bad[0].details["sampled"] == 60 and bad[0].details["of"] == 400
+    skipped = [f.message for f in report.findings if f.code == "check-skipped"]
+    assert any("sample of 60 of the 400 points" in m for m in skipped)
+    # under the limit every point is checked and nothing says otherwise
+    small = wrt.check(model, x[:50], specs=["dy/dx1"])
+    assert not any("sample" in f.message for f in small.findings)
+    every = [f for f in small.findings if f.code == "fd-disagreement"][0].points
+    assert sorted(every) == [i for i in range(50) if x[i, 0] > 0.5]

@@ -76,3 +76,23 @@ def test_bad_table_paths(tmp_path):
         read_table(tmp_path / "p.parquet")
     with pytest.raises(DataError, match="unknown suffix"):
         write_table(pd.DataFrame({"x": [1]}), tmp_path / "o.xlsx")
+
+
+def test_csv_floats_are_written_in_the_shortest_form_that_reads_back_exactly(tmp_path):
+    from wrt.data import read_table, write_table
+
+    rng = np.random.default_rng(7)
+    doubles = np.concatenate([[0.1, 1 / 3, 3.0, 1e-300, -2.5e17], rng.normal(size=200)])
+    singles = rng.normal(size=len(doubles)).astype(np.float32)
+    singles[0] = np.float32(0.1)
+    path = tmp_path / "out.csv"
+    write_table(pd.DataFrame({"x": doubles, "dy/dx": singles}), path)
+    lines = path.read_text().splitlines()
+    assert lines[1] == "0.1,0.1"  # not 0.10000000000000001, nor float32's 0.100000001
+    back = read_table(path)
+    assert np.array_equal(back["x"].to_numpy(), doubles)
+    assert np.array_equal(back["dy/dx"].to_numpy().astype(np.float32), singles)
+    # float32 results carry float32 precision: at most 9 significant digits
+    mantissas = (v.split(",")[1].split("e")[0] for v in lines[1:])
+    digits = [m.lstrip("-").replace(".", "").lstrip("0") for m in mantissas]
+    assert max(len(d) for d in digits) <= 9

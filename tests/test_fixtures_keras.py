@@ -81,7 +81,7 @@ def test_seed000_h5_compiled_with_metrics_loads_uncompiled():
     model = wrt.load(FIXTURES / "seed000.h5")
     assert model.outputs == ("y",) and model.format == "keras-h5"
     names = [layer["type"] for layer in describe(model)["layers"]]
-    assert names[0] == "Standardize"  # Normalization stays: partials wrt raw inputs
+    assert names[0] == "Normalization"  # it stays: partials wrt raw inputs
 
 
 def test_lambda_fixture_is_refused():

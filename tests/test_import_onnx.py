@@ -618,14 +618,6 @@ def test_inputs_wrt_cannot_use(tmp_path, inputs, elem, fragment):
         load_onnx(path, verify=False)
 
 
-def test_a_batch_size_baked_into_the_graph_is_refused(tmp_path):
-    nodes = [node("Reshape", ["x", "shape"])]
-    init = {"shape": np.array([3, 2], I64)}
-    path = save(tmp_path / "m.onnx", nodes, inputs=[("x", [3, 2])], init=init)
-    with pytest.raises(wrt.ModelFormatError, match="dynamic first dimension"):
-        load_onnx(path)
-
-
 def test_a_failing_node_is_named(tmp_path):
     nodes = [node("Reshape", ["x", "shape"])]  # 2N values in rows of 4: N even
     nodes[0].name = "odd/reshape"

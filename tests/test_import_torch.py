@@ -91,14 +91,16 @@ def test_the_number_of_input_names_is_checked(dynamic_pt2):
 
 def test_a_fixed_batch_is_evaluated_in_blocks(tmp_path, net):
     path = export(net, tmp_path / "fixed.pt2", batch=3, dynamic=False)
-    with pytest.warns(wrt.WrtWarning, match="exactly 3 row"):
+    with pytest.warns(wrt.FixedBatchWarning, match="exactly 3 row") as caught:
         model = wrt.load(path)
+    assert len(caught) == 1 and "Dim('batch')" in str(caught[0].message)
     for n in (1, 3, 7):  # fewer, as many, more (not a multiple)
         assert_round_trip(model, net, torch.randn(n, 2, dtype=torch.float64))
 
 
-def test_a_fixed_batch_of_many_rows_does_not_warn(tmp_path, net):
-    model = wrt.load(export(net, tmp_path / "big.pt2", batch=64, dynamic=False))
+def test_a_fixed_batch_of_many_rows_is_padded(tmp_path, net):
+    with pytest.warns(wrt.FixedBatchWarning, match="exactly 64 row"):
+        model = wrt.load(export(net, tmp_path / "big.pt2", batch=64, dynamic=False))
     assert_round_trip(model, net, torch.randn(5, 2, dtype=torch.float64))
 
 
@@ -543,3 +545,55 @@ def test_torchscript_layers_are_described_by_their_original_class(tmp_path):
     info = wrt.describe(wrt.load(path))
     assert [layer["type"] for layer in info["layers"]] == ["Linear", "ReLU", "Linear"]
     assert info["activations"] == ["relu"]
+
+
+class Lstm(torch.nn.Module):
+    """nn.LSTM: its exported graph creates the zero state with a fixed dtype."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(11)
+        self.lstm = torch.nn.LSTM(2, 4, batch_first=True)
+        self.head = torch.nn.Linear(4, 1)
+
+    def forward(self, x):
+        out, _ = self.lstm(x.view(x.shape[0], 3, 2))
+        return self.head(out[:, -1])
+
+
+def test_a_float32_program_creating_tensors_converts_to_float64(tmp_path):
+    module = Lstm().eval()
+    with warnings.catch_warnings():  # torch on nn.LSTM's _flat_weights: its own
+        warnings.simplefilter("ignore", UserWarning)
+        path = export(module, tmp_path / "lstm.pt2", n_in=6)
+    model = wrt.load(path, dtype="float64")  # aten.zeros(..., dtype=float32) too
+    assert model.dtype == torch.float64
+    x = torch.rand(5, 6, dtype=torch.float64)
+    got = wrt.partials(model, x, ["dy/dx2", "d2y/dx1dx6"], engine="autograd")
+    for spec, columns in [("dy/dx2", (1,)), ("d2y/dx1dx6", (0, 5))]:
+        expected = reference(module.double(), x, columns).numpy()
+        assert_partial_close(got[spec], expected, **AUTOGRAD, what=spec)
+
+
+class Critic(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q = mlp(5, 1, seed=8)
+
+    def forward(self, obs, act):
+        return self.q(torch.cat([obs, act], dim=-1))
+
+
+def test_arguments_of_several_columns_are_numbered(tmp_path):
+    module = Critic()
+    batch = torch.export.Dim("batch")
+    example = (torch.zeros(3, 3).double(), torch.ones(3, 2).double())
+    shapes = {"obs": {0: batch}, "act": {0: batch}}
+    program = torch.export.export(module, example, dynamic_shapes=shapes)
+    torch.export.save(program, tmp_path / "q.pt2")
+    model = wrt.load(tmp_path / "q.pt2")
+    assert model.inputs == ("obs1", "obs2", "obs3", "act1", "act2")
+    x = torch.randn(4, 5, dtype=torch.float64)
+    got = wrt.partials(model, x, ["d2y/dobs2dact1"])["d2y/dobs2dact1"]
+    expected = reference(module.q, x, (1, 3)).numpy()
+    assert_partial_close(got, expected, **AUTOGRAD, what="d2y/dobs2dact1")

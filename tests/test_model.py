@@ -74,10 +74,31 @@ def test_function_needs_inputs_and_bad_shapes_are_refused():
     with pytest.raises(wrt.ModelError, match="inputs="):
         wrt.wrap(lambda x: x)
     with pytest.raises(wrt.ModelError, match="needs"):
-        wrt.wrap(lambda x: x[:, :, None], inputs=["a"])
+        wrt.wrap(lambda x: x.T, inputs=["a"])  # one row for two points
+    with pytest.raises(wrt.ModelError, match="needs"):
+        wrt.wrap(lambda x: x.sum(), inputs=["a"])
     with pytest.raises(wrt.ModelError, match="not a tensor"):
         wrt.wrap(lambda x: (x, x), inputs=["a"])
     with pytest.raises(wrt.ModelError, match="Cannot wrap"):
         wrt.wrap(np.ones(3))  # type: ignore[arg-type]
     with pytest.raises(wrt.ModelError, match="no weight matrix.*inputs="):
         wrt.wrap(torch.nn.Tanh())
+
+
+class _PerPointMatrix(torch.nn.Module):
+    """Each point gives a 2 x 3 matrix: M[i, j] = x ** (i + 1) * (j + 1) + z."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        powers = torch.stack([x[:, 0], x[:, 0] ** 2], 1)  # (N, 2)
+        scale = torch.arange(1, 4, dtype=x.dtype)  # (3,)
+        return (powers[:, :, None] * scale) + x[:, 1:2, None]
+
+
+def test_an_output_of_per_point_shape_a_by_b_gives_its_values_as_columns_row_major():
+    m = wrt.wrap(_PerPointMatrix(), inputs=["x", "z"], dtype="float64")
+    assert m.outputs == tuple(f"y{i}" for i in range(1, 7))
+    x = np.array([[0.5, 1.0], [-2.0, 3.0]])
+    p = wrt.partials(m, x, ["dy2/dx", "dy5/dx", "d2y6/dxdx"])
+    np.testing.assert_allclose(p["dy2/dx"], [2.0, 2.0])  # M[0, 1] = 2 x
+    np.testing.assert_allclose(p["dy5/dx"], 2 * 2 * x[:, 0])  # M[1, 1] = 2 x^2
+    np.testing.assert_allclose(p["d2y6/dxdx"], [6.0, 6.0])  # M[1, 2] = 3 x^2

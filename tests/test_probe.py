@@ -373,3 +373,33 @@ def test_width_when_the_first_weight_is_not_the_input_layer(kind, n):
     model = wrt.wrap(module)
     assert model.n_inputs == n
     _closed_form_check(model, module, n)
+
+
+class _Lambda(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+# ReLU units that are off at every probe point in (0.1, 0.9) but on elsewhere: the
+# column is used and differentiable; its gradient is 0 only in the probe box.
+_DEAD_IN_THE_BOX = {
+    "on-after-a-unit-step": lambda x: torch.relu(x[:, :1] - 1.0) + x[:, 1:],
+    "on-only-far-away": lambda x: torch.relu(-x[:, :1] - 1.0) + x[:, 1:],
+    "conv-relu-average": lambda x: torch.relu(
+        nn.functional.conv1d(x[:, None, :], x.new_tensor([[[1.0, -3.0]]]))
+    ).mean(dim=(1, 2))[:, None],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_DEAD_IN_THE_BOX))
+def test_relu_units_off_at_the_probe_points_are_neither_cut_nor_ignored(kind):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = wrt.wrap(_Lambda(_DEAD_IN_THE_BOX[kind]), inputs=["a", "b"])
+    x = np.array([[-3.0, 0.5], [2.5, 0.5]])
+    grad = wrt.grad(m, x)
+    assert np.isfinite(np.asarray(grad)).all()

@@ -303,7 +303,7 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     suffix = path.suffix.lower()
     frame = with_missing(frame)
     if suffix == ".csv":
-        frame.to_csv(path, index=False, float_format="%.17g")
+        frame.to_csv(path, index=False)
     elif suffix in (".parquet", ".pq"):
         frame.to_parquet(path, index=False)
     elif suffix == ".json":

@@ -7,6 +7,12 @@ Ray ships to it) and computes the partials of every batch it is given
 column per spec, in the input's order (``preserve_order``), so a run on a cluster
 writes the same file as a local one.
 
+:func:`write` streams the result into one Parquet or CSV file through the driver;
+:func:`write_folder` has the workers write a folder of Parquet files themselves
+(``part-000000.parquet``, ``part-000001.parquet``, ... in row order), so no batch
+travels through the driver: on a cluster the folder must be on storage that every
+node sees (a shared file system).
+
 Without an address, :func:`connect` starts a local Ray instance (what the tests and
 ``wrt partials --ray`` on one machine use). On a cluster, start Ray there
 (``ray start --head`` on one node, ``ray start --address=HEAD:6379`` on the
@@ -20,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -27,7 +34,7 @@ from typing import Any, cast
 
 import pandas as pd
 
-from wrt.errors import DataError
+from wrt.errors import DataError, OutputPathError
 from wrt.outputs import atomic_write
 
 
@@ -245,7 +252,6 @@ def write(dataset: Any, sink: str | Path, batch_size: int = 65536) -> int:
                     batch.to_csv(
                         temporary,
                         index=False,
-                        float_format="%.17g",
                         mode="w" if first else "a",
                         header=first,
                     )
@@ -261,6 +267,77 @@ def write(dataset: Any, sink: str | Path, batch_size: int = 65536) -> int:
 
     atomic_write(sink, write_all)
     return rows
+
+
+def write_folder(dataset: Any, folder: str | Path) -> int:
+    """The workers write the dataset as a folder of Parquet files; the row count.
+
+    Each write task writes ``part-<task>.parquet`` (six digits); with the order
+    kept (:func:`partials` keeps it), the files in name order hold the rows in the
+    input's order, so ``pandas.read_parquet(folder)`` or any Parquet reader gives
+    the same table as a local run. The files are written into a temporary folder
+    beside ``folder`` and moved into place when all are written: an interrupted
+    run leaves no partial folder.
+
+    Args:
+        dataset: a Ray dataset (e.g. from :func:`partials`).
+        folder: the output folder; it must not exist or be empty. On a cluster, a
+            path every node can write to.
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        OutputPathError: ``folder`` is a file or a folder with files in it.
+    """
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        what = "a folder with files in it" if folder.is_dir() else "a file"
+        raise OutputPathError(
+            f"{folder} is {what}; the Parquet files go into a new or empty folder. "
+            "Give another name."
+        )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temporary = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    try:
+        from ray.data import SaveMode
+
+        with _quiet():  # the temporary folder is wrt's own: OVERWRITE replaces nothing
+            dataset.write_parquet(
+                str(temporary), filename_provider=_parts(), mode=SaveMode.OVERWRITE
+            )
+        parts = sorted(temporary.glob("part-*.parquet"), key=_part_number)
+        rows = sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
+        for number, part in enumerate(parts):  # Ray adds -<file> per task: renumber
+            part.rename(temporary / f".part-{number:06d}.parquet")
+        for number in range(len(parts)):
+            hidden = temporary / f".part-{number:06d}.parquet"
+            hidden.rename(temporary / f"part-{number:06d}.parquet")
+        if folder.exists():
+            folder.rmdir()  # empty: checked above
+        os.replace(temporary, folder)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return rows
+
+
+def _part_number(path: Path) -> tuple[int, ...]:
+    """``part-000003-1.parquet`` -> (3, 1): files in the order Ray wrote them."""
+    return tuple(int(n) for n in path.stem.removeprefix("part-").split("-"))
+
+
+def _parts() -> Any:
+    """Ray's file names for :func:`write_folder`: ``part-<task index>.parquet``."""
+    from ray.data.datasource import FilenameProvider
+
+    class Parts(FilenameProvider):
+        def get_filename_for_task(self, write_uuid: str, task_index: int) -> str:
+            return f"part-{task_index:06d}.parquet"
+
+    return Parts()
 
 
 def _numpy_columns(frame: pd.DataFrame) -> pd.DataFrame:

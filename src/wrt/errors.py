@@ -150,6 +150,10 @@ class NotATermError(WrtError, TypeError):
     """Something that is not a training term was given where terms go (``wrt.fit``)."""
 
 
+class NotAModelError(WrtError, TypeError):
+    """A path or a bare module was given where a loaded :class:`~wrt.Model` goes."""
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """Training was interrupted (Ctrl-C); the model keeps its last finite parameters.
 
@@ -193,6 +197,10 @@ class VerificationSkippedWarning(WrtWarning):
 
 class CheckOptionError(WrtError, ValueError):
     """An option of :func:`wrt.check` is out of range (neighbours, rel_spread, ...)."""
+
+
+class FixedBatchWarning(WrtWarning):
+    """A model file takes a fixed number of rows per call: wrt runs it in blocks."""
 
 
 class IgnoredInputWarning(WrtWarning):

@@ -137,7 +137,8 @@ class Model:
             x: points, shape (N, n_in).
 
         Returns:
-            Outputs, shape (N, n_out).
+            Outputs, shape (N, n_out); a module whose output per point has shape
+            (a, b, ...) gives its a * b * ... values as columns, row-major.
         """
         y = self.module(x)
         if not isinstance(y, torch.Tensor):
@@ -147,6 +148,8 @@ class Model:
             )
         if y.dim() == 1:
             y = y.unsqueeze(1)
+        elif y.dim() > 2:  # per-point output of shape (a, b, ...): row-major columns
+            y = y.reshape(y.shape[0], -1)
         return y
 
     def converted(self, dtype: DTypeLike) -> Model:
@@ -207,7 +210,8 @@ def wrap(
     """Give a torch module named inputs and outputs.
 
     Args:
-        module: maps points (N, n_in) to (N, n_out) or (N,); a plain callable works
+        module: maps points (N, n_in) to (N, n_out), (N,) or (N, a, b, ...) (then
+            the a * b * ... values are columns, row-major); a plain callable works
             too (then ``inputs`` is required). It is put in eval mode.
         inputs: input names (default ``x1 .. xn``); when not given, n is found by
             calling the module (:func:`wrt.probe.infer_width`): the first weight
@@ -387,9 +391,10 @@ def _probe(module: nn.Module, n_in: int, dtype: torch.dtype, source: str) -> int
         )
     if y.dim() == 1 and y.shape[0] == 2:
         return 1
-    if y.dim() == 2 and y.shape[0] == 2:
-        return int(y.shape[1])
+    if y.dim() >= 2 and y.shape[0] == 2 and y[0].numel() > 0:
+        return int(y[0].numel())  # (2, a, b, ...): a * b * ... columns, row-major
     raise ModelError(
         f"The model from {source} maps (2, {n_in}) to {tuple(y.shape)}; wrt needs "
-        f"(2, n_out) or (2,). Flatten or select the outputs in a wrapper module."
+        f"one row of outputs per point: (2, n_out), (2,) or (2, a, b, ...). Return "
+        "one row per point (the batch first)."
     )

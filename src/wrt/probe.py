@@ -182,7 +182,8 @@ def check_model(
             "torch.special.bessel_j0). Keep the whole computation in "
             "differentiable torch operations on the input tensor."
         )
-    unused = [names[j] for j in range(n_in) if not changed[j] and not _any(grad, j)]
+    quiet = [j for j in range(n_in) if not changed[j] and not _any(grad, j)]
+    unused = [names[j] for j in _quiet_far_away(module, x, quiet)]
     if not unused:
         return
     listed = ", ".join(unused)
@@ -286,10 +287,14 @@ def _cut_columns(
         return {j: f"the output is {y.dtype}" for j in range(n)}
     # where the model is NaN its gradient says nothing: judge the other points
     seen = torch.isfinite(y).all(dim=1) & torch.isfinite(grad).all(dim=1)
-    cut = {
-        j: "its gradient is 0 though the output changes with it"
+    flat = [
+        j
         for j in range(n)
         if changed[j] and bool(seen.any()) and not bool((grad[seen, j] != 0).any())
+    ]
+    cut = {
+        j: "its gradient is 0 though the output changes with it"
+        for j in _flat_everywhere(module, x, flat)
     }
     suspects = [j for j in range(n) if j not in cut]
     h = torch.finfo(x.dtype).eps ** (1 / 3)
@@ -299,6 +304,57 @@ def _cut_columns(
         suspects = _disagreeing(module, x, y, grad, suspects, h / shrink)
     cut.update((j, "its gradient disagrees with a finite difference") for j in suspects)
     return cut
+
+
+def _quiet_far_away(
+    module: nn.Module, x: torch.Tensor, columns: list[int]
+) -> list[int]:
+    """The columns that change no output at wider points either.
+
+    The probe points lie in (0.1, 0.9); a piecewise-linear model can be flat
+    there in a column it uses (ReLU units off in that box), so a column is only
+    called unused when it also changes nothing at points in (-4, 4) moved by
+    steps of up to 8.
+    """
+    if not columns:
+        return []
+    wide = 8.0 * x - 4.0
+    steps = torch.tensor((1.0, -1.0, 8.0, -8.0), dtype=x.dtype, device=x.device)
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        base = _call(module, wide)
+        moved = _shifted(module, wide, steps, columns)
+    differs = ~_close(moved, base.expand_as(moved))
+    changes = differs.any(dim=3).any(dim=2).any(dim=0)  # (len(columns),)
+    return [j for j, c in zip(columns, changes.tolist(), strict=True) if not c]
+
+
+def _flat_everywhere(
+    module: nn.Module, x: torch.Tensor, columns: list[int]
+) -> list[int]:
+    """The columns whose gradient is 0 also where a step of +-1 has moved them.
+
+    A column with gradient 0 at every probe point whose value still changes the
+    output is either cut (rounding, .detach()) or sits in a flat region of a
+    piecewise-linear model (ReLU units that are off at every probe point): at
+    the moved points those units turn on and the gradient is no longer 0.
+    """
+    flat = []
+    for j in columns:
+        moved = x.repeat(len(_STEPS), 1)
+        moved[:, j] += torch.tensor(_STEPS, dtype=x.dtype).repeat_interleave(len(x))
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+            leaf = moved.requires_grad_(True)
+            y = _call(module, leaf)
+            grad = None
+            if y.is_floating_point() and y.requires_grad:
+                (grad,) = torch.autograd.grad(
+                    (y * _mix(y)).sum(), leaf, allow_unused=True
+                )
+        if grad is None or not bool(
+            ((grad[:, j] != 0) & torch.isfinite(grad[:, j])).any()
+        ):
+            flat.append(j)
+    return flat
 
 
 def _disagreeing(
@@ -372,7 +428,9 @@ def _call(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     y = _quiet_call(module, x)
     if not isinstance(y, torch.Tensor):
         raise ModelError(f"The model returned {type(y).__name__}, not a tensor.")
-    return y.unsqueeze(1) if y.dim() == 1 else y
+    if y.dim() == 1:
+        return y.unsqueeze(1)
+    return y.reshape(y.shape[0], -1) if y.dim() > 2 else y
 
 
 def _quiet_call(module: nn.Module, x: torch.Tensor) -> object:
@@ -390,9 +448,9 @@ def _is_output(y: object, rows: int) -> bool:
     return (
         isinstance(y, torch.Tensor)
         and y.is_floating_point()
-        and y.dim() in (1, 2)
+        and y.dim() >= 1
         and y.shape[0] == rows
-        and (y.dim() == 1 or y.shape[1] > 0)
+        and (y.dim() == 1 or y[0].numel() > 0)
     )
 
 

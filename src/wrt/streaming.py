@@ -304,7 +304,8 @@ def _inputs_as_floats(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFram
     A CSV column of whole numbers in one chunk reads as integers and as floats in the
     next; every part must have the same schema to be joined (and a Parquet file has
     one), so inputs are written as the float64 values the model was evaluated at.
-    CSV text is unchanged by this: ``%.17g`` writes 3.0 as ``3``.
+    CSV text keeps every value: floats are written in the shortest form that
+    reads back exactly.
     """
     columns = cast(pd.DataFrame, frame[list(inputs)])  # a list of names: a frame
     return columns.astype("float64").reset_index(drop=True)
@@ -315,7 +316,7 @@ def _write_part(frame: pd.DataFrame, path: Path) -> None:
     temporary = path.with_name(path.name + ".tmp")
     frame = with_missing(frame)  # NaN and Inf: one missing value in every format
     if path.suffix == ".csv":
-        frame.to_csv(temporary, index=False, float_format="%.17g")
+        frame.to_csv(temporary, index=False)
     else:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), temporary)
     os.replace(temporary, path)

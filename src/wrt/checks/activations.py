@@ -10,61 +10,20 @@ physics or curvature. The operations are read from the model's traced ATen graph
 
 from __future__ import annotations
 
-import torch
-
 from wrt.checks.findings import Finding
-from wrt.describe import describe
+from wrt.inspection.operations import non_smooth_operations as traced_non_smooth
+from wrt.inspection.torch_layers import torch_layers
 from wrt.model import Model
-
-#: ATen operations (overload packet names) that make a model piecewise smooth.
-NON_SMOOTH_OPS = {
-    "relu": "relu",
-    "leaky_relu": "leaky_relu",
-    "_prelu_kernel": "prelu",
-    "prelu": "prelu",
-    "hardtanh": "hardtanh",
-    "threshold": "threshold",
-    "abs": "abs",
-    "clamp": "clamp",
-    "clamp_min": "clamp",
-    "clamp_max": "clamp",
-    "maximum": "maximum",
-    "minimum": "minimum",
-    "hardswish": "hardswish",
-    "hardsigmoid": "hardsigmoid",
-}
-_LAYER_NAMES = {
-    "relu",
-    "relu6",
-    "leaky_relu",
-    "prelu",
-    "hardtanh",
-    "abs",
-    "hard_sigmoid",
-    "hardswish",
-}
 
 
 def non_smooth_operations(model: Model) -> list[str]:
-    """Names of the piecewise-linear operations on the model's path from its inputs."""
-    from wrt.engines.taylor.interpreter import depends_on_input, trace
+    """Names of the piecewise-linear operations on the model's path from its inputs.
 
-    probe = torch.zeros(2, model.n_inputs, dtype=model.dtype or torch.float64)
-    try:
-        graph = trace(model, probe)
-    except Exception:  # tracing user code can fail; the layer list still helps
-        layers = describe(model)["activations"]
-        return sorted({a for a in layers if a in _LAYER_NAMES})
-    found = set()
-    on_path = depends_on_input(graph)
-    for node in graph.graph.nodes:
-        if node.op != "call_function" or node not in on_path:
-            continue
-        packet = getattr(node.target, "overloadpacket", None)
-        name = getattr(packet, "__name__", "")
-        if name in NON_SMOOTH_OPS:
-            found.add(NON_SMOOTH_OPS[name])
-    return sorted(found)
+    The same answer ``wrt inspect`` gives (:mod:`wrt.inspection.operations`): from
+    the traced graph, else from the activations of the leaf modules.
+    """
+    named = [a["activation"] for a in torch_layers(model.module) if a["activation"]]
+    return traced_non_smooth(model, named)
 
 
 def piecewise_linear(model: Model, specs: list[str]) -> list[Finding]:

@@ -23,7 +23,9 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 
+import numpy as np
 import torch
 
 from wrt.checks.findings import Finding
@@ -183,6 +185,31 @@ def fd_disagreement(
             )
         )
     return findings
+
+
+def at_rows(
+    findings: list[Finding], sample: np.ndarray | None, total: int
+) -> list[Finding]:
+    """Findings made at a sample of the points, their point indices mapped back.
+
+    Args:
+        findings: findings whose ``points`` index the sampled points.
+        sample: the sampled indices into all points (sorted), or None when every
+            point was checked.
+        total: the number of points in all.
+
+    Returns:
+        The findings with ``points`` indexing all the points, and ``sampled`` /
+        ``of`` details where a sample was used.
+    """
+    if sample is None:
+        return findings
+    mapped = []
+    for finding in findings:
+        points = [int(sample[i]) for i in finding.points]
+        details = {**finding.details, "sampled": len(sample), "of": total}
+        mapped.append(replace(finding, points=points, details=details))
+    return mapped
 
 
 def _parse(model: Model, specs: list[str]) -> dict[str, Partial]:

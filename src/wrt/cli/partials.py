@@ -41,9 +41,9 @@ from wrt.data import (
     write_table,
 )
 from wrt.derivatives import partials
-from wrt.errors import DataError, ResumeError, SpecError
+from wrt.errors import DataError, OutputPathError, ResumeError, SpecError
 from wrt.importers import load
-from wrt.outputs import atomic_write, output_file
+from wrt.outputs import atomic_write, output_file, output_folder
 from wrt.sources import source_columns
 from wrt.spec import format_spec, partials_up_to
 from wrt.streaming import CLI_NAMES, STREAM_SUFFIXES, count_rows, partials_stream
@@ -149,7 +149,10 @@ def partials_command(
             "the two (for a JSON file: -o results.json).",
             hint="Drop --json, or drop -o.",
         )
-    if output is not None:
+    to_folder = bool(ray or ray_address) and output is not None and _is_folder(output)
+    if to_folder:
+        _empty_folder(output, points, model)
+    elif output is not None:
         output_file(
             output,
             option="-o",
@@ -177,7 +180,7 @@ def partials_command(
                 "--resume continues a local streamed run; a --ray run starts afresh. "
                 "Drop --resume (with --overwrite to replace -o), or drop --ray."
             )
-        if output is not None and _streamable(points, output):
+        if output is not None and (to_folder or _streamable(points, output)):
             source_columns(points, loaded.inputs)  # before Ray starts
         _on_ray(
             model,
@@ -232,16 +235,19 @@ def partials_command(
     elif as_json:
         sys.stdout.write(frame_to_json(frame) + "\n")
     else:
-        with_missing(frame).to_csv(sys.stdout, index=False, float_format="%.17g")
+        with_missing(frame).to_csv(sys.stdout, index=False)
 
 
 def _on_ray(model, points, specs, output, address, chunk_size, engine, dtype, load):
     """The same job on Ray Data; the output file is the same as a local run's."""
     from wrt import distributed  # Ray is optional: imported only here
 
-    if output is None or not _streamable(points, output):
+    folder = output is not None and _is_folder(output)
+    if output is None or not (folder or _streamable(points, output)):
         raise DataError(
-            "--ray reads and writes files: give POINTS and -o as .parquet/.csv."
+            "--ray reads and writes files: give POINTS as .parquet/.csv and -o as "
+            ".parquet/.csv, or -o as a folder (the workers write Parquet files "
+            "into it)."
         )
     with distributed.session(address):
         dataset = distributed.partials(
@@ -253,7 +259,26 @@ def _on_ray(model, points, specs, output, address, chunk_size, engine, dtype, lo
             dtype=dtype,
             load_options=load,
         )
-        distributed.write(dataset, output, batch_size=chunk_size)
+        if folder:
+            distributed.write_folder(dataset, output)
+        else:
+            distributed.write(dataset, output, batch_size=chunk_size)
+
+
+def _is_folder(output: Path) -> bool:
+    """``-o`` names a folder: an existing one, or a name without a suffix."""
+    return output.is_dir() or output.suffix == ""
+
+
+def _empty_folder(output: Path, points: Path, model: Path | str) -> None:
+    """A ``--ray`` output folder must be new or empty and not hold an input."""
+    output_folder(output, option="-o", inputs=[points, model])
+    if output.is_dir() and any(output.iterdir()):
+        raise OutputPathError(
+            f"-o {output} is a folder with files in it; the workers write Parquet "
+            "files into a new or empty folder, and wrt never mixes them with yours. "
+            "Give another folder name."
+        )
 
 
 def _streamable(points: Path, output: Path) -> bool:

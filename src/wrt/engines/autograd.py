@@ -12,14 +12,14 @@ slice of it (a slice is a new tensor the output does not depend on, which is why
 ``tape.gradient(f, x[0][0])`` returns None). From order 3 on (partials and
 operators alike), layer and group norms run as plain compositions
 (:mod:`wrt.engines.exact_norms`): torch's fused kernels give wrong third
-derivatives. From order 2 on, scaled dot-product attention runs torch's math kernel:
-the fused ones (flash, memory-efficient) have no double backward.
+derivatives.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import re
 import warnings
 from collections import defaultdict
 
@@ -37,7 +37,7 @@ from wrt.engines.base import (
 )
 from wrt.engines.exact_norms import ExactNorms, fused_norms
 from wrt.engines.saturating import AccurateActivations
-from wrt.errors import PrecisionWarning
+from wrt.errors import PrecisionWarning, UnsupportedOpError
 from wrt.model import Model
 from wrt.spec import Partial
 
@@ -94,11 +94,17 @@ class AutogradEngine:
         differentiable = request.differentiable
         values: dict[Key, torch.Tensor] = {}
         errors: dict[Key, torch.Tensor] = {}
-        with torch.enable_grad():
+        # torch's fused attention kernels (flash / memory-efficient) have no
+        # double backward; the math kernel is the same function, differentiable
+        # to any order.
+        attention = contextlib.nullcontext()
+        if request.max_order >= 2 or differentiable:
+            attention = sdpa_kernel([SDPBackend.MATH])
+        with torch.enable_grad(), attention, _named_missing_derivative(model):
             directional = [o for o in request.operators if isinstance(o, Directional)]
             y = x  # a Hutchinson-only request needs no forward pass on x itself
             if paths or directional:
-                with exact, _attention(request), AccurateActivations():  # forward
+                with exact, AccurateActivations():  # the forward only
                     y = model(x)
             nodes: dict[Partial, torch.Tensor] = {}
             for k, (output, wanted) in enumerate(paths.items()):
@@ -120,7 +126,7 @@ class AutogradEngine:
                 values[op] = _directional(root, x, op, differentiable)
             for op in request.operators:
                 if isinstance(op, Hutchinson):
-                    with exact, _attention(request), AccurateActivations():
+                    with exact, AccurateActivations():
                         values[op], errors[op] = _hutchinson(
                             model, x, op, differentiable
                         )
@@ -129,15 +135,26 @@ class AutogradEngine:
         return Computed(values, errors)
 
 
-def _attention(request: Request) -> contextlib.AbstractContextManager:
-    """Torch's math attention kernel from order 2 on (a fresh context each time).
+@contextlib.contextmanager
+def _named_missing_derivative(model: Model):
+    """Turn torch's "derivative for <op> is not implemented" into a wrt error."""
+    try:
+        yield
+    except RuntimeError as exc:
+        found = _MISSING_DERIVATIVE.search(str(exc))
+        if found is None:
+            raise
+        raise UnsupportedOpError(
+            f"The model from {model.source} calls {found.group(1)}, whose derivative "
+            "torch does not implement, so autograd cannot differentiate it to the "
+            "order asked. Use engine='finite_diff' (float64, with error estimates), "
+            "or build the model from operations torch differentiates (for attention: "
+            "torch.nn.functional.scaled_dot_product_attention, or softmax(q k^T) v "
+            "written out)."
+        ) from exc
 
-    The fused kernels (flash, memory-efficient) have no double backward: a second
-    partial of a Transformer would raise inside torch.
-    """
-    if request.max_order >= 2:
-        return sdpa_kernel([SDPBackend.MATH])
-    return contextlib.nullcontext()
+
+_MISSING_DERIVATIVE = re.compile(r"derivative for (\S+) is not implemented")
 
 
 def _trace_partials(model: Model, traces: list[WeightedTrace]) -> list[Partial]:

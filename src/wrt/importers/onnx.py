@@ -45,6 +45,7 @@ from torch import nn
 
 from wrt.errors import ModelError, ModelFormatError, UnsupportedOpError
 from wrt.importers import onnx_ops
+from wrt.importers.fixed_batch import blocks, declared_batch
 from wrt.importers.onnx_verify import (
     VERIFY_TOLERANCE,
     VerificationSkippedWarning,
@@ -237,9 +238,9 @@ def load_onnx(
         if inputs is not None
         else _names([(p.name, p.size) for p in module.ports], default_inputs)
     )
-    # 5 points, unless the file's fixed batch size is 5: a size baked into the graph
-    # (e.g. a Reshape to (3, -1)) fails here, not in the middle of a computation.
-    n_probe = 6 if any(p.batch == 5 for p in module.ports) else 5
+    # a fixed batch is probed as declared; fixed_batch.blocks runs it on any N
+    batch = declared_batch([p.batch for p in module.ports], str(path))
+    n_probe = batch or 5
     probe = sample_points(module.ports, n_probe)
     try:
         with torch.no_grad():
@@ -264,7 +265,10 @@ def load_onnx(
     check_disjoint(names_in, names_out)
     if verify:
         verify_with_onnxruntime(module, proto, path)
-    model = Model(module, names_in, names_out, source=str(path), format="onnx")
+    runner: nn.Module = module
+    if batch is not None:
+        runner = blocks(module, batch, probe, str(path), "onnx", 4, when_needed=True)
+    model = Model(runner, names_in, names_out, source=str(path), format="onnx")
     return model.converted(dtype)
 
 

@@ -27,18 +27,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from wrt.errors import (
-    ModelFormatError,
-    UnsupportedFormatError,
-    WrtWarning,
-)
+from wrt.errors import ModelFormatError, UnsupportedFormatError
+from wrt.importers.fixed_batch import RowBlocks, blocks
+from wrt.importers.torch_arguments import ArgumentColumns, column_names, width
 from wrt.importers.torch_export_checks import check_archive, check_node
 from wrt.importers.torch_files import first_line
 from wrt.model import DTypeLike, Model, wrap
 from wrt.names import check_names, default_inputs
-
-# a fixed export batch below this many rows is worth a warning (many graph calls)
-_SMALL_BATCH = 32
 
 
 def load_export(
@@ -57,19 +52,25 @@ def load_export(
 
     A program exported with a fixed batch size B (no ``torch.export.Dim`` for
     dimension 0) is evaluated on blocks of B rows, the last block padded with
-    copies of its last row; the results are exact since rows are independent.
+    copies of its last row (:mod:`~wrt.importers.fixed_batch`); the results are
+    exact since rows are independent. A ``Dim`` with bounds gets blocks of at most
+    its maximum and at least its minimum rows.
 
     Args:
         path: the ``.pt2`` file.
         inputs: input names; default: those saved in the archive by ``wrt
-            train`` (``extra/wrt.json``), else the program's argument names when
-            every argument is one column (``forward(self, x, t)``), else ``x1 ..
-            xn``.
+            train`` (``extra/wrt.json``), else, for several arguments, names from
+            the argument names (``forward(self, obs, act)`` with obs (N, 3) and
+            act (N, 2): ``obs1, obs2, obs3, act1, act2``; an (N,) or (N, 1)
+            argument ``t``: ``t``), else ``x1 .. xn``.
         outputs: output names (default: saved ones, else ``y`` or ``y1 .. ym``).
         dtype: ``"float64"`` for a float64 copy.
 
     Returns:
         The model, mapping (N, n_in) to (N, n_out).
+
+    Warns:
+        FixedBatchWarning: the program takes a fixed number of rows per call.
 
     Raises:
         UnsupportedFormatError: the archive holds pickled objects, compiled code,
@@ -105,49 +106,63 @@ def load_export(
         ) from exc
     finally:
         logger.setLevel(level)
-    module, names = _exported_model(program, graph, path)
-    low, high = module.rows
-    if low == high and low < _SMALL_BATCH:
-        warnings.warn(
-            f"{path} was exported for exactly {low} row(s) per call, so wrt evaluates "
-            f"it {low} row(s) at a time: exact, but slow for many points. Export "
-            "with dynamic_shapes={'x': {0: torch.export.Dim('batch')}} for speed.",
-            WrtWarning,
-            stacklevel=3,
-        )
-    n_in = sum(1 if k is None else k for k in module.columns)
+    module, rows = _exported_model(program, graph, path)
+    n_in = width(module.columns)
+    runner = _batched(module, rows, n_in, path)
     if inputs is None:  # from the program's shapes, not guessed from its weights
-        inputs = names or default_inputs(n_in)
+        arguments = [str(name) for name in program.graph_signature.user_inputs]
+        inputs = column_names(arguments, module.columns)
+        inputs = inputs or default_inputs(n_in)
     check_names(inputs, kind="input", expected=n_in)
-    return wrap(module, inputs, outputs, dtype=dtype, source=str(path))
+    return wrap(runner, inputs, outputs, dtype=dtype, source=str(path))
 
 
-class _Exported(nn.Module):
+def _batched(
+    module: _Exported, rows: tuple[int, int | None], n_in: int, path: Path
+) -> nn.Module:
+    """The program on any number of points: as it is, bounded, or fixed blocks."""
+    low, high = rows
+    if low == high:
+        dtype = next(
+            (t.dtype for t in module.state_dict().values() if t.is_floating_point()),
+            torch.get_default_dtype(),
+        )
+        x = 0.1 + 0.8 * torch.rand(
+            low, n_in, generator=torch.Generator().manual_seed(0), dtype=dtype
+        )
+        return blocks(module, low, x, str(path), "torch-export", stacklevel=5)
+    if low <= 1 and high is None:
+        return module
+    return RowBlocks(module, rows, vectorise=False)
+
+
+class _Exported(ArgumentColumns):
     """An unlifted ``torch.export`` graph as a module of points (N, n_in).
 
     The graph is called with one tensor per argument of the exported ``forward``
-    (columns of the points, in order), on batches whose size the program accepts:
-    larger batches go through in blocks, smaller ones are padded with copies of
-    their last row (detached, so no gradient flows through the padding).
+    (columns of the points, in order); batches of sizes the program does not take
+    go through :class:`~wrt.importers.fixed_batch.RowBlocks`.
     """
-
-    def __init__(
-        self,
-        graph: nn.Module,
-        columns: tuple[int | None, ...],
-        rows: tuple[int, int | None],
-        unwrap: bool,
-    ) -> None:
-        super().__init__()
-        self.graph = graph
-        self.columns = columns  # per argument: k for (B, k), None for (B,)
-        self.rows = rows  # smallest and largest batch the program takes
-        self.unwrap = unwrap  # the program returns a 1-tuple
 
     def train(self, mode: bool = True) -> _Exported:
         """Record the mode only: the program's behaviour was fixed at export."""
         self.training = mode
         return self
+
+    def converted_to(self, dtype: torch.dtype) -> _Exported:
+        """A copy in ``dtype``, down to the dtypes written into the graph.
+
+        An exported graph creates some tensors with the dtype of the export
+        (``nn.LSTM``'s zero state: ``aten.zeros(..., dtype=torch.float32)``); a
+        float64 copy gets them in float64 too, like its weights.
+        """
+        clone = copy.deepcopy(self)
+        with torch.no_grad():
+            clone.to(dtype)
+        for sub in clone.graph.modules():
+            if isinstance(sub, torch.fx.GraphModule) and _retype(sub.graph, dtype):
+                sub.recompile()
+        return clone
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Exported:
         clone = type(self).__new__(type(self))
@@ -160,29 +175,27 @@ class _Exported(nn.Module):
                 clone.__dict__[key] = copy.deepcopy(value, memo)
         return clone
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Evaluate the program.
 
-        Args:
-            x: points, shape (N, n_in).
+def _retype(graph: torch.fx.Graph, dtype: torch.dtype) -> bool:
+    """Set every floating dtype argument of the graph's calls to ``dtype``."""
+    changed = False
 
-        Returns:
-            Outputs, shape (N, n_out) (or (N,) if the program returns that).
-        """
-        low, high = self.rows
-        if high is not None and x.shape[0] > high:
-            return torch.cat([self(block) for block in x.split(high)])
-        n = x.shape[0]
-        if 0 < n < low:
-            x = torch.cat([x, x[-1:].detach().expand(low - n, -1)])
-        args, start = [], 0
-        for k in self.columns:
-            args.append(x[:, start] if k is None else x[:, start : start + k])
-            start += 1 if k is None else k
-        y = self.graph(*args)
-        if self.unwrap:
-            y = y[0]
-        return y[:n]
+    def swap(value: Any) -> Any:
+        nonlocal changed
+        if (
+            isinstance(value, torch.dtype)
+            and value.is_floating_point
+            and value != dtype
+        ):
+            changed = True
+            return dtype
+        return value
+
+    for node in graph.nodes:
+        if node.op == "call_function":
+            node.args = tuple(swap(a) for a in node.args)
+            node.kwargs = {k: swap(v) for k, v in node.kwargs.items()}
+    return changed
 
 
 def _saved_names(data: bytes) -> dict[str, list[str]]:
@@ -213,8 +226,8 @@ def _saved_names(data: bytes) -> dict[str, list[str]]:
 
 def _exported_model(
     program: Any, graph: nn.Module, path: Path
-) -> tuple[_Exported, list[str] | None]:
-    """Check the loaded graph and wrap it; also the argument names, if columns."""
+) -> tuple[_Exported, tuple[int, int | None]]:
+    """Check the loaded graph and wrap it; also the batch sizes it takes."""
     for sub in graph.modules():
         if isinstance(sub, torch.fx.GraphModule):
             for node in sub.graph.nodes:
@@ -240,9 +253,7 @@ def _exported_model(
         for name in program.graph_signature.user_inputs
     ]
     columns, rows = _layout(values, program.range_constraints, path)
-    names = list(program.graph_signature.user_inputs)
-    one_each = len(columns) > 1 and all(k in (None, 1) for k in columns)
-    return _Exported(graph, columns, rows, unwrap), names if one_each else None
+    return _Exported(graph, columns, unwrap), rows
 
 
 def _layout(

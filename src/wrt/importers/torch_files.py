@@ -26,6 +26,7 @@ from wrt.errors import (
     ModelFormatError,
     UnsupportedFormatError,
 )
+from wrt.importers.torchscript import script_model
 from wrt.model import DTypeLike, Model, wrap
 from wrt.names import did_you_mean
 
@@ -44,8 +45,14 @@ def load_torchscript(
 ) -> Model:
     """Load a TorchScript archive on the CPU as a :class:`Model`.
 
+    The loaded module becomes a model as
+    :func:`wrt.importers.torchscript.script_model` says: a ``forward`` of several
+    tensor arguments gets the columns split over them, and a module traced with a
+    fixed batch runs in blocks of that batch (with a ``FixedBatchWarning``).
+
     Raises:
         ModelFormatError: the archive is damaged or not loadable by this torch.
+        ModelError: see :func:`~wrt.importers.torchscript.script_model`.
     """
     try:
         with warnings.catch_warnings():
@@ -59,7 +66,7 @@ def load_torchscript(
             f"{first_line(exc)}. Re-save it with torch.jit.save from the original "
             "module."
         ) from exc
-    return wrap(module, inputs, outputs, dtype=dtype, source=str(path))
+    return script_model(module, path, inputs, outputs, dtype=dtype)
 
 
 # --- torch.save files -----------------------------------------------------------
