@@ -109,6 +109,15 @@ ARCHITECTURES = {
         nn.Unflatten(1, (1, 4)), nn.Conv1d(1, 4, 3, padding=2, dilation=2),
         nn.Tanh(), nn.Conv1d(4, 4, 2, stride=2, groups=2), nn.Flatten(),
         nn.Linear(8, 1)),
+    "conv-internal-and-transposed": lambda: _Fn(
+        lambda s, z: torch.ops.aten._convolution.default(
+            torch.tanh(z).reshape(-1, 1, 4), s.w, s.b, [1], [1], [1], False, [0], 1,
+            False, False, True, True,
+        ).sin().sum((1, 2))
+        + F.conv_transpose1d(z.reshape(-1, 2, 2), s.t, stride=2).tanh().sum((1, 2)),
+        w=torch.linspace(-1, 1, 6, dtype=torch.float64).reshape(2, 1, 3),
+        b=torch.tensor([0.1, -0.2], dtype=torch.float64),
+        t=torch.linspace(-1, 1, 12, dtype=torch.float64).reshape(2, 3, 2)),
     "conv2d-pool": lambda: nn.Sequential(
         nn.Unflatten(1, (1, 2, 2)), nn.Conv2d(1, 4, 2, padding=1), nn.SiLU(),
         nn.AvgPool2d(2, stride=1), nn.Conv2d(4, 2, 1), nn.Flatten(), nn.Linear(8, 1)),

@@ -110,3 +110,24 @@ def _convolution(
     if bias is not None:
         stack[0] += bias.view(1, -1, *[1] * (stack.dim() - 3))
     return x.same(stack)
+
+
+@rule(aten._convolution)
+def _convolution_internal(
+    op: Any,
+    x: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    transposed: bool,
+    output_padding: Any,
+    groups: int,
+    *backend_flags: Any,
+) -> Jet:
+    """The form TorchScript calls (backend flags after ``groups``): as above."""
+    return _convolution(
+        aten.convolution.default, x, weight, bias, stride, padding, dilation,
+        transposed, output_padding, groups,
+    )  # fmt: skip
