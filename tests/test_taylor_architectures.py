@@ -144,7 +144,12 @@ ARCHITECTURES = {
         w=W12),
     "softmax-logsoftmax-logsumexp": lambda: _Fn(
         lambda s, z: torch.softmax(z @ s.w, -1)[:, :1] + torch.log_softmax(z, 1)[:, 1:2]
-        + torch.logsumexp(z @ s.w, 1, keepdim=True), w=W12),
+        + torch.logsumexp(z @ s.w, 1, keepdim=True)
+        + torch.ops.aten._safe_softmax.default(z @ s.w, -1)[:, 2:3]
+        + torch.ops.aten._safe_softmax.default(
+            (z @ s.w).reshape(-1, 2, 6).masked_fill(s.dead, -math.inf), -1)
+        .sum(1)[:, :1], w=W12,
+        dead=torch.tensor([[True], [False]]).expand(2, 6)),
     "layer-norm-var-std": lambda: _Fn(
         lambda s, z: F.layer_norm(z @ s.w, (12,))[:, :2].prod(1, keepdim=True)
         + (z @ s.w).var(1, keepdim=True) + z.std(1, keepdim=True)
