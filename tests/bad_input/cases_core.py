@@ -26,19 +26,19 @@ def _x(n_in: int = 2, rows: int = 4):
     return torch.rand(rows, n_in, dtype=torch.float64)
 
 
-class _Atan(torch.nn.Module):
-    """Smooth, differentiable by autograd, without a Taylor rule (atan)."""
+class _Lgamma(torch.nn.Module):
+    """Smooth, differentiable by autograd, without a Taylor rule (lgamma)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.atan(x).sum(1, keepdim=True) + x[:, :1] ** 3
+        return torch.lgamma(x).sum(1, keepdim=True) + x[:, :1] ** 3
 
 
-def _atan_model():
-    return wrt.wrap(_Atan(), inputs=["x1", "x2", "x3"])
+def _lgamma_model():
+    return wrt.wrap(_Lgamma(), inputs=["x1", "x2", "x3"])
 
 
-def _atan_file(folder):
-    return str(save_torchscript(_Atan(), folder / "atan.pt"))
+def _lgamma_file(folder):
+    return str(save_torchscript(_Lgamma(), folder / "lgamma.pt"))
 
 
 def _partials(folder, *extra):
@@ -134,9 +134,9 @@ CASES = [
     ),
     Api(
         "core-laplacian-taylor-without-rule",
-        lambda f: wrt.laplacian(_atan_model(), _x(3), engine="taylor"),
+        lambda f: wrt.laplacian(_lgamma_model(), _x(3), engine="taylor"),
         EngineError,
-        r"taylor engine cannot.*no Taylor rule for aten\.atan",
+        r"taylor engine cannot.*no Taylor rule for aten\.lgamma",
     ),
     Api(
         "core-estimate-samples-zero",
@@ -213,16 +213,16 @@ CASES = [
     Api(
         "core-directional-taylor-without-rule",
         lambda f: wrt.directional_derivative(
-            _atan_model(), _x(3), [1.0, 0.0, 0.0], order=3, engine="taylor"
+            _lgamma_model(), _x(3), [1.0, 0.0, 0.0], order=3, engine="taylor"
         ),
         EngineError,
-        r"no Taylor rule for aten\.atan",
+        r"no Taylor rule for aten\.lgamma",
     ),
     Api(
         "core-partials-taylor-without-rule",
-        lambda f: wrt.partials(_atan_model(), _x(3), "d4y/dx1^4", engine="taylor"),
+        lambda f: wrt.partials(_lgamma_model(), _x(3), "d4y/dx1^4", engine="taylor"),
         EngineError,
-        r"taylor engine cannot.*aten\.atan.*engine='autograd'",
+        r"taylor engine cannot.*aten\.lgamma.*engine='autograd'",
     ),
     Api(
         "core-partials-finite-diff-order-5",
@@ -298,7 +298,7 @@ CASES = [
         "core-cli-taylor-without-rule",
         lambda f: [
             "partials",
-            _atan_file(f),
+            _lgamma_file(f),
             str(points_file(f, columns=("x1", "x2", "x3"))),
             "-d",
             "d4y/dx1^4",
@@ -306,6 +306,6 @@ CASES = [
             "taylor",
         ],
         2,
-        r"atan",
+        r"lgamma",
     ),
 ]

@@ -19,6 +19,7 @@ import torch
 
 from wrt.engines.taylor import series as S
 from wrt.engines.taylor.series import Series
+from wrt.engines.taylor.trigonometric import TRIGONOMETRIC
 
 Function = Callable[..., Series]
 
@@ -119,6 +120,36 @@ def _power(x: Series, p: float) -> Series:
     return S.power(x, float(p))
 
 
+def _mish(x: Series) -> Series:
+    return S.mul(x, S.tanh(S.softplus(x)))
+
+
+def _hardswish(x: Series) -> Series:
+    """X relu6(x + 3) / 6: 0 below -3, x above 3, x (x + 3) / 6 between."""
+    u = x.coeffs[0]
+    middle = S.mul(x, S.add(x, S.lift(3.0, x))).map(lambda c: c / 6.0)
+    middle = Series([torch.nn.functional.hardswish(u), *middle.coeffs[1:]])
+    low, high = u <= -3.0, u >= 3.0
+    return Series(
+        [
+            torch.where(high, xc, torch.where(low, torch.zeros_like(mc), mc))
+            for xc, mc in zip(x.coeffs, middle.coeffs, strict=True)
+        ]
+    )
+
+
+def _hardsigmoid(x: Series) -> Series:
+    """Relu6(x + 3) / 6: slope 1/6 between -3 and 3, flat outside."""
+    u = x.coeffs[0]
+    inside = ((u > -3.0) & (u < 3.0)).to(u.dtype) / 6.0
+    return S.piecewise_linear(x, torch.nn.functional.hardsigmoid(u), inside)
+
+
+# selu's constants, as torch.nn.functional.selu documents them
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
 #: aten operation name -> its function on univariate series (extra args: the op's).
 ELEMENTWISE: dict[str, Function] = {
     "tanh": S.tanh,
@@ -145,6 +176,14 @@ ELEMENTWISE: dict[str, Function] = {
     "reciprocal": lambda x: S.div(S.lift(1.0, x), x),
     "square": lambda x: S.mul(x, x),
     "pow": _power,
+    "clamp_min": lambda x, low: _clamp(x, low, None),
+    "clamp_max": lambda x, high: _clamp(x, None, high),
+    "selu": lambda x: _elu(x, _SELU_ALPHA, _SELU_SCALE),
+    "celu": lambda x, alpha=1.0: _elu(x, float(alpha), 1.0, 1.0 / float(alpha)),
+    "mish": _mish,
+    "hardswish": _hardswish,
+    "hardsigmoid": _hardsigmoid,
+    **TRIGONOMETRIC,
 }
 
 

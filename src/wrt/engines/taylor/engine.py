@@ -35,7 +35,13 @@ from wrt.engines.base import (
     rademacher,
 )
 from wrt.engines.taylor.algebra import TRACE, Algebra, MultiIndex
-from wrt.engines.taylor.interpreter import flat, missing_rules, propagate, trace
+from wrt.engines.taylor.interpreter import (
+    StaleTrace,
+    flat,
+    missing_rules,
+    propagate,
+    trace,
+)
 from wrt.engines.taylor.jet import Jet
 from wrt.model import Model
 from wrt.spec import Partial
@@ -278,12 +284,14 @@ def _push(
     jet = Jet(stack, algebra)
     if not differentiable:
         compiled = flat(graph, model, jet, compile)
-        with torch.no_grad():
-            if compiled is not None:
+        if compiled is not None:
+            with torch.no_grad():
                 return compiled(stack)
+    with torch.set_grad_enabled(differentiable):
+        try:
             return propagate(graph, jet).stack
-    with torch.enable_grad():
-        return propagate(graph, jet).stack
+        except StaleTrace:  # these points branch otherwise: trace them
+            return propagate(trace(model, x, fresh=True), jet).stack
 
 
 def operator_entries(op: Operator) -> int:

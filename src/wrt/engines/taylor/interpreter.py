@@ -9,6 +9,7 @@ constants), the others go through their rule in :mod:`jet_rules`.
 
 from __future__ import annotations
 
+import operator
 import warnings
 from collections.abc import Callable
 from typing import Any, cast
@@ -19,12 +20,22 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.fx.node import map_arg
 
 from wrt.engines.taylor.jet import Jet
-from wrt.engines.taylor.jet_rules import lookup
+from wrt.engines.taylor.jet_rules import lookup, mutates_first
+from wrt.engines.taylor.rules.registry import aten
 from wrt.errors import UnsupportedOpError
 from wrt.model import Model
 
+#: Operations whose results can steer the model's Python control flow (a scalar
+#: read such as an ONNX Loop's condition, a truth value, a data-dependent shape):
+#: the trace bakes the branches their traced values took.
+READS = (aten._local_scalar_dense, aten.is_nonzero, aten.equal, aten.nonzero)
 
-def trace(model: Model, x: torch.Tensor) -> GraphModule:
+
+class StaleTrace(UnsupportedOpError):
+    """These points steer the model's control flow unlike the traced ones."""
+
+
+def trace(model: Model, x: torch.Tensor, fresh: bool = False) -> GraphModule:
     """The ATen graph of ``model`` on points shaped like ``x`` (N, n_in).
 
     Tracing costs tens of milliseconds, more than propagating the series, so the
@@ -32,15 +43,56 @@ def trace(model: Model, x: torch.Tensor) -> GraphModule:
     module) for each point shape, dtype and device, and reused while the model's
     parameters and buffers are the same tensor objects (the graph holds references
     to them, so in-place training updates are seen; replaced tensors make a new
-    trace).
+    trace). ``fresh`` traces again on ``x`` even so.
+
+    A model whose control flow reads values (:data:`READS`: a loop's condition,
+    ``.item()``) is traced on ``x`` with those reads recorded in
+    ``graph.meta["wrt_reads"]``; :func:`propagate` checks them on every call and
+    raises :class:`StaleTrace` when other points take another branch.
     """
     key = (tuple(x.shape), x.dtype, x.device, _tensor_ids(model))
 
     def build() -> GraphModule:
         with torch.no_grad():
-            return make_fx(lambda points: model(points), tracing_mode="real")(x)
+            graph = make_fx(
+                lambda points: model(points),
+                tracing_mode="real",
+                _error_on_data_dependent_ops=False,
+            )(x)
+            graph.meta["wrt_reads"] = _read_values(graph, x)
+        return graph
 
+    if fresh:
+        model.cache.graphs.pop(key, None)
     return model.cache.graph(key, build)
+
+
+def _read_values(graph: GraphModule, x: torch.Tensor) -> dict[str, Any]:
+    """Node name -> traced value of every read in ``graph`` (one more forward)."""
+    reads = {
+        node
+        for node in graph.graph.nodes
+        if getattr(node.target, "overloadpacket", None) in READS
+    }
+    if not reads:
+        return {}
+    recorded: dict[str, Any] = {}
+
+    class _Recorder(torch.fx.Interpreter):
+        def run_node(self, n: Node) -> Any:
+            out = super().run_node(n)
+            if n in reads:
+                recorded[n.name] = out
+            return out
+
+    _Recorder(graph).run(x)
+    return recorded
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and bool(torch.equal(a, b))
+    return bool(a == b)
 
 
 def flat(
@@ -60,6 +112,8 @@ def flat(
     ``torch.compile`` (inductor fuses the elementwise chains of the rules into
     loops; seconds to compile, once per shape).
     """
+    if graph.meta.get("wrt_reads"):  # reads are checked on every call
+        return None
     key = (graph, tuple(x.stack.shape), x.algebra, compile)
     flats = model.cache.valid_flats(model.module)
     seen = flats.get(key)
@@ -89,16 +143,23 @@ def _tensor_ids(model: Model) -> tuple[int, ...]:
 
 
 def missing_rules(graph: GraphModule) -> list[str]:
-    """Names of the operations on the traced path that have no Taylor rule."""
+    """Names of the operations on the traced path that have no Taylor rule.
+
+    An in-place write whose memory another view reads afterwards counts as one
+    (the functional rules would lose the write), so ``auto`` falls back for it.
+    """
     traced = depends_on_input(graph)
+    order = {n: i for i, n in enumerate(graph.graph.nodes)}
     missing = []
     for node in graph.graph.nodes:
-        if (
-            node.op == "call_function"
-            and node in traced
-            and lookup(node.target) is None
-        ):
+        if node.op != "call_function" or node not in traced:
+            continue
+        if lookup(node.target) is None:
             missing.append(str(node.target))
+        elif mutates_first(node.target) and isinstance(node.args[0], Node):
+            reader = stale_reader(graph, node, node.args[0], order)
+            if reader is not None:  # a write the functional rules would lose
+                missing.append(f"{node.target} (in place; {reader.name} reads after)")
     return sorted(set(missing))
 
 
@@ -111,6 +172,7 @@ def propagate(graph: GraphModule, x: Jet) -> Jet:
     for node in graph.graph.nodes:
         for source in node.all_input_nodes:
             last_use[source] = node
+    reads = graph.meta.get("wrt_reads") or {}
     freed_by: dict[Node, list[Node]] = {}
     for source, user in last_use.items():
         freed_by.setdefault(user, []).append(source)
@@ -123,6 +185,20 @@ def propagate(graph: GraphModule, x: Jet) -> Jet:
             args = map_arg(node.args, lambda n: env[n])
             kwargs = map_arg(node.kwargs, lambda n: env[n])
             env[node] = _call(node, args, kwargs)
+            if node.name in reads and not _same(env[node], reads[node.name]):
+                raise StaleTrace(
+                    f"The model's control flow reads {node.target} (node "
+                    f"{node.name}), which differs at these points from the traced "
+                    "ones; trace again."
+                )
+            target = node.args[0] if node.args else None
+            if (
+                isinstance(target, Node)
+                and mutates_first(node.target)
+                and _holds_jet(env[node])
+            ):
+                _check_no_stale_alias(graph, node, target)
+                env[target] = env[node]  # later reads of the tensor see the write
             for source in freed_by.get(node, ()):
                 env.pop(source, None)
         elif node.op == "output":
@@ -140,6 +216,57 @@ def _call(node: Node, args: Any, kwargs: Any) -> Any:
             f"The Taylor engine has no rule for {node.target} (node {node.name})."
         )
     return rule(node.target, *args, **kwargs)
+
+
+def _is_view(node: Node) -> bool:
+    """A node whose result shares storage with its first argument."""
+    if node.op != "call_function":
+        return False
+    if node.target is operator.getitem:  # a part of split / unbind / chunk
+        source = node.args[0]
+        return isinstance(source, Node) and _is_view(source)
+    schema = getattr(node.target, "_schema", None)
+    if schema is None or not schema.returns or mutates_first(node.target):
+        return False
+    return schema.returns[0].alias_info is not None
+
+
+def _check_no_stale_alias(graph: GraphModule, node: Node, written: Node) -> None:
+    """Refuse an in-place write that another view of the same storage reads later.
+
+    The rules are functional: the write is bound to the written node only, so a
+    base or sibling view read after it would miss it. make_fx points later reads of
+    the written tensor itself at the in-place node, which is what the rules see.
+    """
+    reader = stale_reader(graph, node, written)
+    if reader is not None:
+        raise UnsupportedOpError(
+            f"The Taylor engine cannot follow the in-place {node.target} (node "
+            f"{node.name}): {reader.name} shares its memory and is read after it. "
+            "Use engine='autograd'."
+        )
+
+
+def stale_reader(
+    graph: GraphModule, node: Node, written: Node, order: dict[Node, int] | None = None
+) -> Node | None:
+    """A view of ``written``'s storage (not itself) read after the write ``node``."""
+    base = written
+    while _is_view(base) and isinstance(base.args[0], Node):
+        base = base.args[0]
+    family, frontier = {base}, [base]
+    while frontier:
+        for user in frontier.pop().users:
+            if user not in family and _is_view(user):
+                family.add(user)
+                frontier.append(user)
+    family.discard(written)
+    order = order or {n: i for i, n in enumerate(graph.graph.nodes)}
+    here = order[node]
+    for member in sorted(family, key=order.__getitem__):
+        if any(order[user] > here for user in member.users):
+            return member
+    return None
 
 
 def _holds_jet(value: Any) -> bool:

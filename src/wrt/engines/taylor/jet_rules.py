@@ -3,6 +3,6 @@
 The rules live in :mod:`wrt.engines.taylor.rules`, one module per family.
 """
 
-from wrt.engines.taylor.rules import RULES, Rule, lookup, rule
+from wrt.engines.taylor.rules import RULES, Rule, lookup, mutates_first, rule
 
-__all__ = ["RULES", "Rule", "lookup", "rule"]
+__all__ = ["RULES", "Rule", "lookup", "mutates_first", "rule"]

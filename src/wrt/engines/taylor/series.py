@@ -192,6 +192,25 @@ def sin_cos(u: Series) -> tuple[Series, Series]:
     return Series(s), Series(c)
 
 
+def sinh_cosh(u: Series) -> tuple[Series, Series]:
+    """(sinh u, cosh u) together: s' = c u', c' = s u'."""
+    s, c = [torch.sinh(u.coeffs[0])], [torch.cosh(u.coeffs[0])]
+    ju = _scaled(u)
+    for k in range(1, u.order + 1):
+        s.append(_dot(ju, c, k) / k)
+        c.append(_dot(ju, s, k) / k)
+    return Series(s), Series(c)
+
+
+def tan(u: Series) -> Series:
+    """Tan u, from y' = (1 + y^2) u'."""
+    return _derivative_recurrence(
+        u,
+        torch.tan(u.coeffs[0]),
+        lambda y, m: 1.0 + y[0] * y[0] if m == 0 else _square(y, m),
+    )
+
+
 def power(u: Series, p: float) -> Series:
     """U ** p for a constant p: u y' = p y u'.
 

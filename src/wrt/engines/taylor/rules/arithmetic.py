@@ -17,7 +17,7 @@ import torch
 from wrt.engines.taylor import jet as J
 from wrt.engines.taylor.elementwise import ELEMENTWISE, derivative_coefficients
 from wrt.engines.taylor.jet import Jet
-from wrt.engines.taylor.rules.linear import _linear
+from wrt.engines.taylor.rules.linear import _linear, _shift
 from wrt.engines.taylor.rules.registry import RULES, Rule, _is, _like, aten, rule
 from wrt.engines.taylor.series import Series
 from wrt.errors import UnsupportedOpError
@@ -116,6 +116,16 @@ def _prod(
     return _linear(aten.unsqueeze.default, result, dim) if keepdim else result
 
 
+@rule(aten.cumprod)
+def _cumprod(op: Any, x: Jet, dim: int, **kw: Any) -> Jet:
+    """Running products along ``dim``, one truncated product per step."""
+    parts = _linear(aten.unbind.int, x, dim)
+    running = [parts[0]]
+    for part in parts[1:]:
+        running.append(J.product(running[-1], part))
+    return x.same(torch.stack([r.stack for r in running], _shift(dim, len(x.shape))))
+
+
 @rule(aten.logaddexp)
 def _logaddexp(op: Any, a: Any, b: Any) -> Jet:
     ref = a if _is(a) else b
@@ -145,3 +155,22 @@ RULES[aten.minimum] = _pick(lambda a, b: a <= b)
 def _log_sigmoid_forward(op: Any, x: Jet) -> list[Any]:
     """(log sigmoid x, buffer): the buffer is the kernel's scratch, left empty."""
     return [_unary("log_sigmoid", x), x.value.new_zeros(0)]
+
+
+@rule(aten._prelu_kernel)
+def _prelu(op: Any, x: Jet, weight: torch.Tensor) -> Jet:
+    """X where x > 0, weight * x elsewhere: piecewise linear, weight constant."""
+    u = x.value
+    slope = torch.where(u > 0, torch.ones_like(u), weight.expand_as(u))
+    return x.same(x.stack * slope)
+
+
+@rule(aten.atan2)
+def _atan2(op: Any, a: Any, b: Any) -> Jet:
+    """Atan(a / b) plus the branch's constant multiple of pi (b != 0)."""
+    ratio = _div(op, a, b)
+    out = _unary("atan", ratio)
+    a_value = a.value if _is(a) else a
+    b_value = b.value if _is(b) else b
+    branch = torch.atan2(a_value, b_value) - out.value
+    return J.add_constant(out, branch)

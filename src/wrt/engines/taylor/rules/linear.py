@@ -69,6 +69,13 @@ def _on_stack(op: Any, x: Jet, args: tuple, kwargs: dict) -> Any:
     if packet is aten.squeeze and "dim" not in bound:
         dims = [i + 1 for i, s in enumerate(x.shape) if s == 1]
         return op.overloadpacket.dims(x.stack, dims)
+    if (
+        packet in (aten.view, aten._unsafe_view, aten.view_copy)
+        and op._overloadname == "default"
+    ):
+        # the stack of a transposed value need not be viewable where the value is
+        size = kwargs["size"] if "size" in kwargs else args[0]
+        return x.stack.reshape(size)
     if packet is aten.t:
         return x.stack.transpose(1, 2) if ndim == 2 else x.stack
     return op(x.stack, *args, **kwargs)
@@ -87,7 +94,10 @@ for _op in (
     aten.clone, aten.alias, aten._to_copy, aten.sum, aten.mean, aten.neg,
     aten.index_select, aten.narrow, aten.flatten, aten.contiguous, aten.repeat,
     aten.lift_fresh_copy, aten.index, aten.split, aten.split_with_sizes,
-    aten.unbind, aten.chunk,
+    aten.unbind, aten.chunk, aten.unsafe_split, aten.unsafe_split_with_sizes,
+    aten.unsafe_chunk, aten.cumsum, aten.expand_copy, aten.view_copy,
+    aten.permute_copy, aten.transpose_copy, aten.unsqueeze_copy,
+    aten.squeeze_copy, aten.slice_copy, aten.select_copy,
 ):  # fmt: skip
     RULES[_op] = _linear
 
@@ -119,6 +129,17 @@ def _where(op: Any, condition: Any, a: Any, b: Any) -> Jet:
     return ref.same(torch.where(condition, a.stack, b.stack))
 
 
+@rule(aten.copy)
+def _copy(op: Any, dst: Any, src: Any, non_blocking: bool = False) -> Jet:
+    """``dst`` overwritten by ``src`` (broadcast to its shape, in its dtype)."""
+    shape = dst.shape if _is(dst) else tuple(dst.shape)
+    dtype = dst.stack.dtype if _is(dst) else dst.dtype
+    ref = src if _is(src) else dst
+    src = _like(src, ref)
+    stack = src.stack.to(dtype).expand(src.stack.shape[0], *shape)
+    return src.same(stack.clone())
+
+
 # --- comparisons and shape queries: functions of the value only ---------------------
 
 
@@ -131,5 +152,12 @@ for _op in (
     aten.gt, aten.lt, aten.ge, aten.le, aten.eq, aten.ne, aten.sign,
     aten.full_like, aten.zeros_like, aten.ones_like, aten.empty_like,
     aten.new_zeros, aten.new_ones, aten.new_full, aten.new_empty,
+    # a scalar read (.item(), an ONNX Loop's trip count) and integer-valued or
+    # piecewise-constant results: autograd sees constants there too
+    aten._local_scalar_dense, aten.item, aten.is_nonzero, aten.argmax, aten.argmin,
+    aten.any, aten.all, aten.floor, aten.ceil, aten.round, aten.trunc,
+    aten.logical_and, aten.logical_or, aten.logical_not, aten.logical_xor,
+    aten.isnan, aten.isinf, aten.isfinite, aten.bitwise_and, aten.bitwise_or,
+    aten.bitwise_not, aten.floor_divide,
 ):  # fmt: skip
     RULES[_op] = _of_value

@@ -6,6 +6,7 @@ log-softmax, each written with the arithmetic and reduction rules.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -63,6 +64,16 @@ def _softmax(op: Any, x: Jet, dim: int, half_to_float: bool = False) -> Jet:
     e = _shifted_exp(x, dim)
     total = _reduce(e, [dim], mean=False)
     return J.product(e, _unary("reciprocal", total))
+
+
+@rule(aten._safe_softmax)
+def _safe_softmax(op: Any, x: Jet, dim: int, dtype: Any = None) -> Jet:
+    """Softmax, with 0 (not NaN) along a slice that is -inf throughout (masked)."""
+    out = _softmax(op, x, dim)
+    dead = (x.value == -math.inf).all(dim=dim, keepdim=True)
+    return out.same(
+        torch.where(dead, torch.zeros((), dtype=out.stack.dtype), out.stack)
+    )
 
 
 @rule(aten._log_softmax)

@@ -56,6 +56,22 @@ def _addmm(
     return product
 
 
+@rule(aten.baddbmm)
+def _baddbmm(
+    op: Any, bias: Any, a: Any, b: Any, *, beta: float = 1, alpha: float = 1
+) -> Jet:
+    """Beta bias + alpha (a @ b), batched."""
+    if not _is(a) and not _is(b):
+        product: Any = alpha * torch.bmm(a, b)
+    else:
+        product = _matmul_like(op, a, b)
+        product = product.same(alpha * product.stack) if alpha != 1 else product
+    scaled = bias.same(beta * bias.stack) if _is(bias) and beta != 1 else bias
+    if not _is(scaled):
+        scaled = beta * scaled if beta != 1 else scaled
+    return _add(op, product, scaled)
+
+
 @rule(aten.convolution)
 def _convolution(
     op: Any,
@@ -94,3 +110,24 @@ def _convolution(
     if bias is not None:
         stack[0] += bias.view(1, -1, *[1] * (stack.dim() - 3))
     return x.same(stack)
+
+
+@rule(aten._convolution)
+def _convolution_internal(
+    op: Any,
+    x: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    transposed: bool,
+    output_padding: Any,
+    groups: int,
+    *backend_flags: Any,
+) -> Jet:
+    """The form TorchScript calls (backend flags after ``groups``): as above."""
+    return _convolution(
+        aten.convolution.default, x, weight, bias, stride, padding, dilation,
+        transposed, output_padding, groups,
+    )  # fmt: skip
