@@ -144,10 +144,10 @@ def test_tables_write_one_missing_value_in_every_format(tmp_path):
     assert np.isinf(frame["d"]).sum() == 2  # the caller's frame is not changed
     write_table(frame, tmp_path / "t.csv")
     assert (tmp_path / "t.csv").read_text().splitlines()[1:] == [
-        "1,0.5,0",
-        "2,,1",
-        "3,,2",
-        "4,,3",
+        "1.0,0.5,0",
+        "2.0,,1",
+        "3.0,,2",
+        "4.0,,3",
     ]
     write_table(frame, tmp_path / "t.parquet")
     assert pq.read_table(tmp_path / "t.parquet").column("d").null_count == 3
@@ -205,8 +205,8 @@ def test_cli_stdout_csv_and_json_leave_the_whole_row_missing(nan_files):
     _one_warning(result.stderr)
     rows = result.stdout.splitlines()
     assert rows[0] == "x1,x2,du/dx1,du/dx2"
-    assert rows[2] == "-1,3,," and rows[4] == "-2,0.5,,"
-    assert rows[1] == "1,2,0.5,4"
+    assert rows[2] == "-1.0,3.0,," and rows[4] == "-2.0,0.5,,"
+    assert rows[1] == "1.0,2.0,0.5,4.0"
     result = _partials(model, tmp / "p.csv", "--json")
     assert result.exit_code == 0 and "NaN" not in result.stdout
     _one_warning(result.stderr)

@@ -120,7 +120,7 @@ CASES = [
         "partials-nan-output-csv",
         lambda f: _command("partials", _nan(f), f, "-d", "dy/dx2"),
         0,
-        NAN_WARNING + r".*\n-1,3,,\n",
+        NAN_WARNING + r".*\n-1,3\.0,,\n",
     ),
     Cli(
         "partials-nan-output-json",

@@ -51,7 +51,7 @@ def _partials_at_extremes(engine):
 
 
 # dy/dx1 of tests' mlp(2, 1) at (0.5, 0.3), by autograd: 0.112832390186...
-_AT_HALF = r"0\.5,0\.29+\d*,0\.1128323901865"
+_AT_HALF = r"0\.5,0\.3,0\.1128323901865"  # inputs written as read
 
 
 CASES = [
