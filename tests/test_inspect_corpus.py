@@ -55,6 +55,8 @@ def _onnx_ops(graph):
 @pytest.mark.parametrize("reference", LOADABLE, ids=lambda p: p.name[:-8])
 def test_corpus_entries_are_described_as_their_framework_does(reference):
     meta = _meta(reference)
+    for package in meta.get("requires", []):  # optional extras (TensorFlow, skops)
+        pytest.importorskip(package)
     path = CORPUS / meta["file"]
     with warnings.catch_warnings():  # fallbacks, fixed batches: not this test's
         warnings.simplefilter("ignore", WrtWarning)
