@@ -250,3 +250,51 @@ def test_many_points_get_the_numeric_checks_at_a_stated_sample(monkeypatch):
     assert not any("sample" in f.message for f in small.findings)
     every = [f for f in small.findings if f.code == "fd-disagreement"][0].points
     assert sorted(every) == [i for i in range(50) if x[i, 0] > 0.5]
+
+
+def _net(*layers):
+    torch.manual_seed(0)
+    return wrt.wrap(torch.nn.Sequential(*layers), dtype="float64")
+
+
+@pytest.mark.parametrize(
+    "smooth",
+    [
+        # softsign is x / (1 + |x|): a kink inside a smooth function
+        lambda: _net(torch.nn.Linear(2, 8), torch.nn.Softsign(), torch.nn.Linear(8, 1)),
+        # relu under tanh: second partials are not zero
+        lambda: _net(
+            torch.nn.Linear(2, 8),
+            torch.nn.ReLU(),
+            torch.nn.Linear(8, 8),
+            torch.nn.Tanh(),
+            torch.nn.Linear(8, 1),
+        ),  # fmt: skip
+    ],
+    ids=["softsign", "relu-then-tanh"],
+)
+def test_kinks_inside_smooth_nonlinearities_are_not_called_piecewise_linear(smooth):
+    model = smooth()
+    x = np.random.default_rng(2).uniform(-1, 1, (40, 2))
+    second = np.asarray(wrt.partials(model, x, ["d2y/dx1dx1"])["d2y/dx1dx1"])
+    assert np.abs(second).max() > 1e-3  # the claim "zero almost everywhere" is false
+    codes = wrt.check(model, x[:5]).codes()
+    assert "piecewise-linear" not in codes
+    assert "fd-disagreement" not in codes  # the verification ran and agreed
+
+
+def test_relu_networks_with_pooling_and_scaling_are_piecewise_linear():
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv1d(1, 2, 2)
+            self.head = torch.nn.Linear(2, 1)
+
+        def forward(self, x):
+            h = torch.relu(self.conv(x[:, None, :]))
+            h = torch.nn.functional.max_pool1d(h, 3).flatten(1)
+            return 0.5 * self.head(h) - x[:, :1] / 4
+
+    model = _net(Net())
+    x = np.random.default_rng(3).uniform(-1, 1, (30, 4))
+    assert "piecewise-linear" in wrt.check(model, x[:5]).codes()

@@ -11,6 +11,7 @@ physics or curvature. The operations are read from the model's traced ATen graph
 from __future__ import annotations
 
 from wrt.checks.findings import Finding
+from wrt.inspection.operations import is_piecewise_linear
 from wrt.inspection.operations import non_smooth_operations as traced_non_smooth
 from wrt.inspection.torch_layers import torch_layers
 from wrt.model import Model
@@ -29,8 +30,8 @@ def non_smooth_operations(model: Model) -> list[str]:
 def piecewise_linear(model: Model, specs: list[str]) -> list[Finding]:
     """A ``piecewise-linear`` warning when the model has non-smooth operations."""
     ops = non_smooth_operations(model)
-    if not ops:
-        return []
+    if not ops or is_piecewise_linear(model) is False:
+        return []  # smooth, or kinks inside smooth nonlinearities (softsign)
     return [
         Finding(
             "piecewise-linear",

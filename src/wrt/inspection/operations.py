@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
+from torch.fx import Node
 
 from wrt.model import Model
 
@@ -151,6 +152,65 @@ def non_smooth_operations(
     if traced is None:
         return sorted({a for a in layer_activations if a in NON_SMOOTH_NAMES})
     return sorted({NON_SMOOTH_OPS[o] for o in traced if o in NON_SMOOTH_OPS})
+
+
+#: ATen operations that keep a function piecewise linear: affine maps, structure,
+#: linear pooling and selections (max pooling picks one input: piecewise linear).
+PIECEWISE_LINEAR_KEEPERS = {
+    "addmm", "mm", "matmul", "bmm", "baddbmm", "linear", "add", "sub", "rsub",
+    "neg", "view", "_unsafe_view", "reshape", "t", "transpose", "permute",
+    "expand", "cat", "stack", "slice", "select", "index", "index_select",
+    "gather", "unsqueeze", "squeeze", "clone", "alias", "sum", "mean",
+    "flatten", "unflatten", "split", "split_with_sizes", "unbind", "contiguous",
+    "_to_copy", "to", "copy", "detach", "lift_fresh_copy", "convolution",
+    "_convolution", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d", "constant_pad_nd", "flip", "roll", "repeat",
+    "narrow", "max_pool1d", "max_pool2d", "max_pool2d_with_indices",
+    "max_pool1d_with_indices", "amax", "amin", "max", "min", "getitem",
+    "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "cumsum",
+}  # fmt: skip
+#: Products and quotients: piecewise linear when one side is a constant.
+_SCALINGS = {"mul": (0, 1), "div": (0,)}
+
+
+def is_piecewise_linear(model: Model) -> bool | None:
+    """Whether the model is piecewise linear in its inputs (None: cannot trace).
+
+    True when its traced path has a kink (relu, abs, max, ...) and every other
+    operation keeps piecewise linearity (affine maps, structure, scaling by a
+    constant). A kink composed with a smooth nonlinearity (softsign is
+    ``x / (1 + |x|)``; a relu layer under a tanh one) is not: its partials of order
+    >= 2 are not zero.
+    """
+    from wrt.engines.taylor.interpreter import depends_on_input, trace
+
+    probe = torch.zeros(2, model.n_inputs, dtype=model.dtype or torch.float64)
+    try:
+        graph = trace(model, probe)
+    except Exception:  # tracing user code can fail in many ways
+        return None
+    on_path = depends_on_input(graph)
+    kinked = False
+    for node in graph.graph.nodes:
+        if node.op != "call_function" or node not in on_path:
+            continue
+        packet = getattr(node.target, "overloadpacket", None)
+        target = packet if packet is not None else node.target
+        name = str(getattr(target, "__name__", target)).rstrip("_")
+        if name in NON_SMOOTH_OPS:
+            kinked = True
+        elif name in _SCALINGS:
+            varying = [
+                i
+                for i, a in enumerate(node.args)
+                if isinstance(a, Node) and a in on_path
+            ]
+            allowed = _SCALINGS[name]
+            if len(varying) > 1 or any(i not in allowed for i in varying):
+                return False
+        elif name not in PIECEWISE_LINEAR_KEEPERS:
+            return False
+    return kinked
 
 
 def input_spans(model: Model) -> list[tuple[int, int]] | None:
