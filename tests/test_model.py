@@ -102,3 +102,28 @@ def test_an_output_of_per_point_shape_a_by_b_gives_its_values_as_columns_row_maj
     np.testing.assert_allclose(p["dy2/dx"], [2.0, 2.0])  # M[0, 1] = 2 x
     np.testing.assert_allclose(p["dy5/dx"], 2 * 2 * x[:, 0])  # M[1, 1] = 2 x^2
     np.testing.assert_allclose(p["d2y6/dxdx"], [6.0, 6.0])  # M[1, 2] = 3 x^2
+
+
+class _FixedDtypeInside(torch.nn.Module):
+    """Creates a float32 tensor in forward: its float64 copy cannot run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.layer(x)) @ torch.ones(2, 1)
+
+
+def test_a_float64_copy_that_cannot_run_is_a_model_error_on_every_path():
+    m = wrt.wrap(_FixedDtypeInside(), inputs=["a", "b"])
+    x = np.array([[0.1, 0.2], [0.3, 0.4]])
+    assert np.isfinite(np.asarray(wrt.grad(m, x))).all()  # float32 works
+    calls = [
+        lambda: wrt.partials(m, x, ["dy/da"], dtype="float64"),
+        lambda: wrt.hessian(m, x, dtype="float64"),
+        lambda: m.converted("float64"),
+    ]
+    for call in calls:
+        with pytest.raises(wrt.ModelError, match=r"float32 but its float64 copy fails"):
+            call()

@@ -182,7 +182,7 @@ class Model:
             module = self.module
         else:
             module = _converted_copy(self.module, target)
-        return Model(
+        copy = Model(
             module,
             self.inputs,
             self.outputs,
@@ -192,6 +192,30 @@ class Model:
             runtime=self.runtime,
             integer_inputs=self.integer_inputs,
         )
+        self._check_copy(copy, target)
+        return copy
+
+    def _check_copy(self, copy: Model, target: torch.dtype) -> None:
+        """The copy must run where the model does (a trace may fix dtypes)."""
+        x = torch.full((2, self.n_inputs), 0.5, dtype=target, device=self.device)
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                self.module(x.to(self.dtype or target))  # the original runs here
+        except Exception:  # not at these points: nothing to compare with
+            return
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                copy.module(x)
+        except Exception as exc:  # the user's code, in the other dtype
+            scripted = any(
+                isinstance(m, torch.jit.ScriptModule) for m in self.module.modules()
+            )
+            mine = str(self.dtype).removeprefix("torch.")
+            theirs = str(target).removeprefix("torch.")
+            raise ModelError(
+                f"{self.source} runs in {mine} but its {theirs} copy fails: "
+                f"{_failure_text(exc)}. {_TRACED if scripted else _MIXED}"
+            ) from exc
 
     def refuse_integer_columns(self, columns: Iterable[int]) -> None:
         """Refuse derivatives along integer-valued inputs among ``columns``.
@@ -221,6 +245,26 @@ class Model:
             f"Model(inputs={list(self.inputs)}, outputs={list(self.outputs)}, "
             f"dtype={self.dtype}, source={self.source!r})"
         )
+
+
+_MIXED = (
+    "The model creates tensors of a fixed dtype inside forward (torch.zeros(..., "
+    "dtype=torch.float32)), and the copy mixes dtypes: create them with the input's "
+    "dtype (x.new_zeros(...)), or compute in the model's own dtype (no dtype=, "
+    "--dtype)."
+)
+_TRACED = (
+    "A trace records the dtype of the tensors that forward creates "
+    "(torch.zeros(..., dtype=torch.float32) for an LSTM's state), and the copy mixes "
+    "dtypes. Load it without dtype= (--dtype), or save the module with "
+    "torch.jit.script or torch.export, which follow the dtype of the input."
+)
+
+
+def _failure_text(exc: BaseException) -> str:
+    from wrt.probe import failure_text
+
+    return failure_text(exc)
 
 
 def wrap(

@@ -44,7 +44,6 @@ from wrt.importers.torchscript_probe import SplitProbe, module_dtype, probe_poin
 from wrt.importers.traced_inputs import traced_shapes
 from wrt.model import DTypeLike, Model, wrap
 from wrt.names import check_names, default_inputs
-from wrt.probe import failure_text
 
 
 def script_model(
@@ -77,26 +76,10 @@ def script_model(
             fails where the module works; and everything :func:`wrt.model.wrap`
             refuses.
     """
-    source = str(path)
     given = check_names(inputs, kind="input") if inputs is not None else None
     model = _model(module, path, given, outputs)
-    converted = model.converted(dtype)
-    if converted is not model:  # a trace may have written its dtype into forward
-        x = probe_points(2, model.n_inputs, converted.dtype or torch.float64)
-        try:
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
-                converted.module(x)
-        except Exception as exc:  # the user's code, in the other dtype
-            raise ModelError(
-                f"{source} runs in {_name(model.dtype)} but its "
-                f"{_name(converted.dtype)} copy fails: "
-                f"{failure_text(exc)}. A trace records the dtype of the tensors "
-                "that forward creates (torch.zeros(..., dtype=torch.float32) for an "
-                "LSTM's state), and the copy mixes dtypes. Load it without dtype= "
-                "(--dtype), or save the module with torch.jit.script or "
-                "torch.export, which follow the dtype of the input."
-            ) from exc
-    return converted
+    # Model.converted checks that the copy runs (a trace may fix dtypes in forward)
+    return model.converted(dtype)
 
 
 def _model(
