@@ -597,3 +597,26 @@ def test_arguments_of_several_columns_are_numbered(tmp_path):
     got = wrt.partials(model, x, ["d2y/dobs2dact1"])["d2y/dobs2dact1"]
     expected = reference(module.q, x, (1, 3)).numpy()
     assert_partial_close(got, expected, **AUTOGRAD, what="d2y/dobs2dact1")
+
+
+def test_module_spec_is_found_in_the_current_folder(tmp_path, monkeypatch):
+    # the wrt console script does not put the current folder on sys.path
+    from wrt.importers.torch_files import resolve_module
+
+    (tmp_path / "nets_in_cwd.py").write_text(
+        "import torch\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.layer = torch.nn.Linear(2, 1)\n"
+        "    def forward(self, x):\n"
+        "        return self.layer(x)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".")])
+    before = list(sys.path)
+    module = resolve_module("nets_in_cwd:Net")
+    assert isinstance(module, torch.nn.Module)
+    assert sys.path == before  # the folder was on the path for the import only
+    with pytest.raises(wrt.ModelError, match="Cannot import 'not_here_at_all'"):
+        resolve_module("not_here_at_all:Net")

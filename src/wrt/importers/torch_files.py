@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import importlib
 import io
+import os
 import re
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -135,6 +137,27 @@ def load_state_dict(
     return wrap(module, inputs, outputs, dtype=dtype, source=str(path))
 
 
+def _import_here(name: str) -> Any:
+    """Import ``name``, also from the current folder (as ``python -m`` would).
+
+    The ``wrt`` console script does not put the current folder on ``sys.path``;
+    a module the user keeps there (``mynets.py``) is found through it for this
+    import only.
+    """
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        top = name.split(".")[0]
+        if exc.name != top or here in sys.path or "" in sys.path:
+            raise  # not the user's module that is missing, or already searched
+        sys.path.insert(0, here)
+        try:
+            return importlib.import_module(name)
+        finally:
+            sys.path.remove(here)
+
+
 def resolve_module(spec: str) -> nn.Module:
     """Build a module from ``"package.module:Class"`` (the CLI's ``--module``).
 
@@ -160,7 +183,7 @@ def resolve_module(spec: str) -> nn.Module:
             "'mynets:MyNet' for class MyNet in mynets.py."
         )
     try:
-        found: Any = importlib.import_module(module_name)
+        found: Any = _import_here(module_name)
     except ImportError as exc:
         raise ModelError(
             f"Cannot import {module_name!r} (from {spec!r}): {exc}. Run from the "
