@@ -2,6 +2,7 @@
 
 import pathlib
 import pickle
+import warnings
 import zipfile
 from typing import Optional
 
@@ -298,3 +299,29 @@ def test_column_names(arguments, columns, names):
 )
 def test_names_spell_a_split(names, arguments, split):
     assert spelled_split(names, arguments) == split
+
+
+class StackedPinn(torch.nn.Module):
+    """forward(x, t) stacks two (N,) arguments: (N, 1) arguments run too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)
+        )
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.stack([x, t], -1)).squeeze(-1)
+
+    def flat(self, points):
+        return self(points[:, 0], points[:, 1])[:, None]
+
+
+def test_one_split_whose_arguments_run_as_n_or_n_by_1_is_chosen(tmp_path):
+    module = StackedPinn()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = wrt.load(save(module, tmp_path / "pinn.pt"))
+    assert model.inputs == ("x", "t")
+    assert_matches(model, module, {"dy/dx": (0,), "d2y/dxdt": (0, 1)})

@@ -93,7 +93,8 @@ class SplitProbe:
         if given is not None:
             if self.same_function(used or fits, size):
                 return (used or fits)[0], batch
-        elif len(used) == 1:
+        elif len({_split(c) for c in used}) == 1:
+            # one split; its arguments as (N, 1) or (N,) both run: the same columns
             return used[0], batch
         elif used and self.same_function(used, size):
             self.interchangeable = used
