@@ -319,7 +319,7 @@ class StackedPinn(torch.nn.Module):
 
 
 def test_one_split_whose_arguments_run_as_n_or_n_by_1_is_chosen(tmp_path):
-    module = StackedPinn()
+    module = StackedPinn().double()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model = wrt.load(save(module, tmp_path / "pinn.pt"))
