@@ -167,3 +167,31 @@ def test_an_input_the_graph_ignores_is_a_warning(tmp_path):
     with pytest.warns(IgnoredInputWarning, match="Input.s. x1 "):
         model = wrt.load(path)
     assert model.inputs == ("x1", "x2")
+
+
+def test_an_onnx_file_moved_without_its_external_data_says_which_file(tmp_path):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((2, 1), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    onnx.save(
+        model,
+        tmp_path / "m.onnx",
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="m.onnx.data",
+        size_threshold=0,
+    )
+    assert wrt.load(tmp_path / "m.onnx").inputs == ("x1", "x2")
+    (tmp_path / "m.onnx.data").unlink()
+    with pytest.raises(wrt.ModelFormatError, match=r"separate file, m\.onnx\.data"):
+        wrt.load(tmp_path / "m.onnx")

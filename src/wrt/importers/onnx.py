@@ -290,6 +290,7 @@ def opsets(proto: onnx.ModelProto) -> dict[str, int]:
 
 def _read(path: Path) -> onnx.ModelProto:
     """Parse and validate the file; any failure is a one-line ModelFormatError."""
+    _external_data_present(path)
     try:
         proto = onnx.load(str(path))
         onnx.checker.check_model(str(path))  # by path: external data, > 2 GiB
@@ -302,6 +303,35 @@ def _read(path: Path) -> onnx.ModelProto:
     if proto.functions:  # model-local functions (onnxscript): calls become nodes
         proto = inline_local_functions(proto)
     return proto
+
+
+def _external_data_present(path: Path) -> None:
+    """The weights an exporter wrote beside the file (``x.onnx.data``) must be there.
+
+    Raises:
+        ModelFormatError: a tensor's external data file is missing.
+    """
+    try:
+        bare = onnx.load(str(path), load_external_data=False)
+    except Exception:  # damaged: _read says so
+        return
+    missing = []
+    for tensor in bare.graph.initializer:  # where exporters put external data
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = next(
+            (e.value for e in tensor.external_data if e.key == "location"), None
+        )
+        if location and not (path.parent / location).is_file():
+            missing.append(location)
+    if missing:
+        names = ", ".join(sorted(set(missing)))
+        raise ModelFormatError(
+            f"{path} keeps its weights in a separate file, {names}, which is not "
+            f"in {path.parent}. Copy it next to {path.name} (the exporter wrote "
+            "both), or export one self-contained file (torch.onnx.export(..., "
+            "external_data=False))."
+        )
 
 
 def convert(
