@@ -532,23 +532,27 @@ def test_a_multi_dimensional_input_is_flattened_row_major(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("names", "outputs", "expected_in", "expected_out"),
+    ("names", "outputs", "expected_in", "expected_out", "renamed"),
     [
-        (["input.1", "2"], ["out/u"], ("input_1", "_2"), ("y",)),
-        (["a.b", "a_b"], ["u", "v"], ("x1", "x2"), ("u", "v")),  # would repeat
-        (["a.b", "c"], ["a_b", "d"], ("a_b", "c"), ("y1", "y2")),  # in/out clash
-        (["y", "z"], ["out"], ("x1", "x2"), ("y",)),  # clash with the default y
+        (["input.1", "2"], ["out/u"], ("input_1", "_2"), ("y",), False),
+        (["a.b", "a_b"], ["u", "v"], ("x1", "x2"), ("u", "v"), True),  # would repeat
+        (["a.b", "c"], ["a_b", "d"], ("a_b", "c"), ("y1", "y2"), True),  # clash
+        (["y", "z"], ["out"], ("x1", "x2"), ("y",), True),  # clash with default y
     ],
 )
 def test_names_are_sanitised_or_fall_back_to_defaults(
-    tmp_path, names, outputs, expected_in, expected_out
+    tmp_path, names, outputs, expected_in, expected_out, renamed
 ):
     nodes = [node("Add", names, [outputs[0]])]
     nodes += [node("Mul", names, [o]) for o in outputs[1:]]
     ins = [(n, ["N", 1]) for n in names]
     path = save(tmp_path / "m.onnx", nodes, inputs=ins, outputs=outputs)
-    model = load_onnx(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = load_onnx(path)
     assert (model.inputs, model.outputs) == (expected_in, expected_out)
+    said = [w for w in caught if issubclass(w.category, wrt.InputNamesWarning)]
+    assert bool(said) == renamed  # a fallback to default names is never silent
 
 
 def test_output_with_several_columns_among_several_outputs(tmp_path):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ from onnx import numpy_helper
 from onnx.inliner import inline_local_functions
 from torch import nn
 
-from wrt.errors import ModelError, ModelFormatError
+from wrt.errors import InputNamesWarning, ModelError, ModelFormatError, caller_level
 from wrt.importers import onnx_ops_ml
 from wrt.importers.fixed_batch import blocks, declared_batch
 from wrt.importers.onnx_graph import Step, compile_nodes, run_steps, tensor_of
@@ -261,11 +262,22 @@ def load_onnx(
         and len(rewritten.names) == sum(sizes)
     ):
         names_out = rewritten.names
-    if set(names_in) & set(names_out):  # file names that clash: use the defaults
+    clash = set(names_in) & set(names_out)
+    if clash:  # file names that clash: use the defaults
+        before = (names_in, names_out)
         if outputs is None:
             names_out = default_outputs(sum(sizes))
         if set(names_in) & set(names_out) and inputs is None:
             names_in = default_inputs(len(names_in))
+        if (names_in, names_out) != before:
+            warnings.warn(
+                f"{path}: the input and output names share {', '.join(sorted(clash))}"
+                f", so the columns are named {', '.join(names_in)} -> "
+                f"{', '.join(names_out)}. Pass your own names (inputs=[...] / "
+                "outputs=[...], --inputs / --outputs).",
+                InputNamesWarning,
+                stacklevel=caller_level(),
+            )
     check_disjoint(names_in, names_out)
     if verify:
         verify_with_onnxruntime(
@@ -440,4 +452,15 @@ def _names(
     for name, size in sized:
         base = _sanitize(name)
         names += [base] if size == 1 else [f"{base}{i}" for i in range(1, size + 1)]
-    return tuple(names) if len(set(names)) == len(names) else default(total)
+    if len(set(names)) == len(names):
+        return tuple(names)
+    fallback = default(total)
+    warnings.warn(
+        f"The ONNX names {', '.join(repr(n) for n, _ in sized)} give repeated column "
+        f"names once made identifiers ({', '.join(names)}), so the columns are "
+        f"named {', '.join(fallback)}. Pass your own names (inputs=[...] / "
+        "outputs=[...], --inputs / --outputs).",
+        InputNamesWarning,
+        stacklevel=caller_level(),
+    )
+    return fallback
