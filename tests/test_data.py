@@ -96,3 +96,17 @@ def test_csv_floats_are_written_in_the_shortest_form_that_reads_back_exactly(tmp
     mantissas = (v.split(",")[1].split("e")[0] for v in lines[1:])
     digits = [m.lstrip("-").replace(".", "").lstrip("0") for m in mantissas]
     assert max(len(d) for d in digits) <= 9
+
+
+def test_a_finite_point_beyond_float32_is_not_called_infinite():
+    from wrt.data import as_points
+    from wrt.errors import DataError
+
+    table = pd.DataFrame({"a": [0.5, 1e40], "b": [0.1, 0.2]})
+    with pytest.raises(
+        DataError, match=r"row 1, column 'a' is 1e\+40, beyond the range"
+    ):
+        as_points(table, ["a", "b"], dtype=torch.float32)
+    assert as_points(table, ["a", "b"], dtype=torch.float64)[1, 0] == 1e40
+    with pytest.raises(DataError, match=r"column 'b' is inf"):
+        as_points(pd.DataFrame({"a": [0.5], "b": [np.inf]}), ["a", "b"])

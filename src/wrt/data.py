@@ -114,9 +114,21 @@ def as_points(
             stacklevel=caller_level(),
         )
         tensor = tensor.to(torch.float32)
-    tensor = tensor.to(dtype=dtype or tensor.dtype, device=device or tensor.device)
-    check_finite(tensor, inputs)
-    return tensor
+    check_finite(tensor, inputs)  # as given: NaN / Inf in the data itself
+    target = dtype or tensor.dtype
+    converted = tensor.to(dtype=target, device=device or tensor.device)
+    if not bool(torch.isfinite(converted).all()):  # finite values beyond the dtype
+        bad = ~torch.isfinite(converted)
+        row, col = (int(i) for i in bad.nonzero()[0])
+        raise DataError(
+            f"Point row {row}, column {inputs[col]!r} is {tensor[row, col].item():g}, "
+            f"beyond the range of {str(target).removeprefix('torch.')} (the model's "
+            f"dtype; largest {torch.finfo(target).max:.3g}); {int(bad.sum())} value(s) "
+            "in all.",
+            hint="Compute in float64: dtype='float64' (--dtype float64), or rescale "
+            "the inputs.",
+        )
+    return converted
 
 
 def _from_columns(table: pd.DataFrame | Mapping[str, Any], inputs: Sequence[str]):
