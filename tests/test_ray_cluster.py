@@ -2,6 +2,7 @@
 machine: the workers write the Parquet folder, and it equals the local run."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -63,7 +64,7 @@ with distributed.session(address):
         concurrency=2,
         load_options={"inputs": ["x", "t"]},
     )
-    print(distributed.write_folder(dataset, out))
+    print("ROWS", distributed.write_folder(dataset, out))
 """
 
 
@@ -87,7 +88,8 @@ def test_workers_on_two_nodes_write_the_same_table_as_a_local_run(two_nodes, tmp
         str(tmp_path / "out"),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert int(done.stdout.split()[-1]) == len(frame)
+    rows = re.search(r"^ROWS (\d+)$", done.stdout, re.M)  # Ray prints too
+    assert rows is not None and int(rows.group(1)) == len(frame), done.stdout
     parts = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert parts == [f"part-{i:06d}.parquet" for i in range(len(parts))]
     assert len(parts) > 1  # written by the workers, a file per task
