@@ -5,7 +5,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint format bench fixtures clean
+.PHONY: help venv demo test lint format bench fixtures clean docs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -31,6 +31,18 @@ lint: $(STAMP) ## ruff check, ruff format check, pyright (basic) on src
 format: $(STAMP) ## Format the code with ruff
 	$(VENV)/bin/ruff format src tests examples bench
 	$(VENV)/bin/ruff check --fix src tests examples bench
+
+# docs: the site (mkdocs-material + mkdocstrings) into site/, with --strict: a broken
+# link, a mkdocstrings warning or an undocumented public symbol fails the build. The
+# docs extra is installed here only, never by demo or test.
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP) ## Build the documentation site into site/ (mkdocs --strict)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 bench: $(STAMP) ## Side-by-side benchmarks of the engines and torch peers (prints)
 	$(PY) bench/bench_engines.py
@@ -70,4 +82,4 @@ fixtures: ## Regenerate tests/fixtures (own .fixtures-venv with TensorFlow; slow
 	.fixtures-venv/bin/python fixtures/make_readme.py
 
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .bench-venv .fixtures-venv .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .bench-venv .fixtures-venv .pytest_cache .ruff_cache .hypothesis site
