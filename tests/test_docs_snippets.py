@@ -152,7 +152,10 @@ def _run_page(page: str, folder: Path) -> int:
             (folder / block.arg).write_text(block.text, encoding="utf-8")
             continue
         if block.lang in PYTHON:
-            code = compile(block.text, block.where, "exec")
+            # Padded to the block's line, named by the page's path: a traceback
+            # shows the page's own line.
+            padded = "\n" * block.line + block.text
+            code = compile(padded, str(ROOT / block.page), "exec")
             exec(code, namespace)  # noqa: S102 - the project's own docs, run as tests
             ran += 1
         elif block.lang in SHELL:
