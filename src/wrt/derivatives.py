@@ -134,7 +134,17 @@ def grad(
         model: see :func:`partials`.
         points: (N, n_in) or a table; see :func:`partials`.
         output: output name; may be omitted for a single-output model.
-        **options: ``engine``, ``dtype``, ``chunk_size``, ``differentiable``.
+        **options (Any): ``engine``, ``dtype``, ``chunk_size``, ``differentiable``;
+            see :func:`partials`.
+
+    Returns:
+        dy/dx_i at every point, (N, n_in) in the model's input order, in the
+        model's dtype (or ``dtype``); units of the output per unit of each input.
+
+    Raises:
+        SpecError: an unknown ``output`` name.
+        DataError: bad points (shape, columns, NaN / Inf), or a bad ``chunk_size``.
+        EngineError: unknown engine, or one that cannot compute the request.
 
     Examples:
         >>> m = wrap(lambda x: (x**2).sum(1), inputs=["x1", "x2"])
@@ -154,7 +164,16 @@ def jacobian(model: ModelLike, points: PointsLike, **options) -> torch.Tensor:
     Args:
         model: see :func:`partials`.
         points: (N, n_in) or a table.
-        **options: ``engine``, ``dtype``, ``chunk_size``, ``differentiable``.
+        **options (Any): ``engine``, ``dtype``, ``chunk_size``, ``differentiable``;
+            see :func:`partials`.
+
+    Returns:
+        dy_j/dx_i at every point, (N, n_out, n_in), outputs and inputs in the
+        model's order; units of each output per unit of each input.
+
+    Raises:
+        DataError: bad points (shape, columns, NaN / Inf), or a bad ``chunk_size``.
+        EngineError: unknown engine, or one that cannot compute the request.
     """
     model = as_model(model)
     rows = [[Partial(out, {name: 1}) for name in model.inputs] for out in model.outputs]
@@ -171,6 +190,22 @@ def hessian(
 
     Only the upper triangle is computed; the lower one is its mirror (mixed partials
     of smooth functions are symmetric).
+
+    Args:
+        model: see :func:`partials`.
+        points: (N, n_in) or a table; see :func:`partials`.
+        output: output name; may be omitted for a single-output model.
+        **options (Any): ``engine``, ``dtype``, ``chunk_size``, ``differentiable``;
+            see :func:`partials`.
+
+    Returns:
+        d2y/dx_i dx_j at every point, (N, n_in, n_in), symmetric; units of the
+        output per unit of x_i per unit of x_j.
+
+    Raises:
+        SpecError: an unknown ``output`` name.
+        DataError: bad points (shape, columns, NaN / Inf), or a bad ``chunk_size``.
+        EngineError: unknown engine, or one that cannot compute the request.
 
     Examples:
         >>> m = wrap(lambda x: x[:, 0] ** 2 * x[:, 1], inputs=["x1", "x2"])

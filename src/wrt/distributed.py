@@ -65,6 +65,12 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
 
     Ray stays up, for the process, until ``ray.shutdown()``; :func:`session` is the
     scoped form, which also undoes what Ray changes in the process.
+
+    Args:
+        address: the head of a running cluster, ``"HOST:6379"``; None starts a
+            local instance.
+        num_cpus: CPUs of the local instance (default: all); ignored with
+            ``address``.
     """
     ray = _ray()
     if ray.is_initialized():
@@ -87,6 +93,15 @@ def session(address: str | None = None, num_cpus: int | None = None) -> Iterator
     ``RAY_USAGE_STATS_ENABLED``, ``PYTHONBREAKPOINT``) and the handlers, levels and
     propagation of the ``ray`` loggers and the root logger. ``wrt partials --ray``
     runs in one.
+
+    Args:
+        address: the head of a running cluster, ``"HOST:6379"``; None starts a
+            local instance.
+        num_cpus: CPUs of the local instance (default: all); ignored with
+            ``address``.
+
+    Yields:
+        Nothing: Ray is up inside the block.
     """
     environment = dict(os.environ)
     loggers = _logger_state()
@@ -221,7 +236,14 @@ def partials(
 
 
 def read(path: str | Path) -> Any:
-    """A Ray dataset of a Parquet or CSV file (or folder of them)."""
+    """A Ray dataset of a Parquet or CSV file (or folder of them).
+
+    Args:
+        path: a ``.csv`` file, or a Parquet file or folder.
+
+    Returns:
+        A lazy ``ray.data.Dataset``.
+    """
     ray = _ray()
     path = str(path)
     with _quiet():
@@ -231,7 +253,17 @@ def read(path: str | Path) -> Any:
 
 
 def write(dataset: Any, sink: str | Path, batch_size: int = 65536) -> int:
-    """Stream a dataset into one Parquet or CSV file, in order; the number of rows."""
+    """Stream a dataset into one Parquet or CSV file, in order; the number of rows.
+
+    Args:
+        dataset: a Ray dataset (e.g. from :func:`partials`).
+        sink: the file; ``.csv`` writes CSV, anything else Parquet. Written under a
+            temporary name and renamed, so a failure leaves no partial file.
+        batch_size: rows per batch pulled through the driver.
+
+    Returns:
+        The number of rows written.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -346,5 +378,13 @@ def _numpy_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def list_batches(dataset: Any, batch_size: int) -> Iterator[pd.DataFrame]:
-    """The dataset's batches as pandas frames, in order (streamed)."""
+    """The dataset's batches as pandas frames, in order (streamed).
+
+    Args:
+        dataset: a Ray dataset.
+        batch_size: rows per frame (the last may be shorter).
+
+    Yields:
+        One ``pandas.DataFrame`` per batch.
+    """
     yield from dataset.iter_batches(batch_size=batch_size, batch_format="pandas")

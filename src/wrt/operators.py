@@ -41,10 +41,12 @@ def laplacian(
     vector for a diagonal one), the result is ``sum_ij C_ij d2y/dx_i dx_j``, e.g. a
     diffusion term with an anisotropic or correlated diffusion tensor.
 
-    The Taylor engine computes it by the forward Laplacian: the value, R first
-    derivatives and one collapsed second-order entry go through the model once; no
-    Hessian is formed. ``engine="auto"`` prefers it for R >= 3 (measured: fewer
-    directions are cheaper in reverse mode, which sums autograd's second partials),
+    The Taylor engine computes it by the forward Laplacian (Li et al. 2024): the
+    value, R first derivatives and one collapsed second-order entry go through the
+    model once; no Hessian is formed. Collapsing the R second-order directions into
+    one coefficient is collapsed Taylor mode (Dangel et al. 2025).
+    ``engine="auto"`` prefers it for R >= 3 (measured: fewer directions are cheaper
+    in reverse mode, which sums autograd's second partials),
     and falls back to autograd with a ``FallbackWarning`` when the model has an
     operation without a Taylor rule (:mod:`wrt.engines.choose`).
 
@@ -59,6 +61,10 @@ def laplacian(
         dtype: see :func:`partials`.
         chunk_size: see :func:`partials`.
         differentiable: see :func:`partials`.
+
+    Returns:
+        The (weighted) Laplacian at every point, (N,), in the model's dtype (or
+        ``dtype``); units of the output per unit of input squared.
 
     Raises:
         SpecError: an unknown name in ``over`` or ``output``.
@@ -103,8 +109,9 @@ def directional_derivative(
     """``D^k y[v] = d^k/dt^k y(x + t v)`` at t = 0, per point: shape (N,).
 
     The k-th derivative along v, without forming the partials it combines: the
-    Taylor engine pushes a univariate jet ``x + t v``; autograd takes k nested
-    backward passes of ``<grad, v>``. v is not normalised (scale it to unit length
+    Taylor engine pushes a univariate jet ``x + t v`` (univariate Taylor arithmetic,
+    Griewank and Walther 2008, chapter 13); autograd takes k nested backward passes
+    of ``<grad, v>``. v is not normalised (scale it to unit length
     for the slope per unit distance).
 
     Args:
@@ -118,6 +125,10 @@ def directional_derivative(
         dtype: see :func:`partials`.
         chunk_size: see :func:`partials`.
         differentiable: see :func:`partials`.
+
+    Returns:
+        The k-th directional derivative at every point, (N,), in the model's dtype
+        (or ``dtype``); units of the output per unit of ``t`` to the k.
 
     Raises:
         DataError: a direction of the wrong shape, holding NaN / Inf, or all

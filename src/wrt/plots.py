@@ -18,7 +18,14 @@ from wrt.sensitivity import Sensitivity
 
 
 def importance_bars(s: Sensitivity) -> Figure:
-    """Root-mean-square of dy/dx_i per input, largest first (NeuralSens' ranking)."""
+    """Root-mean-square of dy/dx_i per input, largest first (NeuralSens' ranking).
+
+    Args:
+        s: from :func:`wrt.sensitivity`.
+
+    Returns:
+        A matplotlib Figure (not shown); ``fig.savefig("name.png")`` writes it.
+    """
     table = s.table.sort_values("rms", ascending=True, na_position="first")
     fig = Figure(figsize=(6, 0.5 + 0.4 * len(table)), layout="constrained")
     ax = fig.add_subplot()
@@ -39,6 +46,12 @@ def mean_sd_scatter(s: Sensitivity) -> Figure:
 
     Points near the x axis have a constant slope (linear effect); far above it, the
     slope varies over the data; a mean near 0 with a large std changes sign.
+
+    Args:
+        s: from :func:`wrt.sensitivity`.
+
+    Returns:
+        A matplotlib Figure (not shown); ``fig.savefig("name.png")`` writes it.
     """
     fig = Figure(figsize=(5, 4), layout="constrained")
     ax = fig.add_subplot()
@@ -71,7 +84,15 @@ def mean_sd_scatter(s: Sensitivity) -> Figure:
 
 
 def derivative_vs_input(s: Sensitivity, bins: int = 40) -> Figure:
-    """Dy/dx_i against x_i, one panel per input, coloured by the density of points."""
+    """Dy/dx_i against x_i, one panel per input, coloured by the density of points.
+
+    Args:
+        s: from :func:`wrt.sensitivity`.
+        bins: histogram cells per axis for the density colouring.
+
+    Returns:
+        A matplotlib Figure (not shown); ``fig.savefig("name.png")`` writes it.
+    """
     n = len(s.inputs)
     columns = min(n, 3)
     rows = -(-n // columns)
@@ -96,7 +117,17 @@ def derivative_vs_input(s: Sensitivity, bins: int = 40) -> Figure:
 
 
 def interaction_heatmap(s: Sensitivity) -> Figure:
-    """Mean |d2y/dx_i dx_j|: the second-order interactions (needs ``order=2``)."""
+    """Mean |d2y/dx_i dx_j|: the second-order interactions (needs ``order=2``).
+
+    Args:
+        s: from :func:`wrt.sensitivity`.
+
+    Returns:
+        A matplotlib Figure (not shown); ``fig.savefig("name.png")`` writes it.
+
+    Raises:
+        ValueError: ``s`` has no interactions (computed with ``order=1``).
+    """
     if s.interactions is None:
         raise ValueError("No second partials: compute wrt.sensitivity(..., order=2).")
     values = s.interactions.to_numpy(dtype=float)

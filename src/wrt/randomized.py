@@ -41,6 +41,8 @@ def laplacian_estimate(
 ) -> HutchinsonEstimate:
     """Hutchinson estimate of the Laplacian, with its standard error: (N,) each.
 
+    Hutchinson's estimator (Hutchinson 1990): ``tr(H) = E[v^T H v]`` for random
+    vectors v with independent Rademacher (+-1) entries, averaged over S vectors.
     The same S Rademacher vectors are used at every point (drawn from ``seed``), so
     results are reproducible and smooth in the points, and equal whatever the
     chunking or the engine. With the Taylor engine each vector is one direction of

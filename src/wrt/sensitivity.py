@@ -38,6 +38,13 @@ from wrt.spec import Partial
 class Sensitivity:
     """Per-input sensitivity measures of one output.
 
+    ``mean``, ``std`` and ``rms`` of dy/dx_i are NeuralSens' measures (Pizarroso et
+    al. 2022); ``dgsm`` is ``mean((dy/dx_i)^2)``, the derivative-based global
+    sensitivity measure, and ``sobol_total_bound`` its bound on the total Sobol'
+    index, ``C_i * dgsm_i / Var(y)`` with the Poincare constant C_i of the input's
+    distribution (Sobol' and Kucherenko 2009). Units: those of y per unit of x_i
+    (squared for ``dgsm``); the bound has none.
+
     Attributes:
         output: the output's name.
         inputs: the input names.
@@ -58,7 +65,11 @@ class Sensitivity:
     interactions: pd.DataFrame | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: output, variance, per-input measures, interactions."""
+        """JSON-ready: output, variance, per-input measures, interactions.
+
+        Returns:
+            Plain Python values (NaN as ``None``), as ``wrt sens --json`` prints.
+        """
         measures = {
             name: {k: _number(v) for k, v in row.items()}
             for name, row in self.table.to_dict(orient="index").items()
@@ -102,7 +113,15 @@ def sensitivity(
         dtype: compute in this dtype (e.g. ``"float64"``).
 
     Returns:
-        A :class:`Sensitivity`.
+        A :class:`Sensitivity`. The DGSM and its Sobol' bound follow Sobol' and
+        Kucherenko 2009; the bound needs ``ranges`` (uniform inputs) or
+        ``variances``.
+
+    Raises:
+        DataError: bad points, an ``order`` other than 1 or 2, or ``ranges`` /
+            ``variances`` naming an unknown input or holding an empty interval.
+        SpecError: an unknown ``output``.
+        EngineError: unknown engine, or one that cannot compute the request.
 
     Examples:
         >>> import wrt

@@ -131,6 +131,13 @@ class Partial:
 def format_spec(partial: Partial) -> str:
     """Write a partial in Leibniz notation: ``d3u/dx^2dt``; order 0 is the output name.
 
+    Args:
+        partial: the partial (from :func:`parse_spec` or a :class:`Partials` key).
+
+    Returns:
+        The spec text, inputs in the partial's canonical order; it parses back to
+        ``partial`` with the model's names.
+
     Examples:
         >>> format_spec(Partial("u", [("x", 2), ("t", 1)]))
         'd3u/dx^2dt'

@@ -57,6 +57,10 @@ def fit(
 ) -> History:
     """Train ``model`` on ``terms``; see the module docstring.
 
+    Terms that match partials as well as values (:func:`wrt.rows`,
+    :func:`wrt.match` of a spec) make this Sobolev training (Czarnecki et al.
+    2017); residual terms make it a physics-informed network.
+
     Args:
         model: a :class:`~wrt.model.Model` (e.g. from :func:`wrt.mlp`), a module or
             a model file; its parameters are trained in place.

@@ -49,6 +49,13 @@ def mlp(
             sensitive to round-off).
         seed: seed of the initialisation.
 
+    Returns:
+        A :class:`~wrt.model.Model` with the given names, parameters in ``dtype``.
+
+    Raises:
+        DataError: an unknown activation.
+        InvalidNameError: a name that is not an identifier, or one given twice.
+
     Examples:
         >>> m = mlp(["x", "t"], ["u"], hidden=[8, 8])
         >>> m.inputs, m.outputs, m.dtype

@@ -203,6 +203,18 @@ def residual(
         weight: the term's weight in the total loss.
         name: shown in the history (default: the expression).
         reads: for a callable, the specs it reads.
+
+    Returns:
+        The term, for :func:`wrt.fit`; its loss is ``weight * mean(expr^2)`` over
+        the points, in the squared units of the expression.
+
+    Raises:
+        ExpressionError: ``expr`` does not parse (raised by :func:`wrt.fit`, which
+            binds the term to the model; the message points at the bad token).
+        SpecError: a spec or name in ``expr`` that the model does not have (at
+            :func:`wrt.fit`).
+        DataError: ``points`` that do not fit the model's inputs, or hold NaN /
+            Inf (at :func:`wrt.fit`).
     """
     label = name or (expr if isinstance(expr, str) else "residual")
     return Residual(points, weight, label, expr=expr, reads=tuple(reads))
@@ -216,7 +228,33 @@ def objective(
     allow_unbounded: bool = False,
     name: str | None = None,
 ) -> Objective:
-    """An expression minimised as it is (its mean); refused unless bounded below."""
+    """An expression minimised as it is (its mean); refused unless bounded below.
+
+    Minimising ``du/dx + d2u/dy^2`` itself runs to minus infinity; wrt proves an
+    objective bounded below (sums of even powers, ``abs``, ``exp``, ``sqrt``,
+    non-negative constants times those) before training, and refuses the rest.
+
+    Args:
+        expr: the expression, e.g. ``"(du/dx)^2 + 0.1*u^2"``; wrt's own parser,
+            never ``eval``.
+        points: (N, n_in) or a table with a column per input.
+        weight: the term's weight in the total loss.
+        allow_unbounded: skip the bounded-below proof (the caller knows better).
+        name: shown in the history (default: the expression).
+
+    Returns:
+        The term, for :func:`wrt.fit`; its loss is ``weight * mean(expr)``.
+
+    Raises:
+        ExpressionError: ``expr`` does not parse (raised by :func:`wrt.fit`, which
+            binds the term to the model; the message points at the bad token).
+        SpecError: a spec or name in ``expr`` that the model does not have (at
+            :func:`wrt.fit`).
+        DataError: ``points`` that do not fit the model's inputs, or hold NaN /
+            Inf (at :func:`wrt.fit`).
+        UnboundedLossError: the objective is not provably bounded below (at
+            :func:`wrt.fit`; the message gives the squared-residual form).
+    """
     return Objective(
         points, weight, name or expr, expr=expr, allow_unbounded=allow_unbounded
     )
@@ -230,7 +268,27 @@ def match(
     *,
     name: str | None = None,
 ) -> Match:
-    """Match an output (``"u"``) or a partial (``"du/dx"``) to values at points."""
+    """Match an output (``"u"``) or a partial (``"du/dx"``) to values at points.
+
+    Matching partials as well as values is Sobolev training (Czarnecki et al. 2017).
+
+    Args:
+        target: an output name or a spec, e.g. ``"u"`` or ``"du/dx"``.
+        points: (N, n_in) or a table with a column per input.
+        values: the target values, N of them (tensor, array or sequence), in the
+            units of the target.
+        weight: the term's weight in the total loss.
+        name: shown in the history (default: ``"TARGET = data"``).
+
+    Returns:
+        The term, for :func:`wrt.fit`; its loss is ``weight * mean((target -
+        values)^2)``.
+
+    Raises:
+        SpecError: a target the model does not have (at :func:`wrt.fit`).
+        DataError: points or values that do not fit (count, NaN / Inf; at
+            :func:`wrt.fit`).
+    """
     return Match(
         points, weight, name or f"{target} = data", target=target, values=values
     )
@@ -261,6 +319,16 @@ def rows(
         labels: for the wide layout, the label columns (default: the columns
             named like a derivative spec (with a ``/``), the outputs those specs
             name (``y`` for ``dy/dx1``), and any column with a NaN).
+
+    Rows labelled with partials train a network on its derivatives as well as
+    its values: Sobolev training (Czarnecki et al. 2017).
+
+    Returns:
+        One :func:`match` term per label, in the table's order.
+
+    Raises:
+        DataError: a long table without its value column, or a wide one without
+            label columns.
     """
     frame = pd.DataFrame(table)
     if label_column in frame.columns:
