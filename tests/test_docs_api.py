@@ -96,3 +96,30 @@ def test_each_method_cites_its_paper(public_api):
         doc = " ".join((inspect.getdoc(getattr(wrt, name.split(".")[1])) or "").split())
         for words in sources:
             assert words in doc, (name, words)
+
+
+def test_cli_reference_has_every_command_and_option():
+    import typer.main
+
+    from wrt.cli.app import app
+
+    spec = importlib.util.spec_from_file_location(
+        "wrt_docs_cli_reference", ROOT / "docs" / "hooks" / "cli_reference.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.cli_reference()
+    group = typer.main.get_command(app)
+    context = group.context_class(group, info_name="wrt")
+    commands = group.list_commands(context)
+    assert len(commands) >= 8
+    for name in commands:
+        command = group.get_command(context, name)
+        assert f"### `wrt {name}`" in text
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt != "--help" and not getattr(param, "hidden", False):
+                    assert opt in text, (name, opt)
+    page = module.on_page_markdown("# CLI\n\n<!-- wrt-cli-reference -->\n")
+    assert "<!-- wrt-cli-reference -->" not in page and "### `wrt partials`" in page

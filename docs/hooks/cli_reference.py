@@ -16,7 +16,7 @@ MARKER = "<!-- wrt-cli-reference -->"
 
 def _cell(text: str) -> str:
     """Text for one Markdown table cell: escaped, one line, pipes kept literal."""
-    return html.escape(" ".join(text.split())).replace("|", "&#124;")
+    return html.escape(" ".join(text.split()), quote=False).replace("|", "&#124;")
 
 
 def _parameters(command: Any, context: Any) -> list[str]:
