@@ -4,8 +4,12 @@ mkdocstrings renders what it is given and says nothing about what is missing, so
 this check walks the public surface itself and fails the build (``mkdocs build
 --strict``) and ``tests/test_docs_api.py`` when:
 
-- a name of ``wrt.__all__`` (or a public member of a module the API pages render
-  whole) is not rendered by a ``::: wrt.NAME`` line of ``docs/reference/``;
+- a name of ``wrt.__all__`` is not rendered by a ``::: NAME`` line of
+  ``docs/reference/`` (``wrt.NAME`` or the object's full path); a ``:::`` line
+  names something that cannot be imported; or a ``:::`` line would render a module
+  where it means a function of the same name (``wrt.sensitivity`` is the function,
+  but mkdocstrings shows the module ``wrt/sensitivity.py``: write
+  ``wrt.sensitivity.sensitivity``);
 - a public function, class, method or property has no docstring;
 - a function (of ``wrt.__all__`` or of a module rendered whole; methods need only a
   docstring) whose docstring lacks an ``Args:`` section while it takes arguments, a
@@ -72,6 +76,61 @@ def rendered_names(reference: Path = REFERENCE) -> set[str]:
     for page in sorted(reference.glob("*.md")):
         names.update(_DIRECTIVE.findall(page.read_text(encoding="utf-8")))
     return names
+
+
+def _resolve(dotted: str) -> Any:
+    """What a ``:::`` line shows: the longest importable module, then attributes.
+
+    That is how mkdocstrings (griffe) reads a path: modules first.
+    """
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+def _attribute(dotted: str) -> Any:
+    """What the same path means in Python: attributes of the top package."""
+    import importlib
+
+    parts = dotted.split(".")
+    obj = importlib.import_module(parts[0])
+    for attr in parts[1:]:
+        obj = getattr(obj, attr)
+    return obj
+
+
+def _shadowed(dotted: str) -> bool:
+    """A path that means a function in Python but a module on the site.
+
+    ``wrt.sensitivity`` is the function for ``import wrt`` and the module
+    ``wrt/sensitivity.py`` for mkdocstrings; ``wrt.load`` is the function
+    ``wrt.importers.load.load``, re-exported by a package that also has a module
+    ``load``, which mkdocstrings follows instead. The full path of the function
+    is never ambiguous.
+    """
+    obj = _resolve(dotted)
+    try:
+        meant = _attribute(dotted)
+    except AttributeError:
+        meant = obj
+    if meant is not obj:
+        return True
+    if inspect.ismodule(obj):
+        return False
+    module = getattr(obj, "__module__", "") or ""
+    name = getattr(obj, "__name__", "")
+    if dotted == f"{module}.{getattr(obj, '__qualname__', name)}":
+        return False
+    return module.rsplit(".", 1)[-1] == name
 
 
 def _sections(doc: str) -> set[str]:
@@ -142,6 +201,18 @@ def problems(reference: Path = REFERENCE) -> list[str]:
     wrt = _import_wrt()
     rendered = rendered_names(reference)
     found: list[str] = []
+    rendered_objects: list[Any] = []
+    for dotted in sorted(rendered):
+        try:
+            rendered_objects.append(_resolve(dotted))
+        except (ImportError, AttributeError):
+            found.append(f"::: {dotted}: names nothing that can be imported")
+            continue
+        if _shadowed(dotted):
+            found.append(
+                f"::: {dotted}: the site would show the module of that name; "
+                "write the function's full path (e.g. wrt.importers.load.load)"
+            )
     symbols: list[tuple[str, Any, bool]] = []
     for attr in wrt.__all__:
         if attr == "__version__":
@@ -156,7 +227,7 @@ def problems(reference: Path = REFERENCE) -> list[str]:
         for member_name, member in _module_members(module):
             symbols.append((member_name, member, False))
     for name, obj, top_level in symbols:
-        if top_level and name not in rendered:
+        if top_level and not any(obj is seen for seen in rendered_objects):
             found.append(
                 f"{name}: in wrt.__all__ but no '::: {name}' line in docs/reference/"
             )
