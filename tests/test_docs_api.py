@@ -73,7 +73,7 @@ def test_missing_sections_and_sources_are_found(public_api):
 
     found = list(public_api._class_problems("C", Undocumented))
     assert "C: no docstring of its own" in found
-    assert "C.method: method without a docstring" in found
+    assert "C.method: no docstring" in found
     assert "C.value: property without a docstring" in found
 
 

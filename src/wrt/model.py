@@ -165,6 +165,12 @@ class Model:
         parameters (a training step between two calls), so repeated calls with
         ``dtype="float64"`` reuse one copy and its traces.
 
+        Args:
+            dtype: ``"float32"``, ``"float64"``, a torch dtype, or None (no change).
+
+        Returns:
+            A model with the same names whose parameters are in ``dtype``.
+
         Raises:
             ModelError: ``dtype`` is not float32 or float64.
         """
@@ -219,6 +225,9 @@ class Model:
 
     def refuse_integer_columns(self, columns: Iterable[int]) -> None:
         """Refuse derivatives along integer-valued inputs among ``columns``.
+
+        Args:
+            columns: indices of the inputs a request differentiates along.
 
         Raises:
             IntegerInputError: one of ``columns`` is in :attr:`integer_inputs`.

@@ -50,7 +50,17 @@ class Partials(Mapping[Partial, torch.Tensor]):
         self.errors = Errors(errors or {}, self.key)
 
     def key(self, spec: str | Partial) -> Partial:
-        """The canonical partial for ``spec`` (text or Partial)."""
+        """The canonical partial for ``spec`` (text or Partial).
+
+        Args:
+            spec: e.g. ``"d2y/dx2dx1"``, in the model's names.
+
+        Returns:
+            The key under which its values are stored (``d2y/dx1dx2``).
+
+        Raises:
+            SpecError: a malformed spec or an unknown name.
+        """
         return parse_spec(spec, self.inputs, self.outputs)
 
     def __getitem__(self, spec: str | Partial) -> torch.Tensor:

@@ -82,6 +82,12 @@ class Partial:
     def multi_index(self, inputs: Sequence[str]) -> tuple[int, ...]:
         """The powers as a tuple aligned with ``inputs``.
 
+        Args:
+            inputs: the model's input names.
+
+        Returns:
+            One power per input, 0 for an input the partial does not involve.
+
         Raises:
             SpecError: the partial names an input not in ``inputs``.
         """
@@ -92,7 +98,16 @@ class Partial:
     def check(
         self, inputs: Sequence[str], outputs: Sequence[str] | None = None
     ) -> None:
-        """Raise :class:`SpecError` if the partial names something the model lacks."""
+        """Raise :class:`SpecError` if the partial names something the model lacks.
+
+        Args:
+            inputs: the model's input names.
+            outputs: the model's output names (None: the output is not checked).
+
+        Raises:
+            SpecError: an input (or output) the model does not have, with the
+                closest valid name.
+        """
         for name in self.variables:
             if name not in inputs:
                 raise SpecError(
@@ -106,7 +121,17 @@ class Partial:
             )
 
     def in_order(self, inputs: Sequence[str]) -> Partial:
-        """The same partial with its factors written in the model's input order."""
+        """The same partial with its factors written in the model's input order.
+
+        Args:
+            inputs: the model's input names.
+
+        Returns:
+            An equal :class:`Partial` (same key) whose text follows ``inputs``.
+
+        Raises:
+            SpecError: the partial names an input not in ``inputs``.
+        """
         self.check(inputs)
         if len(self.orders) < 2:  # nothing to reorder
             return self

@@ -69,7 +69,11 @@ class Finding:
         raise AttributeError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: severity, code, message, hint, specs, points and details."""
+        """JSON-ready: severity, code, message, hint, specs, points and details.
+
+        Returns:
+            Plain Python values (tensors and arrays as lists).
+        """
         out = {
             "severity": self.severity,
             "code": self.code,
@@ -100,24 +104,47 @@ class CheckReport:
         return any(f.severity == "error" for f in self.findings)
 
     def codes(self) -> list[str]:
-        """The codes found, in order."""
+        """The codes found, in order.
+
+        Returns:
+            One code per finding (repeated when several findings share one).
+        """
         return [f.code for f in self.findings]
 
     def by_code(self, code: str) -> list[Finding]:
-        """The findings with one code."""
+        """The findings with one code.
+
+        Args:
+            code: e.g. ``"not-identifiable"``.
+
+        Returns:
+            Those findings, in the report's order (empty when there are none).
+        """
         return [f for f in self.findings if f.code == code]
 
     def sorted(self) -> CheckReport:
-        """Errors first, then warnings, then info (stable otherwise)."""
+        """Errors first, then warnings, then info (stable otherwise).
+
+        Returns:
+            A new report; this one is unchanged.
+        """
         rank = {s: i for i, s in enumerate(SEVERITIES)}
         return CheckReport(sorted(self.findings, key=lambda f: rank[f.severity]))
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"findings": [...]}``, as ``wrt check --json`` prints it."""
+        """``{"findings": [...]}``, as ``wrt check --json`` prints it.
+
+        Returns:
+            Plain Python values: each finding's :meth:`Finding.to_dict`.
+        """
         return {"findings": [f.to_dict() for f in self.findings]}
 
     def to_json(self) -> str:
-        """:meth:`to_dict` as strictly valid JSON text (NaN and Inf as ``null``)."""
+        """:meth:`to_dict` as strictly valid JSON text (NaN and Inf as ``null``).
+
+        Returns:
+            The JSON text, indented by 2.
+        """
         return json_text(self.to_dict(), indent=2)
 
     def __str__(self) -> str:

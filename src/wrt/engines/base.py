@@ -184,15 +184,36 @@ class Engine(Protocol):
     name: str
 
     def supports(self, model: Model, request: Request) -> bool | str:
-        """True when the engine can compute the request, else the reason it cannot."""
+        """True when the engine can compute the request, else the reason it cannot.
+
+        Args:
+            model: the model the request is for.
+            request: the partials and operators asked.
+
+        Returns:
+            True, or one sentence saying why not (used in errors and fallbacks).
+        """
         ...
 
     def chunk_size(self, request: Request, model: Model | None = None) -> int:
-        """Points per batch when the caller sets none: bounds memory, keeps speed."""
+        """Points per batch when the caller sets none: bounds memory, keeps speed.
+
+        Args:
+            request: the partials and operators asked.
+            model: the model, when the size depends on its width.
+
+        Returns:
+            A number of points >= 1.
+        """
         ...
 
     def compute(self, model: Model, x: torch.Tensor, request: Request) -> Computed:
         """Compute every requested partial and operator at the points ``x`` (N, n_in).
+
+        Args:
+            model: the model, in the dtype to compute in.
+            x: the points, (N, n_in), in the model's dtype and on its device.
+            request: the partials and operators asked.
 
         Returns:
             A :class:`Computed`; values in the model's dtype.

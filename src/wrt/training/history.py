@@ -36,7 +36,12 @@ class History:
         return int(self.frame["step"].iloc[-1]) + 1 if len(self.frame) else 0
 
     def to_csv(self, path) -> None:
-        """Write the history as CSV."""
+        """Write the history as CSV.
+
+        Args:
+            path: the file (str or path); one row per step, the columns of
+                :attr:`frame`.
+        """
         self.frame.to_csv(path, index=False)
 
 
