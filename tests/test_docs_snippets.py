@@ -237,3 +237,14 @@ def test_parser_reads_markers_and_fences(tmp_path):
     assert commands("wrt partials m.pt \\\n  p.csv -d 'dy/dx1'\n") == [
         ["wrt", "partials", "m.pt", "p.csv", "-d", "dy/dx1"]
     ]
+
+
+def test_data_files_are_what_their_script_writes(tmp_path):
+    import runpy
+
+    script = ROOT / "docs" / "data" / "make.py"
+    shutil.copy(script, tmp_path / "make.py")
+    runpy.run_path(str(tmp_path / "make.py"), run_name="__main__")
+    for name in ("train.csv", "points.csv", "xt.csv"):
+        written = (tmp_path / name).read_bytes()
+        assert written == (ROOT / "docs" / "data" / name).read_bytes(), name
