@@ -7,7 +7,7 @@
   data ``tests/fixtures/seed000.keras`` was trained on, thinned.
 - ``points.csv``: 36 points of a 6 x 6 grid over ``[0, 6 pi] x [0, 9 pi]``, where the
   seed's partials are asked (most of them far from the line).
-- ``xt.csv``: 50 points ``(x, t)`` in ``[-1, 1] x [0, 1]`` for the models of ``u(x, t)``.
+- ``xt.csv``: 50 points ``(x, t)`` in ``[-1, 1] x [0, 1]``, for models of ``u(x, t)``.
 """
 
 from pathlib import Path
