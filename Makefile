@@ -24,13 +24,13 @@ test: $(STAMP) ## Run the test suite (unit, property, CLI, examples, doctests)
 	$(PY) -m pytest
 
 lint: $(STAMP) ## ruff check, ruff format check, pyright (basic) on src
-	$(VENV)/bin/ruff check src tests examples bench
-	$(VENV)/bin/ruff format --check src tests examples bench
+	$(VENV)/bin/ruff check src tests examples bench docs/hooks docs/data
+	$(VENV)/bin/ruff format --check src tests examples bench docs/hooks docs/data
 	$(VENV)/bin/pyright -p .
 
 format: $(STAMP) ## Format the code with ruff
-	$(VENV)/bin/ruff format src tests examples bench
-	$(VENV)/bin/ruff check --fix src tests examples bench
+	$(VENV)/bin/ruff format src tests examples bench docs/hooks docs/data
+	$(VENV)/bin/ruff check --fix src tests examples bench docs/hooks docs/data
 
 # docs: the site (mkdocs-material + mkdocstrings) into site/, with --strict: a broken
 # link, a mkdocstrings warning or an undocumented public symbol fails the build. The
