@@ -7,9 +7,10 @@ do from the repository root:
 
 - a ``python`` block is executed; the blocks of one page share their variables,
   like the cells of a notebook;
-- a ``bash``/``sh``/``console`` block must hold only ``wrt ...`` commands (``\\``
-  continues a line, ``#`` starts a comment); each runs through the CLI in-process
-  and must exit 0;
+- a ``bash``/``sh``/``shell`` block must hold only ``wrt ...`` commands (``\\``
+  continues a line, ``#`` starts a comment), as must the ``$ `` lines of a
+  ``console`` block (its other lines are output); each runs through the CLI
+  in-process and must exit 0;
 - other blocks (output, TOML, text) are not run.
 
 An HTML comment on the line just above a fence changes that (it does not show on
@@ -94,11 +95,18 @@ def blocks(path: Path, root: Path = ROOT) -> list[Block]:
     return found
 
 
-def commands(text: str) -> list[list[str]]:
-    """The commands of a shell block: continuation lines joined, comments dropped."""
+def commands(text: str, lang: str = "bash") -> list[list[str]]:
+    """The commands of a shell block: continuation lines joined, comments dropped.
+
+    In a ``console`` block only the lines after a ``$`` prompt are commands; the
+    others are their output.
+    """
     joined = re.sub(r"\\\n", " ", text)
     found = []
     for line in joined.splitlines():
+        if lang == "console":
+            if not line.startswith("$ "):
+                continue
         words = shlex.split(line.removeprefix("$ "), comments=True)
         if words:
             found.append(words)
@@ -124,7 +132,7 @@ def _run_shell(block: Block) -> None:
     from wrt.cli.app import app
 
     expected = int(block.arg) if block.marker == "exit" else 0
-    for words in commands(block.text):
+    for words in commands(block.text, block.lang):
         assert words[0] == "wrt", (
             f"{block.where}: '{' '.join(words)}' is not a wrt command; mark the block "
             "'<!-- snippet: skip REASON -->' if it cannot run in the tests"
@@ -211,7 +219,7 @@ def test_markers_are_known_and_placed():
 def test_shell_blocks_hold_only_wrt_commands():
     for block in ALL:
         if block.lang in SHELL and block.marker != "skip":
-            for words in commands(block.text):
+            for words in commands(block.text, block.lang):
                 assert words[0] == "wrt", (
                     f"{block.where}: '{' '.join(words)}' is not a wrt command; mark "
                     "the block '<!-- snippet: skip REASON -->' if it cannot run here"
@@ -236,6 +244,11 @@ def test_parser_reads_markers_and_fences(tmp_path):
     assert commands(found[2].text) == [["wrt", "--version"]]
     assert commands("wrt partials m.pt \\\n  p.csv -d 'dy/dx1'\n") == [
         ["wrt", "partials", "m.pt", "p.csv", "-d", "dy/dx1"]
+    ]
+    console = "$ wrt inspect m.onnx\nm.onnx: onnx, float32\n$ wrt --version\nwrt 0.1\n"
+    assert commands(console, "console") == [
+        ["wrt", "inspect", "m.onnx"],
+        ["wrt", "--version"],
     ]
 
 
