@@ -39,7 +39,7 @@ class History:
         """Write the history as CSV.
 
         Args:
-            path: the file (str or path); one row per step, the columns of
+            path (str | os.PathLike): the file; one row per step, the columns of
                 :attr:`frame`.
         """
         self.frame.to_csv(path, index=False)
