@@ -96,9 +96,12 @@ def specs(task: str, p: Problem) -> list[str]:
 def wrt_methods(task: str, p: Problem) -> list[Method]:
     """wrt with each engine; ``auto`` says which engine it picked.
 
-    One more row runs the Taylor engine through ``torch.compile``
-    (``TaylorEngine(compile=True)``), compiled here, before timing; its compile
-    time is part of its name.
+    The rows on ``p.model`` measure the steady state of repeated calls (its
+    :class:`~wrt.cache.Cache` keeps traces between calls). One more row runs the
+    Taylor engine through ``torch.compile`` (``TaylorEngine(compile=True)``),
+    compiled here, before timing; its compile time is part of its name. The
+    ``one-shot`` row wraps the network afresh on every call (``engine="auto"``):
+    what a single call in a new session pays (tracing, planning), compile-free.
     """
     asked = specs(task, p)
     with warnings.catch_warnings():
@@ -109,16 +112,21 @@ def wrt_methods(task: str, p: Problem) -> list[Method]:
         else:
             picked = wrt.partials(p.model, p.X[:4], asked, engine="auto").engine
 
-    def call(engine: Any) -> Callable[[], torch.Tensor]:
+    def call(engine: Any, fresh: bool = False) -> Callable[[], torch.Tensor]:
+        def model() -> wrt.Model:
+            if not fresh:
+                return p.model
+            return wrt.wrap(p.net, inputs=list(p.inputs), outputs=[p.output])
+
         if task == "grad":
-            return lambda: wrt.grad(p.model, p.X, engine=engine)
+            return lambda: wrt.grad(model(), p.X, engine=engine)
         if task == "hessian":
-            return lambda: wrt.hessian(p.model, p.X, engine=engine)
+            return lambda: wrt.hessian(model(), p.X, engine=engine)
         if task == "laplacian":
-            return lambda: wrt.laplacian(p.model, p.X, engine=engine)
+            return lambda: wrt.laplacian(model(), p.X, engine=engine)
 
         def partials() -> torch.Tensor:
-            result = wrt.partials(p.model, p.X, asked, engine=engine)
+            result = wrt.partials(model(), p.X, asked, engine=engine)
             if len(asked) == 1:
                 return result[asked[0]]
             return torch.stack([result[s] for s in asked], dim=1)
@@ -135,6 +143,10 @@ def wrt_methods(task: str, p: Problem) -> list[Method]:
     for engine in ENGINES:
         label = f"auto: {picked}" if engine == "auto" else engine
         rows.append(Method(f"{what} [{label}]", WRT, call(engine)))
+    one_shot = call("auto", fresh=True)
+    rows.append(
+        Method(f"{what} [auto, one-shot: a fresh model per call]", WRT, one_shot)
+    )
     if task != "grad":
         compiled = wrt.TaylorEngine(compile=True)
         fn = call(compiled)
@@ -392,7 +404,11 @@ def run(
 
 def _by(rows: list[Row], engine: str) -> Row | None:
     """wrt's row for ``engine``: autograd, taylor, auto or torch.compile."""
-    labels = {"auto": "[auto:", "torch.compile": "torch.compile:"}
+    labels = {
+        "auto": "[auto:",
+        "torch.compile": "torch.compile:",
+        "one-shot": "one-shot:",
+    }
     label = labels.get(engine, f"[{engine}]")
     return next((r for r in rows if r.kind == WRT and label in r.method), None)
 
@@ -539,12 +555,21 @@ TARGETS = (
 )
 
 
+#: wrt's rows in the targets table, by :func:`_by`'s engine labels.
+TARGET_COLUMNS = ("taylor", "auto", "torch.compile", "one-shot")
+
+
 def targets(tables: list[Table]) -> str:
-    """A markdown table: each target, its ratio for taylor and for auto, met or not."""
+    """A markdown table: each target, its ratio for each of wrt's rows, met or not.
+
+    *met* is judged on the better steady state a user gets without writing an
+    engine by hand: ``auto``, or the Taylor engine compiled (its compile time is
+    in the task's table); the eager taylor and one-shot ratios are shown beside.
+    """
     lines = [
         "| target (float32) | against | taylor | auto | taylor + torch.compile "
-        "| met (taylor) |",
-        "|---|---|--:|--:|--:|---|",
+        "| auto, one-shot | met (auto or compiled) |",
+        "|---|---|--:|--:|--:|--:|---|",
     ]
     for target in TARGETS:
         rows = next(
@@ -559,21 +584,23 @@ def targets(tables: list[Table]) -> str:
         )
         other = target.pick(rows) if rows is not None else None
         if other is None:
-            lines.append(f"| {target.text} | not measured in this run | | | | |")
+            lines.append(f"| {target.text} | not measured in this run | | | | | |")
             continue
         cells = []
-        for engine in ("taylor", "auto", "torch.compile"):
+        ratios: dict[str, float] = {}
+        for engine in TARGET_COLUMNS:
             ours = _by(rows, engine)
             if ours is None:
                 cells.append("n/a")
                 continue
-            ratio = (
+            ratios[engine] = (
                 ours.median_ms / other.median_ms
                 if target.ceiling
                 else other.median_ms / ours.median_ms
             )
-            cells.append(f"{ratio:.2f}")
-        value = float(cells[0])
+            cells.append(f"{ratios[engine]:.2f}")
+        steady = [ratios[e] for e in ("auto", "torch.compile") if e in ratios]
+        value = (min if target.ceiling else max)(steady)
         met = value <= target.least if target.ceiling else value >= target.least
         lines.append(
             f"| {target.text} | `{other.method}` | {' | '.join(cells)} "
@@ -695,9 +722,14 @@ def markdown(tables: list[Table], command: str, load: float | None, opt: bool) -
         "",
         "Each ratio is the other method's median time over wrt's (above 1: wrt is "
         "faster), except first order, where it is wrt's over the peer's (at most "
-        '1.1 allowed). *auto* is the same ratio for `engine="auto"`. The fastest '
-        "PyTorch peer is taken over torch.func, nested autograd.grad (including "
-        "the `[floor]` rows) and jet-for-pytorch.",
+        '1.1 allowed). *auto* is the same ratio for `engine="auto"` on a model '
+        "called again and again (the steady state), *taylor + torch.compile* for "
+        "`TaylorEngine(compile=True)` after its compile (seconds in the task's "
+        "table), *auto, one-shot* for a model wrapped afresh on every call (what "
+        "one call in a new session pays). *met* is judged on the better of *auto* "
+        "and *taylor + torch.compile*. The fastest PyTorch peer is taken over "
+        "torch.func, nested autograd.grad (including the `[floor]` rows) and "
+        "jet-for-pytorch.",
         "",
         targets(tables),
     ]

@@ -17,6 +17,7 @@ values with the partials, in the same engine call, and, with :func:`screen`,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -72,6 +73,8 @@ def screen(
         :class:`Gap` per output, then per partial, that is non-finite somewhere
         (a partial counted only where its output is finite).
     """
+    if _all_finite([*outputs.values(), *values.values()]):
+        return dict(values), []  # the common case, from one fused test
     gaps: list[Gap] = []
     bad_output: dict[str, torch.Tensor] = {}
     for name, y in outputs.items():
@@ -93,6 +96,23 @@ def screen(
         if bool(own.any()):
             gaps.append(_gap(str(partial), own, points, inputs, first_row))
     return masked, gaps
+
+
+def _all_finite(tensors: Sequence[torch.Tensor]) -> bool:
+    """Whether every entry of every tensor is finite: True is always right.
+
+    One sum over the tensors stacked, read once (NaN and Inf propagate through
+    sums); False may also mean an overflow of finite values, and the caller then
+    looks entry by entry. A few microseconds, where ``isfinite`` on each tensor
+    cost 0.1 ms per ``wrt.grad`` call on the seed network.
+    """
+    kept = [t.detach() for t in tensors if t.is_floating_point() and t.numel()]
+    if not kept:
+        return True
+    shapes = {(t.shape, t.dtype) for t in kept}
+    if len(shapes) == 1:  # the usual case: one stack, one sum, one read
+        return math.isfinite(float(torch.stack(kept).sum()))
+    return all(math.isfinite(float(t.sum())) for t in kept)
 
 
 def _gap(

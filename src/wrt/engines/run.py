@@ -70,6 +70,15 @@ def run(
     size = check_chunk_size(chunk_size) or engine.chunk_size(request, model)
     size = max(int(size), 1)
     n = x.shape[0]
+    if n <= size:  # one chunk: the request as it is, no joining
+        got = engine.compute(model, x, request)
+        if on_chunk is not None:
+            on_chunk(n)
+        keys = request.keys
+        return Computed(
+            {key: got.values[key] for key in keys},
+            {key: got.errors[key] for key in keys if key in got.errors},
+        )
     values: dict[Key, list[torch.Tensor]] = {key: [] for key in request.keys}
     errors: dict[Key, list[torch.Tensor]] = {key: [] for key in request.keys}
     for start in range(0, max(n, 1), size):
