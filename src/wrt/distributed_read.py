@@ -106,38 +106,40 @@ def _csv_rows(path: Path) -> int:
 
 
 def read_pieces(
-    batch: pd.DataFrame, columns: Sequence[str] | None, row_id: str | None
-) -> Iterator[pd.DataFrame]:
+    batch: Any, columns: Sequence[str] | None, row_id: str | None
+) -> Iterator[Any]:
     """The rows of the pieces in ``batch`` (a Ray ``map_batches`` generator).
 
     Args:
-        batch: piece records (columns ``path``, ``group``, ``offset``), one piece
-            per batch as :func:`read` asks.
+        batch: a ``pyarrow.Table`` of piece records (columns ``path``, ``group``,
+            ``offset``), one piece per batch as :func:`read` asks.
         columns: the columns to read (None: all of them).
         row_id: the name of the row-id column to add (None: none).
 
     Yields:
-        One frame per piece: the columns asked for, then the row ids (int64).
+        One ``pyarrow.Table`` per piece: the columns asked for, then the row ids
+        (int64).
     """
+    import pyarrow as pa
     import pyarrow.csv as pv
     import pyarrow.parquet as pq
 
+    records = batch.to_pydict()
     for path, group, offset in zip(
-        batch["path"], batch["group"], batch["offset"], strict=True
+        records["path"], records["group"], records["offset"], strict=True
     ):
-        if int(group) < 0:
+        if group < 0:
             table = pv.read_csv(path)
             if columns is not None:
                 table = table.select(list(columns))
         else:
             table = pq.ParquetFile(path).read_row_group(
-                int(group), columns=None if columns is None else list(columns)
+                group, columns=None if columns is None else list(columns)
             )
-        frame = table.to_pandas()
         if row_id is not None:
-            start = int(offset)
-            frame[row_id] = np.arange(start, start + len(frame), dtype=np.int64)
-        yield frame
+            rows = np.arange(offset, offset + table.num_rows, dtype=np.int64)
+            table = table.append_column(row_id, pa.array(rows))
+        yield table
 
 
 def check_row_id(
@@ -219,5 +221,5 @@ def read(
             read_pieces,
             fn_kwargs={"columns": columns, "row_id": row_id},
             batch_size=1,
-            batch_format="pandas",
+            batch_format="pyarrow",
         )

@@ -25,8 +25,9 @@ def _row_points(folder):
 
 
 def _cli(folder, points, *extra):
-    return ["partials", str(model_file(folder)), str(points), "-d", "dy/dx1",
-            "--inputs", "x1,x2", "--ray", "-o", str(folder / "out"), *extra]  # fmt: skip
+    model = str(model_file(folder))
+    return ["partials", model, str(points), "-d", "dy/dx1", "--inputs", "x1,x2",
+            "--ray", "-o", str(folder / "out"), *extra]  # fmt: skip
 
 
 def _read(folder, **options):
