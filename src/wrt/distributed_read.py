@@ -14,6 +14,7 @@ are read where Ray runs the tasks (on a cluster, from storage every node sees).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,8 +219,7 @@ def read(
     with _quiet():
         dataset = ray.data.from_items(records, override_num_blocks=len(records))
         return dataset.map_batches(
-            read_pieces,
-            fn_kwargs={"columns": columns, "row_id": row_id},
+            functools.partial(read_pieces, columns=columns, row_id=row_id),
             batch_size=1,
             batch_format="pyarrow",
         )
