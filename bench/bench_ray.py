@@ -14,7 +14,10 @@ Measured, each in the same run:
   writing a result table of the same shape (what the read and write tasks do);
 - **end to end on Ray** with 1 and 2 actors (each reserving one CPU): rows/s of
   the whole job, per actor, and the driver's CPU seconds (its share of the work:
-  listing the row groups, scheduling, collecting the row counts).
+  listing the row groups, scheduling, collecting the row counts);
+- **the fixed cost** of a job: the same run on one batch (the actor pool starting,
+  each actor loading the model); the rate beyond it is
+  ``(rows - batch) / (seconds - fixed seconds)``.
 
 Usage::
 
@@ -125,10 +128,14 @@ def main() -> None:
         model, points = inputs(folder, args.rows, group=args.batch)
         actor = actor_rate(model, points, args.batch)
         read, write = io_rates(points, folder)
-        runs = {}
+        small = folder / "one-batch"
+        small.mkdir()
+        _, one_batch = inputs(small, args.batch, group=args.batch)
+        runs, fixed = {}, {}
         with distributed.session(num_cpus=args.cpus):
             on_ray(model, points, folder, 1, args.batch)  # warm-up: Ray's workers
             for actors in (1, 2, 1, 2):  # interleaved, the second of each kept
+                fixed[actors] = on_ray(model, one_batch, folder, actors, args.batch)
                 runs[actors] = on_ray(model, points, folder, actors, args.batch)
     print(f"{args.rows} rows, seed network, {', '.join(SPECS)}, float32, batches of "
           f"{args.batch}; local Ray with {args.cpus} CPUs on {os.cpu_count()} cores; "
@@ -139,13 +146,24 @@ def main() -> None:
     print(f"| one actor's compute (1 thread, no Ray) | {actor:,.0f} | per actor |")
     print(f"| reading the row groups (pyarrow) | {read:,.0f} | per read task |")
     print(f"| writing a result table (pyarrow) | {write:,.0f} | per write task |")
+    for actors, run in fixed.items():
+        print(
+            f"| Ray, {actors} actor(s), one batch ({run['rows']} rows) | | fixed "
+            f"cost {run['seconds']:.1f} s (actors start, load the model) |"
+        )
     for actors, run in runs.items():
         rate = run["rows"] / run["seconds"]
+        extra = run["seconds"] - fixed[actors]["seconds"]
+        steady = (
+            f"{(run['rows'] - fixed[actors]['rows']) / extra:,.0f} rows/s"
+            if extra > 0.1 * run["seconds"]
+            else "not measurable (the fixed cost's noise is larger)"
+        )
         share = run["driver_cpu"] / run["seconds"]
         driver = f"{run['driver_cpu']:.1f} s ({100 * share:.0f}% of a core)"
         print(f"| Ray, {actors} actor(s), end to end | {rate:,.0f} | "
               f"{rate / actors:,.0f} per actor; {run['seconds']:.1f} s; driver CPU "
-              f"{driver} |")  # fmt: skip
+              f"{driver}; beyond the fixed cost: {steady} |")  # fmt: skip
 
 
 if __name__ == "__main__":
