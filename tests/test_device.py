@@ -175,3 +175,19 @@ def test_the_audit_sees_a_tensor_made_on_the_cpu():
     assert [func for func, _ in audit.off_device][:1] == ["aten.arange.default"]
     audit, _ = _audited(lambda: bool((x > 0).any()))
     assert len(audit.host_reads) == 1
+
+
+@pytest.mark.parametrize("engine", ["taylor", "autograd"])
+def test_hutchinson_draws_on_the_cpu_only_its_seeded_signs(engine):
+    """The Rademacher signs come from a seeded CPU generator (the same estimate
+    on every device), copied to the device once per call; nothing else is made
+    off the device."""
+    model = _on_meta(mlp(3, 1), ("a", "b", "c"), ("y",))
+    x = torch.empty(300, 3, dtype=torch.float64, device="meta")
+    audit, estimate = _audited(
+        lambda: wrt.laplacian_estimate(model, x, samples=8, engine=engine)
+    )
+    assert [func for func, _ in audit.off_device] == ["aten.randint.low_generator"]
+    assert all("engines/base.py" in where for _, where in audit.off_device)
+    assert estimate.estimate.device.type == "meta"
+    assert estimate.std_error.device.type == "meta"
