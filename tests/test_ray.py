@@ -121,3 +121,64 @@ def runner_ok(args):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return result
+
+
+def _pieces(folder):
+    """Points in three files: a Parquet file of three row groups, a second
+    Parquet file, and the same rows as two CSV files; the whole table."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=420), "t": rng.normal(size=420)})
+    (folder / "pq").mkdir()
+    (folder / "csv").mkdir()
+    frame[:250].to_parquet(folder / "pq" / "a.parquet", row_group_size=100)
+    frame[250:].to_parquet(folder / "pq" / "b.parquet")
+    (folder / "pq" / "_SUCCESS").write_text("")  # not data: skipped
+    frame[:130].to_csv(folder / "csv" / "a.csv", index=False)
+    frame[130:].to_csv(folder / "csv" / "b.csv", index=False)
+    return frame
+
+
+@pytest.mark.parametrize("kind", ["pq", "csv"])
+def test_read_tags_every_row_with_its_index_in_the_input(local_ray, tmp_path, kind):
+    from wrt import distributed
+
+    frame = _pieces(tmp_path)
+    dataset = distributed.read(tmp_path / kind)
+    with warnings.catch_warnings():  # Ray's (and pandas' inside Ray's), not ours
+        warnings.simplefilter("ignore")
+        shuffled = dataset.random_shuffle(seed=1).repartition(3).to_pandas()
+    assert shuffled["row"].to_numpy().dtype == np.int64
+    assert not shuffled["row"].is_monotonic_increasing  # the shuffle did shuffle
+    back = shuffled.sort_values("row").reset_index(drop=True)
+    np.testing.assert_array_equal(back["row"].to_numpy(), np.arange(len(frame)))
+    np.testing.assert_array_equal(back[["x", "t"]].to_numpy(), frame.to_numpy())
+
+
+def test_a_folder_from_python_keeps_its_order_through_repartitioning(
+    local_ray, tmp_path
+):
+    from wrt import distributed
+
+    model = save_torchscript(mlp(2, 1), tmp_path / "model.pt")
+    frame = _pieces(tmp_path)
+    rows = distributed.write_partials(
+        model, tmp_path / "pq", SPECS, tmp_path / "out",
+        batch_size=64, concurrency=2, num_cpus=0.5,
+        load_options={"inputs": ["x", "t"]},
+    )  # fmt: skip
+    assert rows == len(frame)
+    written = pd.read_parquet(tmp_path / "out")
+    assert list(written.columns) == ["row", "x", "t", *SPECS]
+    np.testing.assert_array_equal(written["row"].to_numpy(), np.arange(len(frame)))
+    # anyone may re-partition the folder: the row ids put it back in order
+    with warnings.catch_warnings():  # Ray's (and pandas' inside Ray's), not ours
+        warnings.simplefilter("ignore")
+        mixed = distributed.read(tmp_path / "out", row_id=None).random_shuffle(seed=2)
+        mixed.repartition(5).write_parquet(str(tmp_path / "mixed"))
+    again = pd.read_parquet(tmp_path / "mixed").sort_values("row")
+    local = wrt.partials(wrt.load(model, inputs=["x", "t"]), frame, SPECS).to_frame()
+    np.testing.assert_array_equal(again[["x", "t"]].to_numpy(), frame.to_numpy())
+    np.testing.assert_allclose(again[SPECS].to_numpy(), local.to_numpy(), rtol=1e-15)
+    # a name that a spec has is refused, naming the Python argument
+    with pytest.raises(wrt.errors.RowIdError, match="Give row_id another name"):
+        distributed.partials(tmp_path / "pq", model, ["dy/dx"], row_id="dy/dx")

@@ -1,5 +1,6 @@
 """Ray on a simulated cluster of two nodes (``ray.cluster_utils.Cluster``) on this
-machine: the workers write the Parquet folder, and it equals the local run."""
+machine: the workers write the Parquet folder, and it equals the local run row by
+row, matched through the row ids."""
 
 import os
 import re
@@ -94,9 +95,15 @@ def test_workers_on_two_nodes_write_the_same_table_as_a_local_run(two_nodes, tmp
     assert parts == [f"part-{i:06d}.parquet" for i in range(len(parts))]
     assert len(parts) > 1  # written by the workers, a file per task
     written = pd.read_parquet(tmp_path / "out")
+    assert list(written.columns) == ["row", "x", "t", *SPECS]
     local = wrt.partials(wrt.load(model, inputs=["x", "t"]), frame, SPECS).to_frame()
-    np.testing.assert_array_equal(written[["x", "t"]].to_numpy(), frame.to_numpy())
-    np.testing.assert_array_equal(written[SPECS].to_numpy(), local.to_numpy())
+    # row by row through the row ids, whatever order the rows came in: each
+    # written row is the input row it names, with the local run's numbers
+    row = written["row"].to_numpy()
+    np.testing.assert_array_equal(np.sort(row), np.arange(len(frame)))
+    np.testing.assert_array_equal(written[["x", "t"]].to_numpy(), frame.to_numpy()[row])
+    np.testing.assert_array_equal(written[SPECS].to_numpy(), local.to_numpy()[row])
+    np.testing.assert_array_equal(row, np.arange(len(frame)))  # and in order
     assert not list(tmp_path.glob(".out.*"))  # no temporary folder left
 
 
@@ -109,6 +116,8 @@ def test_the_cli_writes_a_folder_from_the_workers(two_nodes, tmp_path):
     done = _driver(cli, *args, "-o", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr[-3000:]
     written = pd.read_parquet(tmp_path / "out")
+    assert list(written.columns) == ["row", "x", "t", SPECS[0]]
+    np.testing.assert_array_equal(written["row"].to_numpy(), np.arange(len(frame)))
     np.testing.assert_array_equal(written["x"].to_numpy(), frame["x"].to_numpy())
     # a folder that holds files is never written into
     (tmp_path / "mine").mkdir()

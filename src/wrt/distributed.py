@@ -34,6 +34,8 @@ from typing import Any, cast
 
 import pandas as pd
 
+from wrt import distributed_read
+from wrt.distributed_read import ROW_ID, check_row_id
 from wrt.errors import DataError, OutputPathError
 from wrt.outputs import atomic_write
 
@@ -168,6 +170,7 @@ class _Worker:
 
             model = load_file(model, **load)
         self.model = as_model(model).converted(options.pop("dtype", None))
+        self.row_id = options.pop("row_id", None)
         self.specs = list(specs)
         self.options = options
 
@@ -176,7 +179,11 @@ class _Worker:
 
         inputs = _numpy_columns(cast(pd.DataFrame, batch[list(self.model.inputs)]))
         result = partials(self.model, inputs, self.specs, **self.options)
-        return pd.concat([inputs, result.to_frame()], axis=1)
+        parts = [inputs, result.to_frame()]
+        if self.row_id is not None and self.row_id in batch.columns:
+            rows = batch[self.row_id].to_numpy().astype("int64", copy=False)
+            parts.insert(0, pd.DataFrame({self.row_id: rows}))
+        return pd.concat(parts, axis=1)
 
 
 def partials(
@@ -190,11 +197,14 @@ def partials(
     engine: str = "auto",
     dtype: Any = None,
     load_options: dict | None = None,
+    row_id: str | None = ROW_ID,
 ) -> Any:
     """The partials of every row of a Ray dataset, as a Ray dataset (lazy).
 
     Args:
-        dataset: a ``ray.data.Dataset`` with a column per model input.
+        dataset: a ``ray.data.Dataset`` with a column per model input, or the
+            path of a Parquet/CSV file or folder (read by :func:`read`, which
+            adds the row ids).
         model: a model file path (each actor loads it) or a Model / module.
         specs: the partials, as in :func:`wrt.partials`.
         batch_size: rows per batch given to an actor.
@@ -206,11 +216,20 @@ def partials(
         engine: see :func:`wrt.partials`.
         dtype: see :func:`wrt.partials`.
         load_options: for a path: ``inputs``, ``outputs``, ``module``, ...
+        row_id: the row-id column: a dataset column of this name (as
+            :func:`read` adds) is carried to the result, first; None drops it.
 
     Returns:
-        A dataset with the input columns and one column per spec, in row order.
+        A dataset with the row ids (when the input has them), the input columns
+        and one column per spec, in row order.
+
+    Raises:
+        RowIdError: ``row_id`` is empty or the name of a spec.
     """
     ray = _ray()
+    check_row_id(row_id, list(specs), of="the specs")
+    if isinstance(dataset, (str, Path)):
+        dataset = read(dataset, row_id=row_id)
     with _quiet():
         # the options go on a copy of the dataset's own context: neither Ray's
         # process-wide context nor the caller's dataset is changed
@@ -224,6 +243,7 @@ def partials(
             "dtype": dtype,
             "load": dict(load_options or {}),
             "threads": max(1, int(num_cpus)),
+            "row_id": row_id,
         }
         return dataset.map_batches(
             _Worker,
@@ -235,21 +255,71 @@ def partials(
         )
 
 
-def read(path: str | Path) -> Any:
-    """A Ray dataset of a Parquet or CSV file (or folder of them).
+def write_partials(
+    model: Any,
+    points: str | Path,
+    specs: Sequence[str],
+    output: str | Path,
+    *,
+    address: str | None = None,
+    row_id: str | None = ROW_ID,
+    **options: Any,
+) -> int:
+    """Read, compute and write on Ray in one call; the number of rows written.
+
+    The job of ``wrt partials MODEL POINTS -d ... -o OUTPUT --ray``: joins the
+    cluster at ``address`` (or starts a local Ray instance) for the length of the
+    call, reads ``points`` with row ids (:func:`read`), maps the actors over it
+    (:func:`partials`) and writes ``output``: a folder (a name without a suffix,
+    or an existing folder) is written by the workers (:func:`write_folder`); a
+    ``.parquet``/``.csv`` file goes through the driver (:func:`write`).
 
     Args:
-        path: a ``.csv`` file, or a Parquet file or folder.
+        model: a model file path (each actor loads it) or a Model / module.
+        points: a Parquet/CSV file or folder of them.
+        specs: the partials, as in :func:`wrt.partials`.
+        output: a folder, or a ``.parquet``/``.csv`` file.
+        address: the Ray cluster's head (``HEAD:6379``); None: a local instance
+            (or the Ray session already started in this process).
+        row_id: the row-id column's name in the output (int64, the row's index in
+            ``points``); None for none. Drop it when reading back with
+            ``pandas.read_parquet(output).drop(columns="row")``.
+        **options: for :func:`partials` (``batch_size``, ``concurrency``,
+            ``num_cpus``, ``engine``, ``dtype``, ``load_options``).
 
     Returns:
-        A lazy ``ray.data.Dataset``.
+        The number of rows written.
+
+    Raises:
+        OutputPathError: ``output`` is a folder with files in it.
+        RowIdError: ``row_id`` is empty or the name of an input or spec.
+        DataError: ``points`` is missing, or Ray is not installed.
     """
-    ray = _ray()
-    path = str(path)
-    with _quiet():
-        if path.lower().endswith(".csv"):
-            return ray.data.read_csv(path)
-        return ray.data.read_parquet(path)
+    output = Path(output)
+    with session(address):
+        dataset = partials(read(points, row_id=row_id), model, specs, row_id=row_id,
+                           **options)  # fmt: skip
+        if output.is_dir() or output.suffix == "":
+            return write_folder(dataset, output)
+        return write(dataset, output, batch_size=options.get("batch_size", 65536))
+
+
+def read(
+    path: str | Path,
+    *,
+    columns: Sequence[str] | None = None,
+    row_id: str | None = ROW_ID,
+) -> Any:
+    """A Ray dataset of a Parquet or CSV file (or folder of them), with row ids.
+
+    See :func:`wrt.distributed_read.read`: the pieces are read by Ray tasks, each
+    row tagged with its index in the input (``row_id``, int64; None for none).
+
+    Raises:
+        DataError: no such file, a folder without data files, or Ray missing.
+        RowIdError: ``row_id`` is empty or already a column of the input.
+    """
+    return distributed_read.read(path, columns=columns, row_id=row_id)
 
 
 def write(dataset: Any, sink: str | Path, batch_size: int = 65536) -> int:

@@ -46,6 +46,10 @@ class OutputPathError(WrtError, ValueError):
     """Results cannot go where asked: a folder, under a file, unwritable, an input."""
 
 
+class RowIdError(DataError):
+    """The row-id column of a Ray run cannot have the name asked (empty, or taken)."""
+
+
 class ResumeError(DataError):
     """A run cannot be resumed: its parts were written by a different request."""
 

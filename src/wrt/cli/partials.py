@@ -41,6 +41,7 @@ from wrt.data import (
     write_table,
 )
 from wrt.derivatives import partials
+from wrt.distributed_read import check_row_id
 from wrt.errors import DataError, OutputPathError, ResumeError, SpecError
 from wrt.importers import load
 from wrt.outputs import atomic_write, output_file, output_folder
@@ -129,6 +130,14 @@ def partials_command(
         str | None,
         typer.Option("--ray-address", help="The Ray cluster's head, e.g. HEAD:6379."),
     ] = None,
+    row_id: Annotated[
+        str,
+        typer.Option(
+            "--row-id",
+            help="With --ray and -o FOLDER: the name of the row-id column (each "
+            "row's index in POINTS, int64) that keeps the order.",
+        ),
+    ] = "row",
 ) -> None:
     """Compute partial derivatives at every row of POINTS.
 
@@ -181,17 +190,27 @@ def partials_command(
                 "Drop --resume (with --overwrite to replace -o), or drop --ray."
             )
         if output is not None and (to_folder or _streamable(points, output)):
-            source_columns(points, loaded.inputs)  # before Ray starts
+            columns = source_columns(points, loaded.inputs)  # before Ray starts
+            if to_folder:
+                check_row_id(row_id, [*columns, *specs], of="the points and specs",
+                             option="--row-id")  # fmt: skip
         _on_ray(
             model,
             points,
             specs,
             output,
             ray_address,
-            chunk_size,
-            engine,
-            dtype,
-            {"inputs": inputs, "outputs": outputs, **load_options(module)},
+            {
+                "batch_size": chunk_size,
+                "engine": engine,
+                "dtype": dtype,
+                "load_options": {
+                    "inputs": inputs,
+                    "outputs": outputs,
+                    **load_options(module),
+                },
+            },
+            row_id,
         )
         return
     if output is not None and _streamable(points, output):
@@ -238,8 +257,8 @@ def partials_command(
         with_missing(frame).to_csv(sys.stdout, index=False)
 
 
-def _on_ray(model, points, specs, output, address, chunk_size, engine, dtype, load):
-    """The same job on Ray Data; the output file is the same as a local run's."""
+def _on_ray(model, points, specs, output, address, options, row_id):
+    """The same job on Ray Data: a file equal to a local run's, or a folder."""
     from wrt import distributed  # Ray is optional: imported only here
 
     folder = output is not None and _is_folder(output)
@@ -249,20 +268,10 @@ def _on_ray(model, points, specs, output, address, chunk_size, engine, dtype, lo
             ".parquet/.csv, or -o as a folder (the workers write Parquet files "
             "into it)."
         )
-    with distributed.session(address):
-        dataset = distributed.partials(
-            distributed.read(points),
-            model,
-            specs,
-            batch_size=chunk_size,
-            engine=engine,
-            dtype=dtype,
-            load_options=load,
-        )
-        if folder:
-            distributed.write_folder(dataset, output)
-        else:
-            distributed.write(dataset, output, batch_size=chunk_size)
+    distributed.write_partials(
+        model, points, specs, output, address=address,
+        row_id=row_id if folder else None, **options,
+    )  # fmt: skip
 
 
 def _is_folder(output: Path) -> bool:

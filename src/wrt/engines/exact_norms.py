@@ -109,7 +109,9 @@ def fused_norms(model: Model) -> list[str]:
         return cached
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    probe = torch.zeros(2, model.n_inputs, dtype=model.dtype or torch.float64)
+    probe = torch.zeros(
+        2, model.n_inputs, dtype=model.dtype or torch.float64, device=model.device
+    )
     found: list[str] = []
     try:
         with torch.no_grad(), ExactNorms():

@@ -130,7 +130,9 @@ class FiniteDiffEngine:
         model64 = model.converted(torch.float64)
         x64 = x.detach().to(torch.float64)
         scale = (
-            step_scale(x64) if self.scale is None else _given_scale(self.scale, model)
+            step_scale(x64)
+            if self.scale is None
+            else _given_scale(self.scale, model).to(x64.device)
         )
         results: dict[Key, torch.Tensor] = {}
         errors: dict[Key, torch.Tensor] = {}
@@ -155,8 +157,9 @@ class FiniteDiffEngine:
         if sum(alpha) == 0:
             value = model(x)[:, column]
             return value, torch.zeros_like(value)
-        offsets, weights = _stencil(alpha)  # (S, n_in), (S,)
-        ratios = 2.0 ** -torch.arange(self.levels, dtype=torch.float64)  # (L,)
+        offsets, weights = _stencil(alpha, x.device)  # (S, n_in), (S,)
+        levels = torch.arange(self.levels, dtype=torch.float64, device=x.device)
+        ratios = 2.0**-levels  # (L,)
         # per point: never wider than the point's own magnitude (or 1), so that a
         # few huge points do not make every step huge (a point at 0.5 among points
         # at 1e300 would be differenced across the whole real line)
@@ -167,7 +170,7 @@ class FiniteDiffEngine:
         n = x.shape[0]
         values = model(points.reshape(-1, x.shape[1]))[:, column]
         values = values.reshape(self.levels, len(weights), n)  # (L, S, N)
-        powers = torch.tensor(alpha, dtype=torch.float64)
+        powers = torch.tensor(alpha, dtype=torch.float64, device=x.device)
         denominators = torch.prod(steps**powers, dim=-1)  # (L, N)
         weighted = weights[None, :, None] * values
         table = weighted.sum(1) / denominators  # (L, N)
@@ -224,13 +227,15 @@ def noise_level(
     Returns:
         sigma, shape (N,), float64; ``inf`` where a probe value is not finite.
     """
-    direction = torch.tensor([float(a > 0) for a in alpha], dtype=torch.float64)
+    direction = torch.tensor(
+        [float(a > 0) for a in alpha], dtype=torch.float64, device=x.device
+    )
     step = torch.maximum(step, _PROBE_STEP_OF_X * x.abs()) * direction  # (N, n_in)
-    offsets = torch.arange(_PROBE + 1, dtype=torch.float64)
+    offsets = torch.arange(_PROBE + 1, dtype=torch.float64, device=x.device)
     points = x[None] + offsets[:, None, None] * step[None]  # (P, N, n_in)
     values = model(points.reshape(-1, x.shape[1]))[:, column]
     differences = values.reshape(_PROBE + 1, x.shape[0])
-    sigma = torch.zeros(x.shape[0], dtype=torch.float64)
+    sigma = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
     for k in range(1, max(_NOISE_ORDERS) + 1):
         differences = differences[1:] - differences[:-1]
         if k in _NOISE_ORDERS:
@@ -278,8 +283,13 @@ def step_scale(x: torch.Tensor) -> torch.Tensor:
     return torch.where(spread > 0, spread, fallback)
 
 
-def _stencil(alpha: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Offsets (S, n_in), in units of each input's step, and weights (S,)."""
+def _stencil(
+    alpha: tuple[int, ...], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Offsets (S, n_in), in units of each input's step, and weights (S,).
+
+    Both on ``device``, the points' (a CPU stencil fails against CUDA points).
+    """
     per_input = []
     for k in alpha:
         per_input.append(
@@ -290,6 +300,6 @@ def _stencil(alpha: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         offsets.append([offset for offset, _ in combo])
         weights.append(math.prod(weight for _, weight in combo))
     return (
-        torch.tensor(offsets, dtype=torch.float64),
-        torch.tensor(weights, dtype=torch.float64),
+        torch.tensor(offsets, dtype=torch.float64, device=device),
+        torch.tensor(weights, dtype=torch.float64, device=device),
     )

@@ -114,7 +114,9 @@ class TaylorEngine:
         Every operator (weighted trace, directional derivative, Hutchinson) is
         supported on such a model.
         """
-        probe = torch.zeros(2, model.n_inputs, dtype=model.dtype or torch.float64)
+        probe = torch.zeros(
+            2, model.n_inputs, dtype=model.dtype or torch.float64, device=model.device
+        )  # on the model's device: a CUDA model traced on CPU points fails
         try:
             graph = trace(model, probe)
         except Exception as exc:  # tracing user code can fail in many ways
@@ -204,13 +206,14 @@ class TaylorEngine:
         """
         n_in, r = model.n_inputs, len(over)
         if weights is None:
-            eigenvalues = torch.ones(r, dtype=torch.float64)
-            vectors = torch.eye(r, dtype=torch.float64)
-        else:
+            trace_weights = [1.0] * r
+            vectors = torch.eye(r, dtype=x.dtype, device=x.device)
+        else:  # the user's (R, R) weights, once per call, on the host (a tiny eigh)
             eigenvalues, vectors = torch.linalg.eigh(weights.to(torch.float64).cpu())
+            trace_weights = eigenvalues.tolist()
         directions = torch.zeros(r, n_in, dtype=x.dtype, device=x.device)
-        directions[:, list(over)] = vectors.T.to(x.dtype).to(x.device)
-        algebra = Algebra.closure(r, [], trace_weights=eigenvalues.tolist())
+        directions[:, list(over)] = vectors.T.to(dtype=x.dtype, device=x.device)
+        algebra = Algebra.closure(r, [], trace_weights=trace_weights)
         y = self._push(model, x, directions, algebra, differentiable)
         return 2 * y[algebra.position(TRACE), :, model.outputs.index(output)]
 
@@ -326,5 +329,5 @@ def points_per_chunk(model: Model | None, entries: int) -> int:
     if model is not None:
         shapes = [p.shape for p in model.module.parameters() if p.dim()]
         width = max([max(s) for s in shapes] + [model.n_inputs, 1])
-        itemsize = torch.empty((), dtype=model.dtype or torch.float32).element_size()
+        itemsize = (model.dtype or torch.float32).itemsize
     return max(16, STACK_BYTES // (entries * width * itemsize))

@@ -53,12 +53,13 @@ def _attend(
         return _matmul_like(None, weights, v)
     scores = _scale(_matmul_like(None, q, k_t), factor)
     if is_causal:
-        keep = torch.ones(q_shape[-2], k_shape[-2], dtype=torch.bool).tril()
-        mask = keep.to(scores.value.device)
+        device = scores.value.device
+        mask = torch.ones(
+            q_shape[-2], k_shape[-2], dtype=torch.bool, device=device
+        ).tril()
     if mask is not None:
         if mask.dtype == torch.bool:
-            bias = torch.zeros(mask.shape, dtype=scores.stack.dtype)
-            bias = bias.masked_fill(~mask, -math.inf).to(scores.value.device)
+            bias = scores.stack.new_zeros(mask.shape).masked_fill(~mask, -math.inf)
         else:
             bias = mask.to(scores.stack.dtype)
         scores = J.add_constant(scores, bias)

@@ -71,9 +71,7 @@ def _safe_softmax(op: Any, x: Jet, dim: int, dtype: Any = None) -> Jet:
     """Softmax, with 0 (not NaN) along a slice that is -inf throughout (masked)."""
     out = _softmax(op, x, dim)
     dead = (x.value == -math.inf).all(dim=dim, keepdim=True)
-    return out.same(
-        torch.where(dead, torch.zeros((), dtype=out.stack.dtype), out.stack)
-    )
+    return out.same(torch.where(dead, out.stack.new_zeros(()), out.stack))
 
 
 @rule(aten._log_softmax)

@@ -109,7 +109,7 @@ def _masked_fill(op: Any, x: Any, mask: torch.Tensor, value: Any) -> Jet:
         value_jet = value
         x = _like(x, value_jet)
         return x.same(torch.where(mask, value_jet.stack, x.stack))
-    stack = torch.where(mask, torch.zeros((), dtype=x.stack.dtype), x.stack)
+    stack = torch.where(mask, x.stack.new_zeros(()), x.stack)
     stack[0] = torch.where(mask, value, x.value)
     return x.same(stack)
 
