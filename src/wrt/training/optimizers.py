@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from wrt.errors import DataError, NonFiniteLossError
+from wrt.training.compiled import StepCompiler
 from wrt.training.history import OptimizerState, Record
 from wrt.training.problem import (
     Problem,
@@ -92,14 +93,21 @@ def adam(
     start: float,
     name: str,
     state: OptimizerState,
+    compiler: StepCompiler,
 ) -> None:
-    """``steps`` Adam steps, one history row each."""
+    """``steps`` Adam steps, one history row each.
+
+    Adam updates all parameters with ``foreach`` kernels (one call per operation,
+    not one per parameter). The loss is compiled as ``compiler`` decides.
+    """
     if steps == 0:
         return
     params = parameters(problem.model)
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = torch.optim.Adam(params, lr=lr, foreach=True)
     state.attach("adam", opt)
+    compiler.start()
     for step in range(steps):
+        began = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         total, reported = guarded(problem, step, record, name, start)
         state.remember("adam")  # the moments that go with the kept parameters
@@ -107,6 +115,7 @@ def adam(
         problem.reduce_gradients()
         opt.step()
         _record(record, callback, step, reported)
+        compiler.observe(time.perf_counter() - began, steps - step - 1)
 
 
 def lbfgs(
@@ -118,6 +127,7 @@ def lbfgs(
     name: str,
     offset: int,
     state: OptimizerState,
+    compiler: StepCompiler,
 ) -> None:
     """L-BFGS with a strong Wolfe line search, ``steps`` iterations at most.
 
@@ -141,6 +151,7 @@ def lbfgs(
         tolerance_change=1e-15,
     )
     state.attach("lbfgs", opt)
+    compiler.start()
     done = 0
     while done < steps:
         opt.param_groups[0]["max_iter"] = min(LBFGS_BLOCK, steps - done)
@@ -148,9 +159,10 @@ def lbfgs(
 
         first = [True]
 
-        def closure(step=step, first=first):
+        def closure(step=step, first=first, left=steps - done):
             # the block's first evaluation is at its start, before LBFGS.step
             # changes its state: parameters and state kept there go together
+            began = time.perf_counter()
             opt.zero_grad(set_to_none=True)
             total, reported = guarded(problem, step, record, name, start, first[0])
             if first[0]:
@@ -159,6 +171,7 @@ def lbfgs(
             total.backward()
             problem.reduce_gradients()
             contiguous_gradients(params)
+            compiler.observe(time.perf_counter() - began, left)
             # the line search must see the loss of all processes, the same on each
             return torch.tensor(reported[0], dtype=total.dtype)
 
