@@ -109,11 +109,11 @@ def fit(
     mode = compile_mode(compile, engine)
     model = as_model(model)
     problem = Problem(model, flatten_terms(terms), engine)
-    compiler = StepCompiler(problem, mode if name not in ("pso", "cma") else False)
     record = Record(problem.names)
     params = parameters(model)
     record.keep(flatten(params), 0)
     state = state if state is not None else OptimizerState()
+    compiler = StepCompiler(problem, False, 0)  # gradient-free: never compiled
     start = time.perf_counter()
     try:
         if name in ("pso", "cma"):
@@ -129,6 +129,7 @@ def fit(
             )
             if name == "adam":
                 polish = 0
+            compiler = StepCompiler(problem, mode, adam_steps + polish)
             optimizers.adam(
                 problem, adam_steps, lr, record, callback, start, name, state, compiler
             )

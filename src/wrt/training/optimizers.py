@@ -115,7 +115,7 @@ def adam(
         problem.reduce_gradients()
         opt.step()
         _record(record, callback, step, reported)
-        compiler.observe(time.perf_counter() - began, steps - step - 1)
+        compiler.observe(time.perf_counter() - began)
 
 
 def lbfgs(
@@ -159,7 +159,7 @@ def lbfgs(
 
         first = [True]
 
-        def closure(step=step, first=first, left=steps - done):
+        def closure(step=step, first=first):
             # the block's first evaluation is at its start, before LBFGS.step
             # changes its state: parameters and state kept there go together
             began = time.perf_counter()
@@ -171,7 +171,7 @@ def lbfgs(
             total.backward()
             problem.reduce_gradients()
             contiguous_gradients(params)
-            compiler.observe(time.perf_counter() - began, left)
+            compiler.observe(time.perf_counter() - began)
             # the line search must see the loss of all processes, the same on each
             return torch.tensor(reported[0], dtype=total.dtype)
 
