@@ -30,6 +30,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch._dynamo.backends.registry import lookup_backend
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from wrt.engines.taylor.functional import bound_partials, traceable
@@ -96,11 +97,13 @@ class CompiledLoss:
         placeholders = [p.detach() for p in self.params]
         with torch.no_grad():
             graph = make_fx(self._program)(*placeholders)
+        # The graph is ATen already: it goes to the compiler backend as it is
+        # (AOTAutograd, then inductor), without dynamo retracing its Python code.
+        warm = [p.detach().clone().requires_grad_(True) for p in self.params]
         with warnings.catch_warnings():  # torch's own deprecations, not ours
             warnings.simplefilter("ignore", DeprecationWarning)
-            self.function = torch.compile(graph, dynamic=False, backend=BACKEND)
-            # compile the forward and the backward now, not inside a step
-            warm = [p.detach().clone().requires_grad_(True) for p in self.params]
+            self.function = lookup_backend(BACKEND)(graph, warm)
+            # compile the backward now too, not inside a step
             total, _ = self.function(*warm)
             total.backward()
 
