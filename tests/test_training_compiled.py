@@ -29,8 +29,10 @@ from wrt.errors import (
 from wrt.spec import parse_spec
 from wrt.training import compiled
 from wrt.training.compiled import CompiledLoss
+from wrt.training.config import TrainConfig
 from wrt.training.fitting import Problem, flatten_terms
 from wrt.training.history import OptimizerState
+from wrt.training.runner import run
 
 
 @pytest.fixture(autouse=True)
@@ -189,6 +191,7 @@ def test_compiled_fit_float32_equals_eager_to_round_off():
     torch.testing.assert_close(p_fast, p_eager, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.timeout(900)  # inductor compiles C++: minutes on a loaded machine
 def test_inductor_end_to_end(monkeypatch):
     """The default backend: inductor's fused loops, forward and backward."""
     monkeypatch.setattr(compiled, "BACKEND", "inductor")
@@ -212,10 +215,10 @@ def test_auto_compiles_only_when_the_steps_repay_it(monkeypatch):
 def test_non_finite_loss_stops_naming_term_step_point_and_restores():
     model = wrt.mlp(["x", "t"], ["u"], hidden=[6], dtype=torch.float64, seed=0)
     x = _points(20, 2, 7)
-    # sqrt of u - 0.3 turns NaN once the fit pushes u below 0.3 somewhere
+    # sqrt(u + 2) turns NaN once the fit pushes u below -2 somewhere
     terms = [
         wrt.match("u", x, torch.full((20,), -5.0), weight=1.0),
-        wrt.residual("sqrt(u + 0.4)", x, name="root", weight=0.01),
+        wrt.residual("sqrt(u + 2)", x, name="root", weight=0.01),
     ]
     kept: list = []
 
@@ -225,13 +228,14 @@ def test_non_finite_loss_stops_naming_term_step_point_and_restores():
     eager_model = wrt.mlp(["x", "t"], ["u"], hidden=[6], dtype=torch.float64, seed=0)
     eager_terms = [
         wrt.match("u", x, torch.full((20,), -5.0), weight=1.0),
-        wrt.residual("sqrt(u + 0.4)", x, name="root", weight=0.01),
+        wrt.residual("sqrt(u + 2)", x, name="root", weight=0.01),
     ]
     with pytest.raises(NonFiniteLossError) as want:
         wrt.fit(eager_model, eager_terms, steps=200, lr=0.05, compile=False)
     with pytest.raises(NonFiniteLossError) as got:
         wrt.fit(model, terms, steps=200, lr=0.05, compile=True, callback=callback)
     err = got.value
+    assert err.step > 0  # finite steps came first
     assert err.term == "root" and err.term == want.value.term
     assert err.step == want.value.step and err.point == want.value.point
     assert err.point is not None and f"point {err.point}" in str(err)
@@ -325,3 +329,34 @@ def test_bad_compile_arguments_are_refused(kwargs, says):
     model, terms = _burgers()
     with pytest.raises(DataError, match=says):
         wrt.fit(model, terms, steps=1, **kwargs)
+
+
+CONFIG = """
+[model]
+inputs = ["x", "t"]
+outputs = ["u"]
+hidden = [4]
+dtype = "float64"
+
+[[terms]]
+kind = "residual"
+expr = "du/dt + u*du/dx"
+points = { sampler = "sobol", n = 16, box = { x = [-1, 1], t = [0, 1] } }
+
+[train]
+optimizer = "adam"
+steps = 3
+compile = COMPILE
+
+[output]
+folder = "out"
+"""
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_train_compile_in_a_config_reaches_fit(tmp_path, value):
+    path = tmp_path / "run.toml"
+    path.write_text(CONFIG.replace("COMPILE", value), encoding="utf-8")
+    _, history = run(TrainConfig.read(path))
+    assert history.compiled is (value == "true") and len(history.frame) == 3
+    assert (history.compile_seconds > 0) is (value == "true")

@@ -57,9 +57,9 @@ def guarded(
             record.keep(flatten(params), len(record.rows))
         return total, reported
     bad = next((i for i, v in enumerate(reported[1:]) if not math.isfinite(v)), 0)
+    point = problem.first_bad_point(bad)  # at these parameters, before restoring
     if record.kept is not None:  # the history keeps the row of these parameters
         assign(record.kept, params)
-    point = problem.first_bad_point(bad)
     where = (
         f", first at point {point} ({_point_text(problem, bad, point)})"
         if point is not None and problem.world == 1

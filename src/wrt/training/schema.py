@@ -255,6 +255,7 @@ def _ignored(train: dict[str, Any]) -> None:
         "lbfgs_steps": ("adam+lbfgs",),
         "population": ("pso", "cma"),
         "lr": ("adam", "adam+lbfgs"),
+        "compile": ("adam", "lbfgs", "adam+lbfgs"),
     }
     for key, optimizers in uses.items():
         if key in train and optimizer not in optimizers:
