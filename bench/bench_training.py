@@ -169,12 +169,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", help="write the markdown page here")
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument(
+        "--dtypes", nargs="+", default=["float32", "float64"], help="dtypes to time"
+    )
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
-    results = {
-        str(dtype).removeprefix("torch."): measure(dtype, args.repeats)
-        for dtype in (torch.float32, torch.float64)
-    }
+    results = {}
+    for name in args.dtypes:
+        results[name] = measure(getattr(torch, name), args.repeats)
+        print(table({name: results[name]}), flush=True)  # as each dtype ends
     text = table(results)
     compile_text = "; ".join(
         f"{dtype}: {seconds:.1f} s" for dtype, (_, seconds) in results.items()
