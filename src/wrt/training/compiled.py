@@ -11,12 +11,15 @@ computation) and inductor fuses both into loops. The optimiser step stays
 parameters), so its state and checkpoints are the eager ones.
 
 :class:`StepCompiler` decides when (``compile="auto" | True | False``) and
-records the compile time. The ``auto`` rule: after two eager steps (the first
-pays the trace), compile when the loss evaluations still planned (Adam steps
-and L-BFGS iterations left) times the measured eager step time times
-:data:`SAVED_FRACTION` exceed :data:`EXPECTED_COMPILE_SECONDS`.
-Both constants were measured on the Burgers PINN of ``bench/bench_training.py``
-(see ``docs/benchmarks_training.md``). A failure while building or compiling
+records the compile time. The ``auto`` rule is deterministic (a resumed run
+decides as the same run would, whatever the machine's load): compile before the
+first step when the planned loss evaluations (Adam steps plus L-BFGS
+iterations) times the work of one evaluation reach :data:`WORK_TO_COMPILE`. The
+work is the jet's multiply-adds through the parameters, sum over point sets of
+points x kept entries x parameters (the Burgers PINN of
+``bench/bench_training.py``: 1.3e8 per step, so about 1500 steps repay a
+compile; the Burgers example, 7.4e7 x 4000 planned: compiled; the Poisson
+example, 1.2e7 x 3000: eager). A failure while building or compiling
 warns once with :class:`~wrt.errors.CompileWarning` naming the cause, and the
 run goes on eagerly.
 """
@@ -33,6 +36,8 @@ import torch
 from torch._dynamo.backends.registry import lookup_backend
 from torch.fx.experimental.proxy_tensor import make_fx
 
+from wrt.engines.base import Request
+from wrt.engines.taylor.engine import TaylorEngine
 from wrt.engines.taylor.functional import bound_partials, traceable
 from wrt.errors import CompileWarning, DataError, caller_level, one_line
 from wrt.training.terms import Residual
@@ -40,13 +45,14 @@ from wrt.training.terms import Residual
 if TYPE_CHECKING:
     from wrt.training.problem import Problem
 
-#: Seconds a compile is expected to take (make_fx of the Taylor program, then
-#: inductor's forward and backward): measured 14-20 s for the Burgers PINN on
-#: 2 cores, quiet; used only by ``compile="auto"``.
-EXPECTED_COMPILE_SECONDS = 20.0
-#: Share of an eager step the compiled one saves (measured 0.55-0.65 on the
-#: Burgers PINN, float32 and float64); used only by ``compile="auto"``.
-SAVED_FRACTION = 0.5
+#: Jet multiply-adds over the planned steps from which ``compile="auto"``
+#: compiles. The break-even is compile seconds / (saved share x seconds per
+#: multiply-add): the Burgers PINN's eager step costs about 1.5e-10 s per
+#: multiply-add on 2 quiet cores (20 ms for 1.3e8, docs/benchmarks_training.md
+#: before compiling), the compiled step saved 41% of it (measured under load,
+#: side by side), and a compile is taken as 12 s quiet (measured 119 s under a
+#: load average of 18, where steps were 200x slower): 12 / 6e-11 = 2e11.
+WORK_TO_COMPILE = 2e11
 #: Engines whose results the compiled Taylor form reproduces.
 ENGINES = ("auto", "taylor")
 #: ``torch.compile``'s backend: inductor generates fused C++ loops. The tests
@@ -129,6 +135,18 @@ class CompiledLoss:
         return total, list(losses.unbind())
 
 
+def work(problem: Problem) -> float:
+    """Multiply-adds of one loss evaluation's jets: points x entries x parameters."""
+    params = sum(p.numel() for p in problem.model.module.parameters())
+    total = 0.0
+    for x, members in problem.groups:
+        terms = [problem.terms[i] for i in members]
+        needs = list(dict.fromkeys(p for t in terms for p in t.needs()))
+        plan = TaylorEngine().plan(Request(tuple(needs)), problem.model.inputs)
+        total += x.shape[0] * len(plan.algebra) * params
+    return total
+
+
 class CompileUnsupported(Exception):
     """The terms cannot be recorded as one pure function (the reason says why)."""
 
@@ -148,31 +166,22 @@ class StepCompiler:
         self.planned = planned
         self.seconds = 0.0
         self.decided = mode is False
-        self.eager_steps: list[float] = []
         #: whether a compiled loss was built and used in this run
         self.ran_compiled = False
 
     def start(self) -> None:
-        """Before the first step: ``compile=True`` compiles now."""
-        if self.mode is True and not self.decided:
-            self.build()
-
-    def observe(self, seconds: float) -> None:
-        """An eager step (a loss with its gradient) took ``seconds`` (``auto``)."""
+        """Before the first step: compile when asked, or when ``auto`` says so."""
         if self.decided:
             return
-        self.eager_steps.append(seconds)
-        remaining = self.planned - len(self.eager_steps)
-        if len(self.eager_steps) < 2:  # the first step pays the trace
-            return
-        if self.problem.engine not in ENGINES:
-            self.decided = True
-            return
-        saved = remaining * min(self.eager_steps[1:]) * SAVED_FRACTION
-        if saved > EXPECTED_COMPILE_SECONDS:
+        if self.mode is True:
             self.build()
-        else:
-            self.decided = True
+        elif self.problem.engine in ENGINES and self.worth_it():
+            self.build()
+        self.decided = True
+
+    def worth_it(self) -> bool:
+        """The ``auto`` rule: planned evaluations x work >= :data:`WORK_TO_COMPILE`."""
+        return self.planned * work(self.problem) >= WORK_TO_COMPILE
 
     def build(self) -> None:
         """Compile the loss now; on failure warn (:class:`CompileWarning`) once."""

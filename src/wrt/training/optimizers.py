@@ -107,7 +107,6 @@ def adam(
     state.attach("adam", opt)
     compiler.start()
     for step in range(steps):
-        began = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         total, reported = guarded(problem, step, record, name, start)
         state.remember("adam")  # the moments that go with the kept parameters
@@ -115,7 +114,6 @@ def adam(
         problem.reduce_gradients()
         opt.step()
         _record(record, callback, step, reported)
-        compiler.observe(time.perf_counter() - began)
 
 
 def lbfgs(
@@ -162,7 +160,6 @@ def lbfgs(
         def closure(step=step, first=first):
             # the block's first evaluation is at its start, before LBFGS.step
             # changes its state: parameters and state kept there go together
-            began = time.perf_counter()
             opt.zero_grad(set_to_none=True)
             total, reported = guarded(problem, step, record, name, start, first[0])
             if first[0]:
@@ -171,7 +168,6 @@ def lbfgs(
             total.backward()
             problem.reduce_gradients()
             contiguous_gradients(params)
-            compiler.observe(time.perf_counter() - began)
             # the line search must see the loss of all processes, the same on each
             return torch.tensor(reported[0], dtype=total.dtype)
 

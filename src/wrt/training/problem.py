@@ -23,7 +23,13 @@ import torch
 from torch import distributed as dist
 
 from wrt.derivatives import partials
-from wrt.errors import CompileWarning, DataError, caller_level, one_line
+from wrt.errors import (
+    CompileWarning,
+    DataError,
+    NonFiniteWarning,
+    caller_level,
+    one_line,
+)
 from wrt.model import Model
 from wrt.training.terms import Match, Term
 
@@ -184,7 +190,9 @@ class Problem:
     def first_bad_point(self, index: int) -> int | None:
         """The first point where term ``index`` is not finite (None if none is)."""
         term = self.terms[index]
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # the error names the point: no warning about the same NaN
+            warnings.simplefilter("ignore", NonFiniteWarning)
             values = partials(self.model, term.x, term.needs(), engine=self.engine)
             pointwise = term.pointwise(values, self.model)
         bad = torch.nonzero(~torch.isfinite(pointwise)).flatten()
