@@ -4,9 +4,11 @@
 parameters: each group's outputs and partials come from the forward Taylor form
 (:func:`~wrt.engines.taylor.functional.bound_partials`), the terms' expressions
 and matches follow, all traced by ``make_fx`` into one flat ATen graph. That
-graph goes to ``torch.compile``: AOTAutograd derives its backward over the
-parameters (one backward pass, no double backward: the partials are a forward
-computation) and inductor fuses both into loops. The optimiser step stays
+graph goes straight to ``torch.compile``'s backend (:data:`BACKEND`, inductor;
+being ATen already, it needs no dynamo retrace of Python code): AOTAutograd
+derives its backward over the parameters (one backward pass, no double
+backward: the partials are a forward computation) and inductor fuses both into
+loops. The optimiser step stays
 ``torch.optim``'s (Adam with ``foreach``: one kernel per operation for all
 parameters), so its state and checkpoints are the eager ones.
 
