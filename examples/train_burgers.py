@@ -68,7 +68,8 @@ def main(quick: bool = False) -> float:
     seconds = time.perf_counter() - start
     error = relative_error(model)
     print(
-        f"Burgers PINN: {len(history.frame)} steps in {seconds:.0f} s, final loss "
+        f"Burgers PINN: {len(history.frame)} steps in {seconds:.0f} s "
+        f"({compiled(history)}), final loss "
         f"{history.final['loss']:.2e}; relative L2 error {before:.2e} -> {error:.2e} "
         "(target 1e-2)"
     )
@@ -91,6 +92,13 @@ def relative_error(model: wrt.Model) -> float:
         u = model(grid)[:, 0].numpy()
     reference = exact(xg.ravel(), tg.ravel())
     return float(np.linalg.norm(u - reference) / np.linalg.norm(reference))
+
+
+def compiled(history: wrt.History) -> str:
+    """How the steps ran: compiled (and the compile time) or eagerly."""
+    if history.compiled:
+        return f"compiled in {history.compile_seconds:.0f} s"
+    return "eager"
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ def main(quick: bool = False) -> float:
     seconds = time.perf_counter() - start
     error = relative_error(model, test)
     print(
-        f"Poisson PINN: {len(history.frame)} steps in {seconds:.0f} s; final loss "
+        f"Poisson PINN: {len(history.frame)} steps in {seconds:.0f} s "
+        f"({compiled(history)}); final loss "
         f"{history.final['loss']:.2e}; relative L2 error {before:.2e} -> {error:.2e} "
         "(target 1e-3)"
     )
@@ -63,6 +64,13 @@ def relative_error(model: wrt.Model, test: torch.Tensor) -> float:
     exact = torch.sin(math.pi * test[:, 0]) * torch.sin(math.pi * test[:, 1])
     with torch.no_grad():
         return float((model(test)[:, 0] - exact).norm() / exact.norm())
+
+
+def compiled(history: wrt.History) -> str:
+    """How the steps ran: compiled (and the compile time) or eagerly."""
+    if history.compiled:
+        return f"compiled in {history.compile_seconds:.0f} s"
+    return "eager"
 
 
 if __name__ == "__main__":

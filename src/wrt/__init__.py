@@ -7,6 +7,7 @@ from wrt.engines.autograd import AutogradEngine
 from wrt.engines.finite_diff import FiniteDiffEngine
 from wrt.engines.taylor.engine import HutchinsonEstimate, TaylorEngine
 from wrt.errors import (
+    CompileWarning,
     ConfigError,
     DataError,
     EngineError,
@@ -55,6 +56,7 @@ __all__ = [
     "Finding",
     "HutchinsonEstimate",
     "TaylorEngine",
+    "CompileWarning",
     "ConfigError",
     "DataError",
     "EngineError",

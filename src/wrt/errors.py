@@ -231,6 +231,10 @@ class InputNamesWarning(WrtWarning):
     """The file does not tell which column is which input: neutral names are used."""
 
 
+class CompileWarning(WrtWarning):
+    """Compiling failed (the cause is named): the eager computation was used."""
+
+
 def caller_level() -> int:
     """The stack level of the first frame outside wrt, for warnings."""
     frame = sys._getframe(1)

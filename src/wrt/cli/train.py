@@ -124,8 +124,13 @@ def _train(config: Path, resume: bool, overwrite: bool, nproc: int) -> None:
 
         _, history = run(parsed, resume=resume, overwrite=overwrite, on_step=on_step)
     final = history.final
+    compiled = (
+        f", of which compiling the step {history.compile_seconds:.1f} s"
+        if history.compiled
+        else ""
+    )
     typer.echo(
         f"trained {history.steps} steps ({history.optimizer}, "
-        f"{history.seconds:.1f} s); "
+        f"{history.seconds:.1f} s{compiled}); "
         f"final loss {final['loss']:.3e}; outputs in {parsed.folder}"
     )

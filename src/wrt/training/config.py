@@ -44,6 +44,7 @@ missing files are errors naming ``table.key``)::
     lbfgs_steps = 1000
     seed = 0
     checkpoint_every = 500       # steps between checkpoints (0: none)
+    compile = "auto"             # compile the step: "auto", true, false
 
     [output]
     folder = "run"               # relative to the config file

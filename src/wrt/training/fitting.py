@@ -33,6 +33,7 @@ from wrt.derivatives import ModelLike, as_model
 from wrt.errors import DataError, NotATermError, TrainingInterrupted
 from wrt.spec import Partial
 from wrt.training import optimizers
+from wrt.training.compiled import StepCompiler, compile_mode
 from wrt.training.history import History, OptimizerState, Record
 from wrt.training.problem import Problem, assign, flatten, parameters, world
 from wrt.training.terms import Term
@@ -52,6 +53,7 @@ def fit(
     lbfgs_steps: int | None = None,
     population: int = 32,
     engine: str = "auto",
+    compile: bool | str = "auto",
     callback: Callable[[int, float, list[float]], None] | None = None,
     state: OptimizerState | None = None,
 ) -> History:
@@ -75,6 +77,12 @@ def fit(
         lbfgs_steps: L-BFGS iterations for ``adam+lbfgs`` (default steps // 2).
         population: candidates per generation for pso / cma, >= 2.
         engine: the derivative engine (``auto`` shares lower orders).
+        compile: compile the loss and its backward over the parameters (the
+            Taylor form through ``torch.compile``; :mod:`wrt.training.compiled`):
+            ``"auto"`` when the steps left after two eager ones repay the compile
+            time, True at once, False never. Gradient optimisers only; a failure
+            warns (:class:`~wrt.errors.CompileWarning`) and trains eagerly. The
+            compile time is in ``History.compile_seconds``.
         callback: called after each step with (step, total, per-term losses).
         state: the optimisers' state to start from and to follow (Adam's moments,
             L-BFGS's curvature pairs), for an exact resumption from a checkpoint;
@@ -102,12 +110,14 @@ def fit(
         raise DataError(f"lr must be a number > 0, not {lr!r}.")
     if not (math.isfinite(lr) and lr > 0):
         raise DataError(f"lr must be a finite number > 0, not {lr!r}.")
+    mode = compile_mode(compile, engine)
     model = as_model(model)
     problem = Problem(model, flatten_terms(terms), engine)
     record = Record(problem.names)
     params = parameters(model)
     record.keep(flatten(params), 0)
     state = state if state is not None else OptimizerState()
+    compiler = StepCompiler(problem, False, 0)  # gradient-free: never compiled
     start = time.perf_counter()
     try:
         if name in ("pso", "cma"):
@@ -123,11 +133,20 @@ def fit(
             )
             if name == "adam":
                 polish = 0
+            compiler = StepCompiler(problem, mode, adam_steps + polish)
             optimizers.adam(
-                problem, adam_steps, lr, record, callback, start, name, state
+                problem, adam_steps, lr, record, callback, start, name, state, compiler
             )
             optimizers.lbfgs(
-                problem, polish, record, callback, start, name, adam_steps, state
+                problem,
+                polish,
+                record,
+                callback,
+                start,
+                name,
+                adam_steps,
+                state,
+                compiler,
             )
     except KeyboardInterrupt as exc:
         if isinstance(exc, TrainingInterrupted):
@@ -135,14 +154,24 @@ def fit(
         if record.kept is not None:
             assign(record.kept, params)
         record.cut()
-        history = record.history(name, time.perf_counter() - start)
+        history = _finish(record, name, start, compiler)
         raise TrainingInterrupted(
             f"Training interrupted after {history.steps} step(s); the model keeps "
             "the parameters of the last completed step with a finite loss.",
             history.steps,
             history,
         ) from None
-    return record.history(name, time.perf_counter() - start)
+    finally:
+        problem.compiled = None  # the compiled function lives for this run only
+    return _finish(record, name, start, compiler)
+
+
+def _finish(record, name: str, start: float, compiler: StepCompiler) -> History:
+    """The history with the run's time and its compile time."""
+    history = record.history(name, time.perf_counter() - start)
+    history.compile_seconds = compiler.seconds
+    history.compiled = compiler.ran_compiled
+    return history
 
 
 def flatten_terms(terms: Any) -> list[Term]:

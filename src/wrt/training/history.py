@@ -18,12 +18,18 @@ class History:
         frame: one row per step: ``step``, ``loss`` (weighted total) and one column
             per term name (its unweighted loss).
         optimizer: the optimiser's name.
-        seconds: wall time of the training.
+        seconds: wall time of the training (compiling included).
+        compile_seconds: of ``seconds``, the time spent compiling the training
+            step (0 when it ran eagerly).
+        compiled: whether the steps ran compiled (from the step the compiled
+            loss was ready; ``compile="auto"`` runs two eager steps first).
     """
 
     frame: pd.DataFrame
     optimizer: str
     seconds: float = 0.0
+    compile_seconds: float = 0.0
+    compiled: bool = False
 
     @property
     def final(self) -> dict[str, float]:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from wrt.errors import DataError, NonFiniteLossError
+from wrt.training.compiled import StepCompiler
 from wrt.training.history import OptimizerState, Record
 from wrt.training.problem import (
     Problem,
@@ -56,9 +57,9 @@ def guarded(
             record.keep(flatten(params), len(record.rows))
         return total, reported
     bad = next((i for i, v in enumerate(reported[1:]) if not math.isfinite(v)), 0)
+    point = problem.first_bad_point(bad)  # at these parameters, before restoring
     if record.kept is not None:  # the history keeps the row of these parameters
         assign(record.kept, params)
-    point = problem.first_bad_point(bad)
     where = (
         f", first at point {point} ({_point_text(problem, bad, point)})"
         if point is not None and problem.world == 1
@@ -92,13 +93,19 @@ def adam(
     start: float,
     name: str,
     state: OptimizerState,
+    compiler: StepCompiler,
 ) -> None:
-    """``steps`` Adam steps, one history row each."""
+    """``steps`` Adam steps, one history row each.
+
+    Adam updates all parameters with ``foreach`` kernels (one call per operation,
+    not one per parameter). The loss is compiled as ``compiler`` decides.
+    """
     if steps == 0:
         return
     params = parameters(problem.model)
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = torch.optim.Adam(params, lr=lr, foreach=True)
     state.attach("adam", opt)
+    compiler.start()
     for step in range(steps):
         opt.zero_grad(set_to_none=True)
         total, reported = guarded(problem, step, record, name, start)
@@ -118,6 +125,7 @@ def lbfgs(
     name: str,
     offset: int,
     state: OptimizerState,
+    compiler: StepCompiler,
 ) -> None:
     """L-BFGS with a strong Wolfe line search, ``steps`` iterations at most.
 
@@ -141,6 +149,7 @@ def lbfgs(
         tolerance_change=1e-15,
     )
     state.attach("lbfgs", opt)
+    compiler.start()
     done = 0
     while done < steps:
         opt.param_groups[0]["max_iter"] = min(LBFGS_BLOCK, steps - done)

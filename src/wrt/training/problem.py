@@ -16,13 +16,20 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import distributed as dist
 
 from wrt.derivatives import partials
-from wrt.errors import DataError
+from wrt.errors import (
+    CompileWarning,
+    DataError,
+    NonFiniteWarning,
+    caller_level,
+    one_line,
+)
 from wrt.model import Model
 from wrt.training.terms import Match, Term
 
@@ -98,6 +105,9 @@ class Problem:
         if self.world > 1:
             self._shard()
         self.groups = _group_by_points(self.terms)
+        #: the compiled loss (:mod:`wrt.training.compiled`), set by ``fit``
+        self.compiled: Callable[[], tuple[torch.Tensor, list[torch.Tensor]]] | None
+        self.compiled = None
 
     def _shard(self) -> None:
         """Keep rows rank, rank + world, ... of every term (data parallelism).
@@ -142,7 +152,24 @@ class Problem:
             offset += size
 
     def losses(self) -> tuple[torch.Tensor, list[torch.Tensor], list[dict]]:
-        """Weighted total, each term's loss, and each group's values (for the guard)."""
+        """Weighted total, each term's loss, and each group's values (for the guard).
+
+        With a compiled loss (and gradients on) the values are not returned: the
+        compiled function gives the losses only. An error inside it warns
+        (:class:`~wrt.errors.CompileWarning`) and the eager computation takes over.
+        """
+        if self.compiled is not None and torch.is_grad_enabled():
+            try:
+                total, losses = self.compiled()
+                return total, losses, []
+            except Exception as exc:  # a compiled kernel failing at run time
+                self.compiled = None
+                warnings.warn(
+                    "The compiled training step failed, so training goes on "
+                    f"eagerly: {one_line(exc)}. Pass compile=False to skip it.",
+                    CompileWarning,
+                    stacklevel=caller_level(),
+                )
         per_term: dict[int, torch.Tensor] = {}
         all_values = []
         for x, members in self.groups:
@@ -163,7 +190,9 @@ class Problem:
     def first_bad_point(self, index: int) -> int | None:
         """The first point where term ``index`` is not finite (None if none is)."""
         term = self.terms[index]
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # the error names the point: no warning about the same NaN
+            warnings.simplefilter("ignore", NonFiniteWarning)
             values = partials(self.model, term.x, term.needs(), engine=self.engine)
             pointwise = term.pointwise(values, self.model)
         bad = torch.nonzero(~torch.isfinite(pointwise)).flatten()

@@ -10,6 +10,7 @@ writes the outputs (:mod:`wrt.training.outputs`). See
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pandas as pd
@@ -101,7 +102,7 @@ def run(
             f"parameters of step {reached} (the last completed step with a finite "
             f"loss), saved with the history in {folder / 'checkpoint.pt'}.",
             reached,
-            History(frame, exc.history.optimizer, exc.history.seconds),
+            dataclasses.replace(exc.history, frame=frame),
         ) from None
     except NonFiniteLossError as exc:
         frame = _joined(previous, exc.history.frame, done, columns)
@@ -116,10 +117,10 @@ def run(
             exc.term,
             exc.step + done,
             exc.point,
-            History(frame, exc.history.optimizer, exc.history.seconds),
+            dataclasses.replace(exc.history, frame=frame),
         ) from None
     frame = _joined(previous, history.frame, done, columns)
-    full = History(frame, history.optimizer, history.seconds)
+    full = dataclasses.replace(history, frame=frame)
     if writer:
         reached = _reached(frame, done)
         try:

@@ -93,6 +93,15 @@ def choice(options: tuple[str, ...] | Mapping[str, Any]) -> Rule:
     return rule
 
 
+def switch(value: Any) -> str | None:
+    """``"auto"``, true or false (``train.compile``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    return 'must be "auto", true or false'
+
+
 def names(value: Any) -> str | None:
     """A non-empty list of distinct identifiers."""
     if (
@@ -149,6 +158,7 @@ TRAIN: dict[str, Rule] = {
     "seed": whole(0),
     "checkpoint_every": whole(0),
     "population": whole(2),
+    "compile": switch,
 }
 OUTPUT: dict[str, Rule] = {"folder": text}
 _COMMON: dict[str, Rule] = {
@@ -245,6 +255,7 @@ def _ignored(train: dict[str, Any]) -> None:
         "lbfgs_steps": ("adam+lbfgs",),
         "population": ("pso", "cma"),
         "lr": ("adam", "adam+lbfgs"),
+        "compile": ("adam", "lbfgs", "adam+lbfgs"),
     }
     for key, optimizers in uses.items():
         if key in train and optimizer not in optimizers:
