@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from wrt.checks import check
+from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import EXIT_CHECK_FAILED, reports_errors
 from wrt.cli.options import (
     DType,
@@ -83,6 +84,8 @@ def check_command(
         bool,
         typer.Option("--json", help='Print {"findings": [...]} as JSON on stdout.'),
     ] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Say when a partial is meaningless (data, activations, round-off) or wrong.
 

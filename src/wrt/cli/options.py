@@ -18,27 +18,42 @@ ModelPath = Annotated[
 Engine = Annotated[
     str,
     typer.Option(
-        "--engine", "-e", help=f"Engine: {', '.join(ENGINE_NAMES)}.", show_default=True
+        "--engine",
+        "-e",
+        metavar="ENGINE",
+        help=f"Engine: {', '.join(ENGINE_NAMES)}.",
+        show_default=True,
     ),
 ]
 DType = Annotated[
     str | None,
-    typer.Option("--dtype", help="Compute in float32 or float64 (a converted copy)."),
+    typer.Option(
+        "--dtype",
+        metavar="DTYPE",
+        help="Compute in float32 or float64 (a converted copy).",
+    ),
 ]
 Inputs = Annotated[
     str | None,
     typer.Option(
-        "--inputs", help="Names of the model's input columns, comma-separated: x,t."
+        "--inputs",
+        metavar="NAMES",
+        help="Names of the model's input columns, comma-separated: x,t.",
     ),
 ]
 Outputs = Annotated[
     str | None,
-    typer.Option("--outputs", help="Names of the model's outputs, comma-separated."),
+    typer.Option(
+        "--outputs",
+        metavar="NAMES",
+        help="Names of the model's outputs, comma-separated.",
+    ),
 ]
 ModuleClass = Annotated[
     str | None,
     typer.Option(
         "--module",
+        metavar="PKG.MODULE:CLASS",
         help="For state_dict files: the module to load the weights into, as "
         "package.module:Class (importable, built without arguments).",
     ),

@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import reports_errors
 from wrt.cli.interrupt import interrupted
 from wrt.cli.options import (
@@ -129,6 +130,8 @@ def partials_command(
         str | None,
         typer.Option("--ray-address", help="The Ray cluster's head, e.g. HEAD:6379."),
     ] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Compute partial derivatives at every row of POINTS.
 

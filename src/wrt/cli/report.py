@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from wrt.cli.check import TrainData
+from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import (
     Engine,
@@ -45,6 +46,8 @@ def report_command(
             "--overwrite", help="Replace an existing -o file that is not a report."
         ),
     ] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Write a report: model, check findings, sensitivity tables and figures.
 

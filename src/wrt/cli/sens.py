@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from wrt import plots
+from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import (
     DType,
@@ -67,6 +68,8 @@ def sens_command(
     engine: Engine = "auto",
     dtype: DType = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Mean, std, rms and DGSM of each partial over the data (NeuralSens' measures)."""
     if plots_dir is not None:

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import EXIT_BAD_INPUT, reports_errors
 from wrt.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from wrt.outputs import output_folder
@@ -49,6 +50,8 @@ def train_command(
             min=1,
         ),
     ] = 1,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Train the model of CONFIG: model.pt2, state_dict.pt, history.csv, loss.png.
 
