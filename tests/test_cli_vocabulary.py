@@ -1,8 +1,13 @@
 """One CLI vocabulary (issue 15): help text, -q / -v, option names, messages."""
 
+import json
+import math
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from wrt.cli.app import app
@@ -43,3 +48,223 @@ def test_quiet_and_verbose_together_are_refused():
 
 def test_brackets_in_help_are_shown_as_written():
     assert "pip install 'wrt[ray]'" in re.sub(r"\s*│\s*", " ", _help("partials"))
+
+
+# -- sens and report: one vocabulary, the input distribution ---------------------
+
+
+@pytest.fixture
+def linear(tmp_path):
+    """y1 = 2a + 3b, y2 = a - b (float64 TorchScript) and 40 points of (a, b, id)."""
+    net = torch.nn.Linear(2, 2, bias=False).double()
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[2.0, 3.0], [1.0, -1.0]]))
+    model = tmp_path / "linear.pt"
+    torch.jit.script(net).save(str(model))
+    rng = np.random.default_rng(1)
+    table = pd.DataFrame(
+        {"a": rng.uniform(-1, 3, 40), "b": rng.normal(0, 2, 40), "id": range(40)}
+    )
+    table.to_csv(tmp_path / "data.csv", index=False)
+    return str(model), str(tmp_path / "data.csv"), table
+
+
+def _sens(model, data, *extra):
+    result = runner.invoke(
+        app, ["sens", model, "--data", data, "--inputs", "a,b", "--json", *extra]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), result
+
+
+def test_sens_output_name_and_the_variance_option_give_the_closed_form(linear):
+    model, data, table = linear
+    got, _ = _sens(model, data, "--output-name", "y1", "--variance", "a=0.5")
+    y = 2 * table["a"] + 3 * table["b"]
+    assert got["output"] == "y1"
+    assert got["inputs"]["a"]["dgsm"] == pytest.approx(4.0, rel=1e-12)
+    # Sobol' bound of a normal input: variance * DGSM / Var(y)
+    bound = got["inputs"]["a"]["sobol_total_bound"]
+    assert bound == pytest.approx(0.5 * 4.0 / y.var(), rel=1e-10)
+    assert got["inputs"]["b"]["sobol_total_bound"] is None  # no distribution given
+
+
+@pytest.mark.parametrize("kind", ["uniform", "normal"])
+def test_sens_distribution_from_the_data(linear, kind):
+    model, data, table = linear
+    got, _ = _sens(model, data, "--output-name", "y2", "--distribution", kind)
+    y = table["a"] - table["b"]
+    for name in ("a", "b"):
+        column = table[name]
+        constant = (
+            (column.max() - column.min()) ** 2 / math.pi**2
+            if kind == "uniform"
+            else column.var()
+        )
+        expected = constant * 1.0 / y.var()  # DGSM = 1 for both inputs of y2
+        got_bound = got["inputs"][name]["sobol_total_bound"]
+        assert got_bound == pytest.approx(expected, rel=1e-10)
+
+
+def test_sens_explicit_options_win_over_the_distribution(linear):
+    model, data, table = linear
+    got, _ = _sens(
+        model,
+        data,
+        "--output-name",
+        "y2",
+        "--distribution",
+        "normal",
+        "--range",
+        "a=0:1",
+    )
+    y = table["a"] - table["b"]
+    a = got["inputs"]["a"]["sobol_total_bound"]
+    assert a == pytest.approx(1 / math.pi**2 / y.var(), rel=1e-10)
+
+
+def test_sens_old_output_option_still_works_and_warns(linear):
+    model, data, _ = linear
+    got, result = _sens(model, data, "--output", "y2")
+    assert got["output"] == "y2"
+    assert "--output-name y2" in result.stderr
+
+
+def test_sens_multi_output_needs_output_name(linear):
+    model, data, _ = linear
+    result = runner.invoke(app, ["sens", model, "--data", data, "--inputs", "a,b"])
+    assert result.exit_code == 2
+    assert "--output-name" in result.stderr
+
+
+def test_sens_order_2_shows_interactions_and_flags_bounds_above_1(linear):
+    model, data, _ = linear
+    result = runner.invoke(
+        app,
+        [
+            "sens",
+            model,
+            "--data",
+            data,
+            "--inputs",
+            "a,b",
+            "--output-name",
+            "y1",
+            "--order",
+            "2",
+            "--variance",
+            "a=100",
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "interactions of y1" in result.stdout
+    assert "a bound above 1 says nothing" in result.stdout
+    line = next(x for x in result.stdout.splitlines() if x.startswith("│ a "))
+    assert line.rstrip("│ ").endswith("*")
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--range", "a=1"], "NAME=LOW:HIGH"),
+        (["--range", "a=0:x"], "'x', not a number"),
+        (["--variance", "a"], "NAME=V"),
+        (["--variance", "a=-1"], "positive"),
+        (["--distribution", "cauchy"], "uniform .* or normal"),
+        (["--variance", "c=1"], "Unknown input 'c'"),
+    ],
+)
+def test_sens_bad_distribution_options(linear, extra, fragment):
+    model, data, _ = linear
+    result = runner.invoke(
+        app,
+        [
+            "sens",
+            model,
+            "--data",
+            data,
+            "--inputs",
+            "a,b",
+            "--output-name",
+            "y1",
+            *extra,
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert re.search(fragment, result.stderr), result.stderr
+
+
+def test_report_takes_what_sens_and_check_take(linear, tmp_path):
+    model, data, _ = linear
+    points = tmp_path / "where.csv"
+    pd.DataFrame({"a": [0.0, 1.0, 2.0], "b": [0.5, -0.5, 1.0]}).to_csv(
+        points, index=False
+    )
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            model,
+            "-d",
+            "dy1/da",
+            "--data",
+            data,
+            "--points",
+            str(points),
+            "--inputs",
+            "a,b",
+            "--outputs",
+            "y1,y2",
+            "--range",
+            "a=-1:3",
+            "--distribution",
+            "normal",
+            "--dtype",
+            "float64",
+            "-o",
+            str(tmp_path / "r.md"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "r.md").read_text()
+    rows = [x for x in text.splitlines() if x.startswith(("| a |", "| b |"))]
+    assert len(rows) == 4, rows  # a and b, for y1 and y2
+    for row in rows:  # the Sobol' bound column is filled for every input
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert float(cells[-1]) > 0, row
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "written"),
+    [
+        (["-o", "r.md"], 0, "r.md"),  # the format follows the suffix
+        (["-o", "r.htm"], 0, "r.htm"),
+        (["--format", "md", "-o", "r.html"], 2, None),
+        (["--format", "html", "-o", "r.md"], 2, None),
+        (["--format", "pdf", "-o", "r.pdf"], 2, None),
+        (["-o", "r.txt"], 2, None),
+    ],
+)
+def test_report_format_agrees_with_the_suffix(linear, tmp_path, argv, code, written):
+    model, data, _ = linear
+    argv = [str(tmp_path / a) if a.startswith("r.") else a for a in argv]
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            model,
+            "--data",
+            data,
+            "--inputs",
+            "a,b",
+            "--outputs",
+            "y1,y2",
+            *argv,
+        ],
+    )
+    assert result.exit_code == code, result.output
+    made = sorted(p.name for p in tmp_path.glob("r.*"))
+    assert made == ([written] if written else []), made
+    if written and written.endswith(".md"):
+        assert (tmp_path / written).read_text().startswith("#")

@@ -36,25 +36,28 @@ TrainData = Annotated[
     ),
 ]
 
+CheckPoints = Annotated[
+    Path | None,
+    typer.Option("--points", help="Where to check (default: the --data rows)."),
+]
+CheckSpecs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--spec",
+        "-d",
+        metavar="SPEC",
+        help="A partial to check; repeat for more (default: every first partial).",
+    ),
+]
+
 
 @reports_errors
 def check_command(
     context: typer.Context,
     model: ModelPath,
     data: TrainData = None,
-    points: Annotated[
-        Path | None,
-        typer.Option("--points", help="Where to check (default: the --data rows)."),
-    ] = None,
-    spec: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--spec",
-            "-d",
-            metavar="SPEC",
-            help="A partial to check; repeat for more (default: every first partial).",
-        ),
-    ] = None,
+    points: CheckPoints = None,
+    spec: CheckSpecs = None,
     inputs: Inputs = None,
     outputs: Outputs = None,
     module: ModuleClass = None,

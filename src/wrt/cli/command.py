@@ -59,9 +59,7 @@ def _remember(level: int):
     def callback(ctx: typer.Context, param: typer.CallbackParam, value: bool) -> bool:
         if value:
             if ctx.meta.get(_KEY, level) != level:
-                raise typer.BadParameter(
-                    "give --quiet or --verbose, not both.", ctx=ctx, param=param
-                )
+                raise typer.BadParameter("give --quiet or --verbose, not both.")
             ctx.meta[_KEY] = level
         return value
 
