@@ -10,6 +10,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+import wrt
+from models import mlp, save_torchscript
 from wrt.cli.app import app
 
 runner = CliRunner()
@@ -268,3 +270,94 @@ def test_report_format_agrees_with_the_suffix(linear, tmp_path, argv, code, writ
     assert made == ([written] if written else []), made
     if written and written.endswith(".md"):
         assert (tmp_path / written).read_text().startswith("#")
+
+
+# -- pass-through columns -------------------------------------------------------
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    """A 2-input model, and 23 points with an id, a label and a weight column."""
+    model = save_torchscript(mlp(2, 1), tmp_path / "model.pt")
+    rng = np.random.default_rng(3)
+    table = pd.DataFrame(
+        {
+            "id": [f"p{i:03d}" for i in range(23)],
+            "x1": rng.normal(size=23),
+            "label": rng.integers(0, 3, 23),
+            "x2": rng.normal(size=23),
+            "weight": rng.uniform(size=23),
+        }
+    )
+    table.loc[5, "label"] = 7
+    table.to_csv(tmp_path / "points.csv", index=False)
+    table.to_parquet(tmp_path / "points.parquet", index=False)
+    return str(model), tmp_path, table
+
+
+def _partials(model, points, *extra):
+    return runner.invoke(app, ["partials", model, str(points), "-d", "dy/dx1", *extra])
+
+
+def _read(path):
+    if path.suffix == ".json":
+        return pd.DataFrame(json.loads(path.read_text()))
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+@pytest.mark.parametrize("source", ["points.csv", "points.parquet"])
+@pytest.mark.parametrize("sink", ["out.csv", "out.parquet", "out.json"])
+@pytest.mark.parametrize("chunk", ["5", "65536"])  # streamed in chunks, and whole
+def test_keep_copies_columns_in_row_order(labelled, source, sink, chunk):
+    model, tmp, table = labelled
+    out = tmp / sink
+    result = _partials(
+        model, tmp / source, "--keep", "label,id", "--chunk-size", chunk, "-o", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    got = _read(out)
+    # inputs, then kept columns in the file's order, then the partials
+    assert list(got.columns) == ["x1", "x2", "id", "label", "dy/dx1"]
+    assert got["id"].tolist() == table["id"].tolist()
+    assert [int(v) for v in got["label"]] == table["label"].tolist()
+    np.testing.assert_array_equal(got["x1"].to_numpy(), table["x1"].to_numpy())
+    expected = wrt.partials(wrt.load(model), table, ["dy/dx1"])["dy/dx1"].numpy()
+    np.testing.assert_allclose(got["dy/dx1"].to_numpy(), expected, rtol=1e-14)
+
+
+def test_keep_all_and_the_note_without_keep(labelled):
+    model, tmp, table = labelled
+    result = _partials(model, tmp / "points.parquet", "--keep", "all", "--json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert list(got) == ["x1", "x2", "id", "label", "weight", "dy/dx1"]
+    assert got["weight"] == table["weight"].tolist()  # Parquet keeps its types
+    said = _partials(model, tmp / "points.csv", "--json")
+    assert "'id', 'label', 'weight'" in said.stderr and "--keep" in said.stderr
+    assert list(json.loads(said.stdout)) == ["x1", "x2", "dy/dx1"]
+    quiet = _partials(model, tmp / "points.csv", "--json", "-q")
+    assert quiet.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("keep", "fragment"),
+    [
+        ("lable", "'lable'.*Did you mean 'label'"),
+        ("id,nope", "'nope'"),
+    ],
+)
+@pytest.mark.parametrize("sink", ["out.csv", "out.json"])
+def test_keep_unknown_columns_are_refused(labelled, keep, fragment, sink):
+    model, tmp, _ = labelled
+    result = _partials(model, tmp / "points.csv", "--keep", keep, "-o", str(tmp / sink))
+    assert result.exit_code == 2
+    assert re.search(fragment, result.stderr), result.stderr
+    assert not (tmp / sink).exists()
+
+
+def test_keep_a_column_named_like_a_spec_is_refused(labelled):
+    model, tmp, table = labelled
+    table.rename(columns={"weight": "dy/dx1"}).to_csv(tmp / "p.csv", index=False)
+    result = _partials(model, tmp / "p.csv", "--keep", "all", "-o", str(tmp / "o.csv"))
+    assert result.exit_code == 2
+    assert "'dy/dx1'" in result.stderr

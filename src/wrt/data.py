@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from wrt.errors import DataError, PrecisionWarning, caller_level, one_line
-from wrt.names import listing
+from wrt.names import did_you_mean, listing
 
 PointsLike = (
     torch.Tensor | np.ndarray | pd.DataFrame | Mapping[str, Any] | Sequence | str | Path
@@ -377,3 +377,46 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json_ready(v) for v in value]
     return str(value)
+
+
+def kept_columns(
+    columns: Sequence[str],
+    inputs: Sequence[str],
+    keep: str | Sequence[str] | None,
+    option: str = "keep=",
+) -> list[str]:
+    """The pass-through columns ``keep`` asks for, in the file's column order.
+
+    Args:
+        columns: the table's columns, as in the file.
+        inputs: the model's inputs (always written; never "kept").
+        keep: comma-separated names or a sequence of them, ``"all"`` for every
+            column that is not an input, or None / empty for none.
+        option: how messages name the option (``--keep`` on the command line).
+
+    Returns:
+        The names, in ``columns`` order, inputs left out.
+
+    Raises:
+        DataError: a name that is not a column of the table.
+    """
+    if keep is None:
+        return []
+    asked = (
+        [part.strip() for part in keep.split(",")] if isinstance(keep, str) else keep
+    )
+    asked = [str(name) for name in asked if str(name)]
+    others = [str(c) for c in columns if str(c) not in inputs]
+    if [name.lower() for name in asked] == ["all"] and "all" not in columns:
+        return others
+    unknown = [name for name in asked if name not in columns]
+    if unknown:
+        name = unknown[0]
+        raise DataError(
+            f"{option} names the column {name!r}, which the points do not have; "
+            f"their columns are {', '.join(repr(str(c)) for c in columns)}."
+            f"{did_you_mean(name, others)}",
+            hint=f"{option} names columns of the points to copy into the output; "
+            f"{option} all copies every column that is not an input.",
+        )
+    return [c for c in others if c in asked]

@@ -68,13 +68,19 @@ def source_columns(source: Path, inputs: Sequence[str]) -> list[str]:
 
 
 def read_chunks(
-    source: Path, size: int, inputs: Sequence[str]
+    source: Path, size: int, inputs: Sequence[str], keep: Sequence[str] = ()
 ) -> Iterator[pd.DataFrame]:
-    """The source in chunks of exactly ``size`` rows (the last may be shorter)."""
+    """The source in chunks of exactly ``size`` rows (the last may be shorter).
+
+    Columns ``keep`` are read too (from a CSV as text, as written).
+    """
     suffix = source.suffix.lower()
     if suffix == ".csv":
+        text = dict.fromkeys(keep, str)
         try:
-            with pd.read_csv(source, chunksize=size) as reader:  # closed on any exit
+            with pd.read_csv(
+                source, chunksize=size, dtype=text
+            ) as reader:  # closed on any exit
                 for number, chunk in enumerate(reader):
                     check_csv_rows(chunk, source, number * size)
                     yield chunk
@@ -86,7 +92,7 @@ def read_chunks(
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"Cannot read {source} as Parquet: {exc}.") from exc
     names = file.schema_arrow.names
-    columns = [name for name in inputs if name in names] or None
+    columns = [name for name in [*inputs, *keep] if name in names] or None
     pending: list[pa.RecordBatch] = []
     held = 0
     for batch in file.iter_batches(batch_size=size, columns=columns):

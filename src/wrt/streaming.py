@@ -89,6 +89,7 @@ def partials_stream(
     overwrite: bool = True,
     on_chunk: Callable[[int], None] | None = None,
     names: OptionNames = OptionNames(),
+    keep: Sequence[str] = (),
 ) -> StreamSummary:
     """Compute ``specs`` at every row of ``source``; write them to ``sink`` in order.
 
@@ -112,6 +113,8 @@ def partials_stream(
         on_chunk: called with the rows of each finished chunk (progress).
         names: how messages name the options (``wrt partials`` passes
             :data:`CLI_NAMES`).
+        keep: columns of the source copied into the sink after the inputs, row
+            for row (ids, labels); from a CSV they are copied as text, as written.
 
     Returns:
         A :class:`StreamSummary`.
@@ -165,6 +168,7 @@ def partials_stream(
         "engine": str(engine),
         "dtype": str(model.dtype),
         "format": sink.suffix.lower(),
+        **({"keep": list(keep)} if keep else {}),
         "wrt_version": _version(),
     }
     new_folder = _first_missing(sink.parent)
@@ -172,7 +176,9 @@ def partials_stream(
     computed = 0
     chunks = 0
     try:
-        for index, frame in enumerate(read_chunks(source, chunk_size, model.inputs)):
+        for index, frame in enumerate(
+            read_chunks(source, chunk_size, model.inputs, keep)
+        ):
             chunks += 1
             if index < done:
                 continue
@@ -194,7 +200,11 @@ def partials_stream(
                 chunk_size=compute_chunk,
             )
             out = pd.concat(
-                [_inputs_as_floats(frame, model.inputs), result.to_frame()],
+                [
+                    _inputs_as_floats(frame, model.inputs),
+                    _kept(frame, keep, text=source.suffix.lower() == ".csv"),
+                    result.to_frame(),
+                ],
                 axis=1,
             )
             _write_part(out, parts / f"part-{index:08d}{sink.suffix.lower()}")
@@ -309,6 +319,16 @@ def _inputs_as_floats(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFram
     """
     columns = cast(pd.DataFrame, frame[list(inputs)])  # a list of names: a frame
     return columns.astype("float64").reset_index(drop=True)
+
+
+def _kept(frame: pd.DataFrame, keep: Sequence[str], text: bool) -> pd.DataFrame:
+    """The pass-through columns of a chunk, as text when read from a CSV.
+
+    Text gives every chunk one schema whatever its cells; a Parquet source's
+    types are its schema's already.
+    """
+    columns = cast(pd.DataFrame, frame[list(keep)]).reset_index(drop=True)
+    return columns.astype("string") if text else columns
 
 
 def _write_part(frame: pd.DataFrame, path: Path) -> None:

@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from wrt.cli.command import Quiet, Verbose
+from wrt.cli.command import Quiet, Verbose, note
 from wrt.cli.errors import reports_errors
 from wrt.cli.interrupt import interrupted
 from wrt.cli.options import (
@@ -37,6 +37,7 @@ from wrt.data import (
     TABLE_SUFFIXES,
     as_points,
     frame_to_json,
+    kept_columns,
     read_table,
     with_missing,
     write_table,
@@ -99,6 +100,15 @@ def partials_command(
             "--json", help="Print JSON on stdout: a list of values per column."
         ),
     ] = False,
+    keep: Annotated[
+        str | None,
+        typer.Option(
+            "--keep",
+            metavar="COL,...|all",
+            help="Copy these columns of POINTS (ids, labels) into the output after "
+            "the inputs, row for row; 'all': every column that is not an input.",
+        ),
+    ] = None,
     chunk_size: Annotated[
         int,
         typer.Option("--chunk-size", help="Points per batch; bounds memory.", min=1),
@@ -178,6 +188,13 @@ def partials_command(
         )
     specs = list(dict.fromkeys(specs))
     if ray or ray_address:
+        if keep:
+            raise DataError(
+                "--keep is not available with --ray yet: the workers write the "
+                "inputs and the partials only.",
+                hint="Drop --keep (join the columns afterwards on the row order), "
+                "or drop --ray.",
+            )
         if resume:
             raise ResumeError(
                 "--resume continues a local streamed run; a --ray run starts afresh. "
@@ -198,6 +215,8 @@ def partials_command(
         )
         return
     if output is not None and _streamable(points, output):
+        columns = source_columns(points, loaded.inputs)
+        kept = _kept(context, columns, loaded.inputs, keep, specs)
         total = count_rows(points)
         try:
             with _progress(total, chunk_size) as advance:
@@ -212,7 +231,9 @@ def partials_command(
                     overwrite=overwrite,
                     on_chunk=advance,
                     names=CLI_NAMES,
+                    keep=kept,
                 )
+            _say_left_out(context, columns, loaded.inputs, keep)
         except KeyboardInterrupt:
             interrupted(context, output)
         return
@@ -223,6 +244,7 @@ def partials_command(
         )
     table = read_table(points)
     x = as_points(table, loaded.inputs, dtype=loaded.dtype)
+    kept = _kept(context, list(table.columns), loaded.inputs, keep, specs)
     try:
         with _progress(x.shape[0], chunk_size) as advance:
             result = partials(
@@ -231,7 +253,12 @@ def partials_command(
     except KeyboardInterrupt:
         interrupted(context, None)
     frame = pd.concat(
-        [table[list(loaded.inputs)].reset_index(drop=True), result.to_frame()], axis=1
+        [
+            table[list(loaded.inputs)].reset_index(drop=True),
+            table[kept].reset_index(drop=True),
+            result.to_frame(),
+        ],
+        axis=1,
     )
     if output is not None:
         atomic_write(output, lambda temporary: write_table(frame, temporary))
@@ -239,6 +266,46 @@ def partials_command(
         sys.stdout.write(frame_to_json(frame) + "\n")
     else:
         with_missing(frame).to_csv(sys.stdout, index=False)
+    _say_left_out(context, list(table.columns), loaded.inputs, keep)
+
+
+def _kept(
+    context: typer.Context,
+    columns: list[str],
+    inputs: tuple[str, ...],
+    keep: str | None,
+    specs: list[str],
+) -> list[str]:
+    """The --keep columns (none without --keep)."""
+    kept = kept_columns(columns, inputs, keep, option="--keep")
+    clash = [name for name in kept if name in specs]
+    if clash:
+        raise DataError(
+            f"--keep copies the column {clash[0]!r}, and -d computes a column of "
+            "that name; the output cannot hold both.",
+            hint="Rename the column in the points, or leave it out of --keep.",
+        )
+    return kept
+
+
+def _say_left_out(
+    context: typer.Context,
+    columns: list[str],
+    inputs: tuple[str, ...],
+    keep: str | None,
+) -> None:
+    """Without --keep, a note names the columns of the points not copied."""
+    left = [str(c) for c in columns if str(c) not in inputs]
+    if keep is not None or not left:
+        return
+    one = len(left) == 1
+    example = ",".join(left) if len(left) < 4 else "all"
+    note(
+        context,
+        f"{'the column' if one else 'the columns'} "
+        f"{', '.join(repr(c) for c in left)} of the points {'is' if one else 'are'} "
+        f"not copied into the output; --keep {example} copies them.",
+    )
 
 
 def _on_ray(model, points, specs, output, address, chunk_size, engine, dtype, load):
