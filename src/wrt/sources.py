@@ -8,6 +8,7 @@ chunks of exactly ``size`` rows whatever the Parquet row groups.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 from pathlib import Path
 
 import pandas as pd
@@ -76,7 +77,7 @@ def read_chunks(
     """
     suffix = source.suffix.lower()
     if suffix == ".csv":
-        text = dict.fromkeys(keep, str)
+        text: dict[Any, Any] = dict.fromkeys(keep, "str")
         try:
             with pd.read_csv(
                 source, chunksize=size, dtype=text
