@@ -8,8 +8,8 @@ chunks of exactly ``size`` rows whatever the Parquet row groups.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
