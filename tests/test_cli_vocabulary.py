@@ -361,3 +361,93 @@ def test_keep_a_column_named_like_a_spec_is_refused(labelled):
     result = _partials(model, tmp / "p.csv", "--keep", "all", "-o", str(tmp / "o.csv"))
     assert result.exit_code == 2
     assert "'dy/dx1'" in result.stderr
+
+
+# -- progress lines when stderr is not a terminal -------------------------------
+
+
+def test_progress_lines_say_count_share_rate_and_eta(capsys, monkeypatch):
+    from wrt.cli import progress
+
+    now = [0.0]
+    tracker = progress.Tracker("partials", 1000, "points", None, clock=lambda: now[0])
+    for _ in range(4):  # 100 points every 5 s: a line every 10 s
+        now[0] += 5.0
+        tracker.advance(100)
+    tracker.finish()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "wrt: partials: 200/1,000 points (20%), 20 points/s, ETA 40s",
+        "wrt: partials: 400/1,000 points (40%), 20 points/s, ETA 30s",
+        "wrt: partials: 400 points in 20s, 20 points/s",
+    ]
+
+
+def test_a_short_run_writes_no_progress_line(capsys):
+    from wrt.cli import progress
+
+    tracker = progress.Tracker("train", 10, "steps", None, clock=lambda: 0.0)
+    tracker.update(10, "loss 1e-3")
+    tracker.finish()
+    assert capsys.readouterr().err == ""
+
+
+def test_partials_progress_lines_without_a_terminal(labelled, monkeypatch):
+    from wrt.cli import progress
+
+    monkeypatch.setattr(progress, "EVERY", 0.0)
+    model, tmp, _ = labelled
+    for sink in ("o.csv", "o.json"):  # streamed, and in memory
+        result = _partials(
+            model, tmp / "points.parquet", "--chunk-size", "10", "-o", str(tmp / sink),
+            "--keep", "all",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        lines = [x for x in result.stderr.splitlines() if "partials:" in x]
+        assert lines[0].startswith("wrt: partials: 10/23 points (43%)"), lines
+        assert "points/s" in lines[0] and "ETA" in lines[0]
+        assert lines[-1].startswith("wrt: partials: 23 points in "), lines
+        quiet = _partials(
+            model, tmp / "points.parquet", "--chunk-size", "10", "--json", "-q"
+        )
+        assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+TRAIN = """
+[model]
+inputs = ["x", "t"]
+outputs = ["u"]
+hidden = [4]
+
+[[terms]]
+kind = "residual"
+expr = "du/dt + u*du/dx"
+points = { sampler = "sobol", n = 16, box = { x = [-1, 1], t = [0, 1] } }
+
+[train]
+optimizer = "adam+lbfgs"
+steps = 5
+lbfgs_steps = 4
+lr = 1e-3
+
+[output]
+folder = "out"
+"""
+
+
+def test_train_progress_summary_and_history_agree_on_steps(tmp_path, monkeypatch):
+    from wrt.cli import progress
+
+    monkeypatch.setattr(progress, "EVERY", 0.0)
+    (tmp_path / "c.toml").write_text(TRAIN)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["train", "c.toml"])
+    assert result.exit_code == 0, result.output
+    history = pd.read_csv(tmp_path / "out" / "history.csv")
+    reached = int(history["step"].iloc[-1]) + 1
+    summary = re.search(r"trained (\d+) steps", result.stdout)
+    assert summary and int(summary.group(1)) == reached
+    lines = [x for x in result.stderr.splitlines() if x.startswith("wrt: train:")]
+    assert lines and "/9 steps" in lines[0] and "loss" in lines[0]
+    last = re.match(r"wrt: train: (\d+) steps in", lines[-1])
+    assert last and int(last.group(1)) == reached, lines

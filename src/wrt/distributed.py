@@ -60,16 +60,28 @@ def _ray():
     return ray
 
 
-def connect(address: str | None = None, num_cpus: int | None = None) -> None:
+def connect(
+    address: str | None = None, num_cpus: int | None = None, verbose: bool = True
+) -> None:
     """Join the Ray cluster at ``address``, or start a local one (once per process).
 
     Ray stays up, for the process, until ``ray.shutdown()``; :func:`session` is the
     scoped form, which also undoes what Ray changes in the process.
+
+    Args:
+        address: the head's address (``HEAD:6379``); None starts a local instance.
+        num_cpus: CPUs of a local instance (None: all).
+        verbose: False keeps Ray's Python loggers quiet: only their errors, none
+            of their INFO lines (lines of its C++ core are Ray's to control).
     """
     ray = _ray()
     if ray.is_initialized():
         return
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if not verbose:
+        options["logging_level"] = logging.ERROR
+        for name in ("ray", "ray.data"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     with _quiet():
         if address:
             ray.init(address=address, **options)
@@ -78,7 +90,9 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
 
 
 @contextlib.contextmanager
-def session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+def session(
+    address: str | None = None, num_cpus: int | None = None, verbose: bool = True
+) -> Iterator[None]:
     """Ray for the length of a ``with`` block, leaving the process as it found it.
 
     Joins the cluster at ``address`` (or starts a local instance) unless Ray is
@@ -86,14 +100,14 @@ def session(address: str | None = None, num_cpus: int | None = None) -> Iterator
     Ray changes in the process: environment variables (Ray sets some, e.g.
     ``RAY_USAGE_STATS_ENABLED``, ``PYTHONBREAKPOINT``) and the handlers, levels and
     propagation of the ``ray`` loggers and the root logger. ``wrt partials --ray``
-    runs in one.
+    runs in one (quiet unless ``--verbose``: ``verbose`` as for :func:`connect`).
     """
     environment = dict(os.environ)
     loggers = _logger_state()
     ray = _ray()
     started = not ray.is_initialized()
     try:
-        connect(address, num_cpus)
+        connect(address, num_cpus, verbose)
         yield
     finally:
         if started and ray.is_initialized():

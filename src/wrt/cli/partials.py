@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
-from wrt.cli.command import Quiet, Verbose, note
+from wrt.cli.command import Quiet, Verbose, note, verbosity
 from wrt.cli.errors import reports_errors
 from wrt.cli.interrupt import interrupted
 from wrt.cli.options import (
@@ -33,6 +21,7 @@ from wrt.cli.options import (
     Outputs,
     load_options,
 )
+from wrt.cli.progress import progress
 from wrt.data import (
     TABLE_SUFFIXES,
     as_points,
@@ -212,6 +201,7 @@ def partials_command(
             engine,
             dtype,
             {"inputs": inputs, "outputs": outputs, **load_options(module)},
+            verbose=verbosity(context) > 0,
         )
         return
     if output is not None and _streamable(points, output):
@@ -219,7 +209,13 @@ def partials_command(
         kept = _kept(context, columns, loaded.inputs, keep, specs)
         total = count_rows(points)
         try:
-            with _progress(total, chunk_size) as advance:
+            with progress(
+                context,
+                "partials",
+                total,
+                "points",
+                worth_a_bar=total is None or total > chunk_size,
+            ) as tracker:
                 partials_stream(
                     loaded,
                     points,
@@ -229,7 +225,7 @@ def partials_command(
                     engine=engine,
                     resume=resume,
                     overwrite=overwrite,
-                    on_chunk=advance,
+                    on_chunk=tracker.advance,
                     names=CLI_NAMES,
                     keep=kept,
                 )
@@ -246,9 +242,17 @@ def partials_command(
     x = as_points(table, loaded.inputs, dtype=loaded.dtype)
     kept = _kept(context, list(table.columns), loaded.inputs, keep, specs)
     try:
-        with _progress(x.shape[0], chunk_size) as advance:
+        with progress(
+            context, "partials", x.shape[0], "points",
+            worth_a_bar=x.shape[0] > chunk_size,
+        ) as tracker:  # fmt: skip
             result = partials(
-                loaded, x, specs, engine=engine, chunk_size=chunk_size, on_chunk=advance
+                loaded,
+                x,
+                specs,
+                engine=engine,
+                chunk_size=chunk_size,
+                on_chunk=tracker.advance,
             )
     except KeyboardInterrupt:
         interrupted(context, None)
@@ -308,7 +312,9 @@ def _say_left_out(
     )
 
 
-def _on_ray(model, points, specs, output, address, chunk_size, engine, dtype, load):
+def _on_ray(
+    model, points, specs, output, address, chunk_size, engine, dtype, load, verbose
+):
     """The same job on Ray Data; the output file is the same as a local run's."""
     from wrt import distributed  # Ray is optional: imported only here
 
@@ -319,7 +325,7 @@ def _on_ray(model, points, specs, output, address, chunk_size, engine, dtype, lo
             ".parquet/.csv, or -o as a folder (the workers write Parquet files "
             "into it)."
         )
-    with distributed.session(address):
+    with distributed.session(address, verbose=verbose):
         dataset = distributed.partials(
             distributed.read(points),
             model,
@@ -354,35 +360,3 @@ def _empty_folder(output: Path, points: Path, model: Path | str) -> None:
 def _streamable(points: Path, output: Path) -> bool:
     suffixes = (points.suffix.lower(), output.suffix.lower())
     return all(s in STREAM_SUFFIXES for s in suffixes)
-
-
-class _Speed(ProgressColumn):
-    """Points per second so far."""
-
-    def render(self, task) -> Text:
-        speed = task.speed
-        return Text(f"{speed:,.0f} points/s" if speed else "")
-
-
-@contextmanager
-def _progress(total: int | None, chunk_size: int) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr for runs of several chunks, if it is a terminal.
-
-    Yields:
-        ``advance(n)``, to call with the number of points done.
-    """
-    console = Console(stderr=True)
-    bar = Progress(
-        TextColumn("partials"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("points"),
-        _Speed(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=(total is not None and total <= chunk_size) or not console.is_terminal,
-    )
-    task = bar.add_task("partials", total=total)
-    with bar:
-        yield lambda n: bar.advance(task, n)
