@@ -451,3 +451,65 @@ def test_train_progress_summary_and_history_agree_on_steps(tmp_path, monkeypatch
     assert lines and "/9 steps" in lines[0] and "loss" in lines[0]
     last = re.match(r"wrt: train: (\d+) steps in", lines[-1])
     assert last and int(last.group(1)) == reached, lines
+
+
+# -- names, spec readings, expression errors -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("inputs", "outputs", "spec", "column"),
+    [
+        (["α", "β"], ["ψ"], "d2ψ/dαdβ", lambda a, b: 2 * a),
+        (["x_1", "température"], ["y"], "dy/dtempérature", lambda a, b: a**2),
+        (["λ1", "λ2"], ["Ω"], "d2Ω/dλ1^2", lambda a, b: 2 * b),
+    ],
+)
+def test_unicode_identifiers_are_names(inputs, outputs, spec, column):
+    model = wrt.wrap(lambda x: x[:, 0] ** 2 * x[:, 1], inputs=inputs, outputs=outputs)
+    x = torch.tensor([[1.0, 2.0], [3.0, -4.0]], dtype=torch.float64)
+    got = wrt.partials(model, x, [spec])[spec]
+    torch.testing.assert_close(got, column(x[:, 0], x[:, 1]), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["1x", "x-1", "x 1", "t.0", "", "a+b"])
+def test_non_identifiers_are_refused(name):
+    with pytest.raises(wrt.InvalidNameError, match="identifiers"):
+        wrt.wrap(lambda x: x[:, :1], inputs=[name, "b"])
+
+
+def test_an_ambiguous_spec_shows_its_two_different_readings():
+    from wrt.spec import parse_spec
+
+    with pytest.raises(wrt.SpecError) as info:
+        parse_spec("d2y/dadda", inputs=["a", "da", "ad"])
+    text = str(info.value)
+    readings = re.findall(r"as (\S+) \(inputs ([^)]*)\)", text)
+    assert len(readings) == 2, text
+    assert readings[0] != readings[1]
+    assert {r[1] for r in readings} == {"ad, a", "a, da"}
+
+
+@pytest.mark.parametrize(
+    ("text", "blamed", "says"),
+    [
+        ("du/dt + u*du/dz", "z", "Unknown input 'z'"),
+        ("du/dt + du/dxx", "xx", "Unknown input 'xx'"),
+        ("du/dt + dv/dx", "v", "Unknown output 'v'"),
+        ("du/dt + d2u/dx^3", "d2u", "states order 2"),
+        ("du/dt + 2*", "", "ends too early"),
+        ("sin(u + foo", "foo", "unknown name 'foo'"),
+    ],
+)
+def test_expression_errors_point_at_the_bad_token(text, blamed, says):
+    from wrt.training.expression import Expression
+
+    with pytest.raises(wrt.ExpressionError) as info:
+        Expression(text, ["x", "t"], ["u"])
+    message, source, caret = str(info.value).split("\n")
+    assert says in message
+    column = caret.index("^") - 2
+    assert source.strip() == text
+    if blamed:
+        assert text[column:].startswith(blamed), (text, column)
+    else:
+        assert column == len(text)

@@ -323,7 +323,7 @@ CASES = [
             str(points_file(f)),
         ],
         2,
-        r"2 outputs.*--output NAME",
+        r"2 outputs.*--output-name NAME",
     ),
     Cli(
         "report-format-pdf",
