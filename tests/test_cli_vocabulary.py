@@ -513,3 +513,47 @@ def test_expression_errors_point_at_the_bad_token(text, blamed, says):
         assert text[column:].startswith(blamed), (text, column)
     else:
         assert column == len(text)
+
+
+# -- messages about data ------------------------------------------------------------
+
+
+def _rows(tmp_path, bad_row, bad_text, rows=30, name="p.csv"):
+    lines = ["x1,x2"] + [f"{i},{i}" for i in range(rows)]
+    lines[bad_row + 1] = f"{bad_row},{bad_text}"
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("bad_row", [0, 3, 17, 29])
+@pytest.mark.parametrize("sink", ["o.csv", "o.json"])  # streamed in chunks, whole
+def test_the_first_non_numeric_cell_is_named_by_its_row_of_the_file(
+    tmp_path, bad_row, sink
+):
+    model = save_torchscript(mlp(2, 1), tmp_path / "m.pt")
+    points = _rows(tmp_path, bad_row, "abc")
+    result = _partials(
+        str(model), points, "--chunk-size", "5", "-o", str(tmp_path / sink)
+    )
+    assert result.exit_code == 2
+    assert f"row {bad_row} (from 0) holds 'abc'" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("bad_row", [2, 13, 26])
+def test_a_nan_in_a_later_chunk_is_named_by_its_row_of_the_file(tmp_path, bad_row):
+    model = save_torchscript(mlp(2, 1), tmp_path / "m.pt")
+    points = _rows(tmp_path, bad_row, "nan")
+    result = _partials(
+        str(model), points, "--chunk-size", "5", "-o", str(tmp_path / "o.csv")
+    )
+    assert result.exit_code == 2
+    assert f"Point row {bad_row}, column 'x2' is nan" in result.stderr, result.stderr
+
+
+def test_column_names_are_quoted_so_that_spaces_show(tmp_path):
+    model = save_torchscript(mlp(2, 1), tmp_path / "m.pt")
+    (tmp_path / "p.csv").write_text("x1, x2\n1,2\n")
+    result = _partials(str(model), tmp_path / "p.csv", "--json")
+    assert result.exit_code == 2
+    assert "' x2'" in result.stderr

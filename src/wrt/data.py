@@ -11,7 +11,7 @@ import csv
 import json
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ def as_points(
     *,
     dtype: torch.dtype | None = None,
     device: torch.device | None = None,
+    first_row: int = 0,
 ) -> torch.Tensor:
     """Points as a tensor of shape (N, n_in), columns in ``inputs`` order.
 
@@ -61,6 +62,8 @@ def as_points(
             (float64 for integers, float32 for float16 / bfloat16, with a
             PrecisionWarning).
         device: device of the result.
+        first_row: the row of the whole table the first point is (a chunk of a
+            file), so that messages name rows of the file, counted from 0.
 
     Returns:
         A tensor (N, n_in). It shares memory with a tensor input when nothing had to
@@ -73,7 +76,7 @@ def as_points(
     if isinstance(points, (str, Path)):
         points = read_table(points)  # a CSV, Parquet or JSON file of points
     if isinstance(points, pd.DataFrame) or isinstance(points, Mapping):
-        tensor = _from_columns(points, inputs)
+        tensor = _from_columns(points, inputs, first_row)
     elif isinstance(points, torch.Tensor):
         tensor = points.detach()
     else:
@@ -114,15 +117,16 @@ def as_points(
             stacklevel=caller_level(),
         )
         tensor = tensor.to(torch.float32)
-    check_finite(tensor, inputs)  # as given: NaN / Inf in the data itself
+    check_finite(tensor, inputs, first_row)  # as given: NaN / Inf in the data itself
     target = dtype or tensor.dtype
     converted = tensor.to(dtype=target, device=device or tensor.device)
     if not bool(torch.isfinite(converted).all()):  # finite values beyond the dtype
         bad = ~torch.isfinite(converted)
         row, col = (int(i) for i in bad.nonzero()[0])
         raise DataError(
-            f"Point row {row}, column {inputs[col]!r} is {tensor[row, col].item():g}, "
-            f"beyond the range of {str(target).removeprefix('torch.')} (the model's "
+            f"Point row {first_row + row}, column {inputs[col]!r} is "
+            f"{tensor[row, col].item():g}, a finite number beyond the range of "
+            f"{str(target).removeprefix('torch.')} (the model's "
             f"dtype; largest {torch.finfo(target).max:.3g}); {int(bad.sum())} value(s) "
             "in all.",
             hint="Compute in float64: dtype='float64' (--dtype float64), or rescale "
@@ -131,13 +135,20 @@ def as_points(
     return converted
 
 
-def _from_columns(table: pd.DataFrame | Mapping[str, Any], inputs: Sequence[str]):
+def _quoted(names: Iterable[str]) -> str:
+    """Names as ``'x1', 'x 2'``: quoted, so that stray spaces show."""
+    return ", ".join(repr(str(name)) for name in names)
+
+
+def _from_columns(
+    table: pd.DataFrame | Mapping[str, Any], inputs: Sequence[str], first_row: int = 0
+):
     missing = [name for name in inputs if name not in table]
     if missing:
-        have = listing(str(c) for c in table.keys())
+        have = _quoted(str(c) for c in table.keys())
         raise DataError(
-            f"The points lack column(s) {listing(missing)}. The model's inputs are "
-            f"{listing(inputs)}; the table has {have or 'no columns'}. Rename the "
+            f"The points lack column(s) {_quoted(missing)}. The model's inputs are "
+            f"{_quoted(inputs)}; the table has {have or 'no columns'}. Rename the "
             "columns, or name the model's inputs after them (inputs=[...]).",
             hint=_COLUMNS_HINT,
         )
@@ -153,8 +164,10 @@ def _from_columns(table: pd.DataFrame | Mapping[str, Any], inputs: Sequence[str]
             )
         if array.dtype == object or not np.issubdtype(array.dtype, np.number):
             raise DataError(
-                f"Column {name!r} is not numeric (dtype {array.dtype}). Convert it "
-                "to numbers first."
+                f"Column {name!r} is not numeric (dtype {array.dtype})"
+                f"{_first_text(array, first_row)}. Convert it to numbers first.",
+                hint="Every input column must hold numbers only: fix or drop the "
+                "rows with text in them.",
             )
         columns.append(array.astype(np.float64, copy=False))
     lengths = {len(c) for c in columns}
@@ -163,19 +176,36 @@ def _from_columns(table: pd.DataFrame | Mapping[str, Any], inputs: Sequence[str]
     return torch.from_numpy(np.stack(columns, axis=1))
 
 
-def check_finite(points: torch.Tensor, columns: Sequence[str]) -> None:
+def _first_text(array: np.ndarray, first_row: int) -> str:
+    """``: row 3 holds 'abc'``: the first cell that is not a number, if any."""
+    numbers = np.asarray(pd.to_numeric(pd.Series(array), errors="coerce"), float)
+    bad = np.flatnonzero(np.isnan(numbers) & np.asarray(pd.notna(array)))
+    if len(bad) == 0:
+        return ""
+    row = int(bad[0])
+    return (
+        f": row {first_row + row} (from 0) holds {array[row]!r}, its first cell "
+        "that is not a number"
+    )
+
+
+def check_finite(
+    points: torch.Tensor, columns: Sequence[str], first_row: int = 0
+) -> None:
     """Raise :class:`DataError` naming the first row and column holding NaN or Inf.
 
     Args:
         points: shape (N, n).
         columns: the names of the n columns.
+        first_row: the row of the whole table that ``points[0]`` is.
     """
     bad = ~torch.isfinite(points)
     if bool(bad.any()):
         row, col = (int(i) for i in bad.nonzero()[0])
         count = int(bad.sum())
         raise DataError(
-            f"Point row {row}, column {columns[col]!r} is {points[row, col].item()} "
+            f"Point row {first_row + row}, column {columns[col]!r} is "
+            f"{points[row, col].item()} "
             f"({count} non-finite value(s) in all). Remove or fill those rows first.",
             hint="Drop or fill the rows with missing values (e.g. pandas dropna) "
             "before computing partials.",

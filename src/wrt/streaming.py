@@ -183,14 +183,16 @@ def partials_stream(
             if index < done:
                 continue
             first_row = index * chunk_size
-            try:
+            try:  # rows named as rows of the file, not of the chunk
                 x = as_points(
-                    frame, model.inputs, dtype=model.dtype, device=model.device
+                    frame,
+                    model.inputs,
+                    dtype=model.dtype,
+                    device=model.device,
+                    first_row=first_row,
                 )
             except DataError as exc:
-                raise DataError(
-                    f"In rows {first_row}..{first_row + len(frame) - 1}: {exc}"
-                ) from exc
+                raise DataError(f"{source}: {exc}", hint=exc.hint) from exc
             result = partials(  # NaN outputs: partials missing, a warning names the row
                 model,
                 x,
