@@ -557,3 +557,85 @@ def test_column_names_are_quoted_so_that_spaces_show(tmp_path):
     result = _partials(str(model), tmp_path / "p.csv", "--json")
     assert result.exit_code == 2
     assert "' x2'" in result.stderr
+
+
+# -- errors speak CLI options on the command line ----------------------------------
+
+_PYTHON_ARGUMENT = re.compile(
+    r"\b(inputs|outputs|engine|dtype|chunk_size|module|output|ranges|variances)"
+    r"(=|\[')"
+)
+
+
+@pytest.mark.parametrize(
+    ("python", "cli"),
+    [
+        ("Pass your own names (inputs=[...] / outputs=[...], --inputs / --outputs).",
+         "Pass your own names (--inputs NAMES / --outputs NAMES)."),
+        ("(pass inputs=[...] / --inputs with one name per column).",
+         "(pass --inputs NAMES with one name per column)."),
+        ("Compare engine='autograd' with engine='taylor' instead.",
+         "Compare --engine autograd with --engine taylor instead."),
+        ("Compute in float64: dtype='float64' (--dtype float64), or rescale",
+         "Compute in float64: --dtype float64, or rescale"),
+        ("Rename one of them (e.g. outputs=['u'] / --outputs u).",
+         "Rename one of them (e.g. --outputs u)."),
+        ("name the inputs after them (inputs=[...]).",
+         "name the inputs after them (--inputs NAMES)."),
+        ("say which one with output=...", "say which one with --output-name NAME"),
+        ("pass e.g. chunk_size=4096, or None", "pass e.g. --chunk-size 4096, or None"),
+        ("Unknown input 'c' in variances=.", "Unknown input 'c' in --variance."),
+        ("wrt.load(path, module=MyNet()) in Python, or --module package.module:MyNet",
+         "--module package.module:MyNet"),
+    ],
+)  # fmt: skip
+def test_python_arguments_are_said_as_cli_options(python, cli):
+    from wrt.cli.errors import cli_words
+
+    assert cli_words(python) == cli
+    assert not _PYTHON_ARGUMENT.search(cli_words(python))
+
+
+def _message_texts():
+    """The literal text of every message in wrt outside the CLI (f-string parts)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(wrt.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] == "cli":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "").endswith(
+                ("Error", "Warning")
+            ):
+                parts = [
+                    n.value
+                    for arg in [*node.args, *(k.value for k in node.keywords)]
+                    for n in ast.walk(arg)
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                ]
+                yield path.name, " ".join(" ".join(parts).split())
+
+
+def test_no_message_reaching_the_cli_speaks_python_arguments():
+    from wrt.cli.errors import cli_words
+
+    texts = list(_message_texts())
+    assert len(texts) > 300  # the scan sees wrt's messages
+    assert any(_PYTHON_ARGUMENT.search(text) for _, text in texts)
+    leaks = [
+        (name, text) for name, text in texts if _PYTHON_ARGUMENT.search(cli_words(text))
+    ]
+    assert not leaks, "\n".join(f"{n}: {t}" for n, t in leaks)
+
+
+def test_a_cli_error_names_the_option(linear):
+    model, data, _ = linear
+    result = runner.invoke(
+        app, ["sens", model, "--data", data, "--inputs", "a,b", "--output-name", "y1",
+              "--variance", "c=1"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "in --variance" in result.stderr and "variances=" not in result.stderr
