@@ -639,3 +639,73 @@ def test_a_cli_error_names_the_option(linear):
     )  # fmt: skip
     assert result.exit_code == 2
     assert "in --variance" in result.stderr and "variances=" not in result.stderr
+
+
+# -- --rename, repeated headers ---------------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["p.csv", "p.parquet"])
+@pytest.mark.parametrize("sink", ["o.csv", "o.json"])  # streamed, and in memory
+def test_rename_reads_headers_that_are_not_names(tmp_path, source, sink):
+    model = save_torchscript(mlp(2, 1), tmp_path / "m.pt")
+    rng = np.random.default_rng(5)
+    table = pd.DataFrame({"x 1": rng.normal(size=9), "t.0": rng.normal(size=9)})
+    table["row id"] = range(9)
+    path = tmp_path / source
+    _ = (
+        table.to_csv(path, index=False)
+        if source.endswith("csv")
+        else (table.to_parquet(path, index=False))
+    )
+    out = tmp_path / sink
+    result = _partials(
+        str(model), path, "--rename", "x 1=x1", "--rename", "t.0=x2",
+        "--rename", "row id=id", "--keep", "id", "--chunk-size", "4", "-o", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    got = _read(out)
+    assert list(got.columns) == ["x1", "x2", "id", "dy/dx1"]
+    x = table[["x 1", "t.0"]].to_numpy()
+    expected = wrt.partials(wrt.load(model), x, ["dy/dx1"])["dy/dx1"].numpy()
+    np.testing.assert_allclose(got["dy/dx1"].to_numpy(), expected, rtol=1e-14)
+    assert [int(v) for v in got["id"]] == list(range(9))
+
+
+@pytest.mark.parametrize(
+    ("rename", "fragment"),
+    [
+        (["x_1=x1"], "--rename names the column 'x_1'.*Did you mean 'x 1'"),
+        (["x1"], "write OLD=NEW"),
+        (["x 1=x2"], "'x2' appears more than once"),
+    ],
+)
+def test_bad_renames_are_refused(tmp_path, rename, fragment):
+    model = save_torchscript(mlp(2, 1), tmp_path / "m.pt")
+    (tmp_path / "p.csv").write_text("x 1,x2\n1,2\n")
+    argv = [a for r in rename for a in ("--rename", r)]
+    result = _partials(str(model), tmp_path / "p.csv", *argv, "--json")
+    assert result.exit_code == 2
+    assert re.search(fragment, result.stderr), result.stderr
+
+
+def test_a_json_table_naming_a_column_twice_is_refused(tmp_path):
+    model = save_torchscript(mlp(2, 1), tmp_path / "m.pt")
+    (tmp_path / "p.json").write_text('{"x1": [1], "x2": [2], "x1": [3]}')
+    result = _partials(str(model), tmp_path / "p.json", "--json")
+    assert result.exit_code == 2
+    assert "names the column 'x1' more than once" in result.stderr
+
+
+def test_sens_and_check_take_rename(linear, tmp_path):
+    model, data, table = linear
+    table.rename(columns={"a": "a (m)"}).to_csv(tmp_path / "d.csv", index=False)
+    got, _ = _sens(
+        model, str(tmp_path / "d.csv"), "--rename", "a (m)=a", "--output-name", "y1"
+    )
+    assert got["inputs"]["a"]["dgsm"] == pytest.approx(4.0, rel=1e-12)
+    result = runner.invoke(
+        app, ["check", model, "--data", str(tmp_path / "d.csv"), "--inputs", "a,b",
+              "--rename", "a (m)=a", "--json", "--no-verify"],
+    )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    assert "findings" in json.loads(result.stdout)

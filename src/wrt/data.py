@@ -266,11 +266,19 @@ def check_csv_rows(frame: pd.DataFrame, path: Path, first_row: int = 0) -> None:
     )
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(
+    path: str | Path, rename: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """Read a CSV, Parquet or JSON table of points.
 
+    Args:
+        path: the file.
+        rename: old column name -> new name, for headers that are not names
+            (``{"x 1": "x1"}``); see :func:`renamed`.
+
     Raises:
-        DataError: unknown suffix, missing or unreadable file.
+        DataError: unknown suffix, missing or unreadable file, a column named
+            twice (in the file, or after ``rename``).
     """
     path = Path(path)
     if path.is_dir():
@@ -284,9 +292,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
         elif suffix in (".parquet", ".pq"):
             table = pd.read_parquet(path)
         elif suffix == ".json":
-            table = pd.DataFrame(json.loads(path.read_text()))
+            table = pd.DataFrame(
+                json.loads(path.read_text(), object_pairs_hook=_no_repeats(path))
+            )
         else:
             table = None
+    except DataError:
+        raise
     except Exception as exc:
         raise DataError(
             f"Cannot read {path} as {suffix[1:].upper()}: {one_line(exc)}",
@@ -296,6 +308,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if suffix == ".csv":
             csv_header(path)
             check_csv_rows(table, path)
+        if rename:
+            table.columns = renamed(list(table.columns), rename)
         if len(table) == 0:
             raise DataError(
                 f"{path} holds no rows (header: "
@@ -308,6 +322,22 @@ def read_table(path: str | Path) -> pd.DataFrame:
         f"Cannot tell the format of {path} from its suffix {suffix!r}. Use one of "
         f"{listing(TABLE_SUFFIXES)}."
     )
+
+
+def _no_repeats(path: Path):
+    """A ``json`` hook refusing an object that names a key twice (a column)."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        twice = [key for i, key in enumerate(keys) if key in keys[:i]]
+        if twice:
+            raise DataError(
+                f"{path} names the column {twice[0]!r} more than once; which one is "
+                "meant is ambiguous. Give each column its own name."
+            )
+        return dict(items)
+
+    return pairs
 
 
 def with_missing(frame: pd.DataFrame) -> pd.DataFrame:
@@ -450,3 +480,38 @@ def kept_columns(
             f"{option} all copies every column that is not an input.",
         )
     return [c for c in others if c in asked]
+
+
+def renamed(
+    columns: Sequence[str], rename: Mapping[str, str] | None, option: str = "rename="
+) -> list[str]:
+    """The table's column names after ``rename`` (old -> new), checked.
+
+    Args:
+        columns: the names as in the file.
+        rename: old name -> new name; None or empty changes nothing.
+        option: how messages name the option (``--rename`` on the command line).
+
+    Raises:
+        DataError: an old name that is not a column, or two columns that would
+            end up with one name.
+    """
+    if not rename:
+        return [str(c) for c in columns]
+    have = [str(c) for c in columns]
+    for old in rename:
+        if old not in have:
+            raise DataError(
+                f"{option} names the column {old!r}, which the points do not have; "
+                f"their columns are {_quoted(have)}.{did_you_mean(old, have)}",
+                hint="Write the column's name exactly as in the file's header (on "
+                "the command line quoted for the shell: --rename 'x 1=x1').",
+            )
+    out = [rename.get(c, c) for c in have]
+    twice = sorted({c for c in out if out.count(c) > 1})
+    if twice:
+        raise DataError(
+            f"After {option}, the column name {twice[0]!r} appears more than once "
+            f"({_quoted(out)}). Give each column its own name."
+        )
+    return out

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -90,6 +90,7 @@ def partials_stream(
     on_chunk: Callable[[int], None] | None = None,
     names: OptionNames = OptionNames(),
     keep: Sequence[str] = (),
+    rename: Mapping[str, str] | None = None,
 ) -> StreamSummary:
     """Compute ``specs`` at every row of ``source``; write them to ``sink`` in order.
 
@@ -115,6 +116,8 @@ def partials_stream(
             :data:`CLI_NAMES`).
         keep: columns of the source copied into the sink after the inputs, row
             for row (ids, labels); from a CSV they are copied as text, as written.
+        rename: old column name -> new name for the source's header (names are
+            those after it: ``inputs``, ``keep``).
 
     Returns:
         A :class:`StreamSummary`.
@@ -148,7 +151,7 @@ def partials_stream(
         inputs=[source, _model_file(model)],
         overwrite=overwrite or resume,
     )
-    columns = source_columns(source, model.inputs)
+    columns = source_columns(source, model.inputs, rename)
     specs = list(dict.fromkeys(specs))
     # computing a chunk holds the nested graphs of every layer; sub-chunks of 16384
     # rows cap that (measured, seed network, 2nd order: 985 -> 629 MiB peak RSS at
@@ -169,6 +172,7 @@ def partials_stream(
         "dtype": str(model.dtype),
         "format": sink.suffix.lower(),
         **({"keep": list(keep)} if keep else {}),
+        **({"rename": dict(rename)} if rename else {}),
         "wrt_version": _version(),
     }
     new_folder = _first_missing(sink.parent)
@@ -177,7 +181,7 @@ def partials_stream(
     chunks = 0
     try:
         for index, frame in enumerate(
-            read_chunks(source, chunk_size, model.inputs, keep)
+            read_chunks(source, chunk_size, model.inputs, keep, rename)
         ):
             chunks += 1
             if index < done:

@@ -20,7 +20,9 @@ from wrt.cli.options import (
     ModelPath,
     ModuleClass,
     Outputs,
+    Renames,
     load_options,
+    renames,
 )
 from wrt.data import read_table
 from wrt.importers import load
@@ -58,6 +60,7 @@ def check_command(
     data: TrainData = None,
     points: CheckPoints = None,
     spec: CheckSpecs = None,
+    rename: Renames = None,
     inputs: Inputs = None,
     outputs: Outputs = None,
     module: ModuleClass = None,
@@ -98,9 +101,9 @@ def check_command(
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )
-    train = read_table(data) if data is not None else None
+    train = read_table(data, renames(rename)) if data is not None else None
     if points is not None:
-        where = read_table(points)
+        where = read_table(points, renames(rename))
     elif train is not None:
         where = train
     else:

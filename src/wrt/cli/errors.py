@@ -236,6 +236,8 @@ _CLI_WORDS: list[tuple[re.Pattern[str], Any]] = [
          "in Python pass activations=[...] to wrt.load"),
         (r"e\.g\. activations=", "e.g. (in the file, or in Python) activations="),
         (r"Pass layout=", "In Python, pass layout="),
+        (r"\b(After )?rename=", r"\1--rename"),
+        (r"\bkeep=", "--keep"),
     ]
 ]  # fmt: skip
 

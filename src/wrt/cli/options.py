@@ -205,3 +205,34 @@ def _float(text: str, what: str) -> float:
         return float(text)
     except ValueError:
         raise DataError(f"{what} is {text.strip()!r}, not a number.") from None
+
+
+Renames = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--rename",
+        metavar="'OLD=NEW'",
+        help="Read the column OLD of the points as NEW, for headers that are not "
+        "names (quoted: --rename 'x 1=x1'); repeat.",
+    ),
+]
+
+
+def renames(items: list[str] | None) -> dict[str, str]:
+    """``--rename 'OLD=NEW'`` values as a mapping old -> new.
+
+    Raises:
+        DataError: a value without ``=``, or a column renamed twice.
+    """
+    out: dict[str, str] = {}
+    for item in items or []:
+        old, equals, new = item.rpartition("=")
+        if not equals or not old or not new.strip():
+            raise DataError(
+                f"--rename {item!r}: write OLD=NEW, the column's name in the file "
+                "then the name to read it as, e.g. --rename 'x 1=x1'."
+            )
+        if old in out:
+            raise DataError(f"--rename gives the column {old!r} two new names.")
+        out[old] = new.strip()
+    return out

@@ -19,7 +19,9 @@ from wrt.cli.options import (
     ModelPath,
     ModuleClass,
     Outputs,
+    Renames,
     load_options,
+    renames,
 )
 from wrt.cli.progress import progress
 from wrt.data import (
@@ -89,6 +91,7 @@ def partials_command(
             "--json", help="Print JSON on stdout: a list of values per column."
         ),
     ] = False,
+    rename: Renames = None,
     keep: Annotated[
         str | None,
         typer.Option(
@@ -177,6 +180,11 @@ def partials_command(
         )
     specs = list(dict.fromkeys(specs))
     if ray or ray_address:
+        if rename:
+            raise DataError(
+                "--rename is not available with --ray yet.",
+                hint="Drop --rename (rename the columns in the file), or drop --ray.",
+            )
         if keep:
             raise DataError(
                 "--keep is not available with --ray yet: the workers write the "
@@ -205,7 +213,7 @@ def partials_command(
         )
         return
     if output is not None and _streamable(points, output):
-        columns = source_columns(points, loaded.inputs)
+        columns = source_columns(points, loaded.inputs, renames(rename))
         kept = _kept(context, columns, loaded.inputs, keep, specs)
         total = count_rows(points)
         try:
@@ -228,6 +236,7 @@ def partials_command(
                     on_chunk=tracker.advance,
                     names=CLI_NAMES,
                     keep=kept,
+                    rename=renames(rename),
                 )
             _say_left_out(context, columns, loaded.inputs, keep)
         except KeyboardInterrupt:
@@ -238,7 +247,7 @@ def partials_command(
             "--resume needs -o with a .parquet or .csv file, from one (JSON is "
             "written whole, not streamed)."
         )
-    table = read_table(points)
+    table = read_table(points, renames(rename))
     x = as_points(table, loaded.inputs, dtype=loaded.dtype)
     kept = _kept(context, list(table.columns), loaded.inputs, keep, specs)
     try:

@@ -19,9 +19,11 @@ from wrt.cli.options import (
     ModuleClass,
     Outputs,
     Ranges,
+    Renames,
     Variances,
     distribution,
     load_options,
+    renames,
 )
 from wrt.data import read_table
 from wrt.errors import DataError
@@ -55,6 +57,7 @@ def report_command(
             help="html (one file) or md (plus PNGs); default: from the -o suffix.",
         ),
     ] = None,
+    rename: Renames = None,
     inputs: Inputs = None,
     outputs: Outputs = None,
     module: ModuleClass = None,
@@ -94,12 +97,12 @@ def report_command(
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )
-    table = read_table(data)
+    table = read_table(data, renames(rename))
     low_high, spread = distribution(table, loaded.inputs, ranges, variances, kind)
     report = build_report(
         loaded,
         table,
-        points=read_table(points) if points is not None else None,
+        points=read_table(points, renames(rename)) if points is not None else None,
         specs=spec,
         engine=engine,
         ranges=low_high,

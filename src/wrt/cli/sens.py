@@ -26,9 +26,11 @@ from wrt.cli.options import (
     OutputName,
     Outputs,
     Ranges,
+    Renames,
     Variances,
     distribution,
     load_options,
+    renames,
 )
 from wrt.cli.options import output_name as pick_output
 from wrt.data import json_text, read_table
@@ -63,6 +65,7 @@ def sens_command(
     plots_dir: Annotated[
         Path | None, typer.Option("--plots", help="Write the figures (PNG) here.")
     ] = None,
+    rename: Renames = None,
     inputs: Inputs = None,
     outputs: Outputs = None,
     module: ModuleClass = None,
@@ -91,7 +94,7 @@ def sens_command(
             f"({', '.join(loaded.outputs)}); say which one with --output-name NAME.",
             hint=f"e.g. --output-name {loaded.outputs[0]}",
         )
-    table = read_table(data)
+    table = read_table(data, renames(rename))
     low_high, spread = distribution(table, loaded.inputs, ranges, variances, kind)
     result = sensitivity(
         loaded,
