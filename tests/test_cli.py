@@ -161,7 +161,7 @@ def test_missing_columns_and_nan_rows(files):
     result = runner.invoke(
         app, ["partials", str(model), str(tmp / "points.csv"), "-d", "dy/dx1"]
     )
-    assert result.exit_code == 2 and "lack column(s) x1, x2" in result.stderr
+    assert result.exit_code == 2 and "lack column(s) 'x1', 'x2'" in result.stderr
     pd.DataFrame({"x": [0.0, np.nan], "t": [1.0, 2.0]}).to_csv(
         tmp / "nan.csv", index=False
     )

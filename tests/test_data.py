@@ -30,7 +30,7 @@ def test_dtype_and_one_input_column():
 
 def test_missing_columns_list_the_expected_ones():
     with pytest.raises(
-        DataError, match=r"lack column\(s\) t.*inputs are x, t.*has x, u"
+        DataError, match=r"lack column\(s\) 't'.*inputs are 'x', 't'.*has 'x', 'u'"
     ):
         as_points(pd.DataFrame({"x": [1.0], "u": [2.0]}), NAMES)
 
@@ -104,7 +104,7 @@ def test_a_finite_point_beyond_float32_is_not_called_infinite():
 
     table = pd.DataFrame({"a": [0.5, 1e40], "b": [0.1, 0.2]})
     with pytest.raises(
-        DataError, match=r"row 1, column 'a' is 1e\+40, beyond the range"
+        DataError, match=r"row 1, column 'a' is 1e\+40, a finite number beyond"
     ):
         as_points(table, ["a", "b"], dtype=torch.float32)
     assert as_points(table, ["a", "b"], dtype=torch.float64)[1, 0] == 1e40

@@ -11,7 +11,7 @@ import csv
 import json
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from wrt.errors import DataError, PrecisionWarning, caller_level, one_line
-from wrt.names import listing
+from wrt.names import did_you_mean, listing
 
 PointsLike = (
     torch.Tensor | np.ndarray | pd.DataFrame | Mapping[str, Any] | Sequence | str | Path
@@ -49,6 +49,7 @@ def as_points(
     *,
     dtype: torch.dtype | None = None,
     device: torch.device | None = None,
+    first_row: int = 0,
 ) -> torch.Tensor:
     """Points as a tensor of shape (N, n_in), columns in ``inputs`` order.
 
@@ -61,6 +62,8 @@ def as_points(
             (float64 for integers, float32 for float16 / bfloat16, with a
             PrecisionWarning).
         device: device of the result.
+        first_row: the row of the whole table the first point is (a chunk of a
+            file), so that messages name rows of the file, counted from 0.
 
     Returns:
         A tensor (N, n_in). It shares memory with a tensor input when nothing had to
@@ -73,7 +76,7 @@ def as_points(
     if isinstance(points, (str, Path)):
         points = read_table(points)  # a CSV, Parquet or JSON file of points
     if isinstance(points, pd.DataFrame) or isinstance(points, Mapping):
-        tensor = _from_columns(points, inputs)
+        tensor = _from_columns(points, inputs, first_row)
     elif isinstance(points, torch.Tensor):
         tensor = points.detach()
     else:
@@ -114,15 +117,16 @@ def as_points(
             stacklevel=caller_level(),
         )
         tensor = tensor.to(torch.float32)
-    check_finite(tensor, inputs)  # as given: NaN / Inf in the data itself
+    check_finite(tensor, inputs, first_row)  # as given: NaN / Inf in the data itself
     target = dtype or tensor.dtype
     converted = tensor.to(dtype=target, device=device or tensor.device)
     if converted is not tensor and not all_finite(converted):  # beyond the dtype
         bad = ~torch.isfinite(converted)
         row, col = (int(i) for i in bad.nonzero()[0])
         raise DataError(
-            f"Point row {row}, column {inputs[col]!r} is {tensor[row, col].item():g}, "
-            f"beyond the range of {str(target).removeprefix('torch.')} (the model's "
+            f"Point row {first_row + row}, column {inputs[col]!r} is "
+            f"{tensor[row, col].item():g}, a finite number beyond the range of "
+            f"{str(target).removeprefix('torch.')} (the model's "
             f"dtype; largest {torch.finfo(target).max:.3g}); {int(bad.sum())} value(s) "
             "in all.",
             hint="Compute in float64: dtype='float64' (--dtype float64), or rescale "
@@ -131,13 +135,20 @@ def as_points(
     return converted
 
 
-def _from_columns(table: pd.DataFrame | Mapping[str, Any], inputs: Sequence[str]):
+def _quoted(names: Iterable[str]) -> str:
+    """Names as ``'x1', 'x 2'``: quoted, so that stray spaces show."""
+    return ", ".join(repr(str(name)) for name in names)
+
+
+def _from_columns(
+    table: pd.DataFrame | Mapping[str, Any], inputs: Sequence[str], first_row: int = 0
+):
     missing = [name for name in inputs if name not in table]
     if missing:
-        have = listing(str(c) for c in table.keys())
+        have = _quoted(str(c) for c in table.keys())
         raise DataError(
-            f"The points lack column(s) {listing(missing)}. The model's inputs are "
-            f"{listing(inputs)}; the table has {have or 'no columns'}. Rename the "
+            f"The points lack column(s) {_quoted(missing)}. The model's inputs are "
+            f"{_quoted(inputs)}; the table has {have or 'no columns'}. Rename the "
             "columns, or name the model's inputs after them (inputs=[...]).",
             hint=_COLUMNS_HINT,
         )
@@ -153,8 +164,10 @@ def _from_columns(table: pd.DataFrame | Mapping[str, Any], inputs: Sequence[str]
             )
         if array.dtype == object or not np.issubdtype(array.dtype, np.number):
             raise DataError(
-                f"Column {name!r} is not numeric (dtype {array.dtype}). Convert it "
-                "to numbers first."
+                f"Column {name!r} is not numeric (dtype {array.dtype})"
+                f"{_first_text(array, first_row)}. Convert it to numbers first.",
+                hint="Every input column must hold numbers only: fix or drop the "
+                "rows with text in them.",
             )
         columns.append(array.astype(np.float64, copy=False))
     lengths = {len(c) for c in columns}
@@ -163,12 +176,28 @@ def _from_columns(table: pd.DataFrame | Mapping[str, Any], inputs: Sequence[str]
     return torch.from_numpy(np.stack(columns, axis=1))
 
 
-def check_finite(points: torch.Tensor, columns: Sequence[str]) -> None:
+def _first_text(array: np.ndarray, first_row: int) -> str:
+    """``: row 3 holds 'abc'``: the first cell that is not a number, if any."""
+    numbers = np.asarray(pd.to_numeric(pd.Series(array), errors="coerce"), float)
+    bad = np.flatnonzero(np.isnan(numbers) & np.asarray(pd.notna(array)))
+    if len(bad) == 0:
+        return ""
+    row = int(bad[0])
+    return (
+        f": row {first_row + row} (from 0) holds {array[row]!r}, its first cell "
+        "that is not a number"
+    )
+
+
+def check_finite(
+    points: torch.Tensor, columns: Sequence[str], first_row: int = 0
+) -> None:
     """Raise :class:`DataError` naming the first row and column holding NaN or Inf.
 
     Args:
         points: shape (N, n).
         columns: the names of the n columns.
+        first_row: the row of the whole table that ``points[0]`` is.
     """
     if all_finite(points):
         return
@@ -177,7 +206,8 @@ def check_finite(points: torch.Tensor, columns: Sequence[str]) -> None:
         row, col = (int(i) for i in bad.nonzero()[0])
         count = int(bad.sum())
         raise DataError(
-            f"Point row {row}, column {columns[col]!r} is {points[row, col].item()} "
+            f"Point row {first_row + row}, column {columns[col]!r} is "
+            f"{points[row, col].item()} "
             f"({count} non-finite value(s) in all). Remove or fill those rows first.",
             hint="Drop or fill the rows with missing values (e.g. pandas dropna) "
             "before computing partials.",
@@ -238,11 +268,19 @@ def check_csv_rows(frame: pd.DataFrame, path: Path, first_row: int = 0) -> None:
     )
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(
+    path: str | Path, rename: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """Read a CSV, Parquet or JSON table of points.
 
+    Args:
+        path: the file.
+        rename: old column name -> new name, for headers that are not names
+            (``{"x 1": "x1"}``); see :func:`renamed`.
+
     Raises:
-        DataError: unknown suffix, missing or unreadable file.
+        DataError: unknown suffix, missing or unreadable file, a column named
+            twice (in the file, or after ``rename``).
     """
     path = Path(path)
     if path.is_dir():
@@ -256,9 +294,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
         elif suffix in (".parquet", ".pq"):
             table = pd.read_parquet(path)
         elif suffix == ".json":
-            table = pd.DataFrame(json.loads(path.read_text()))
+            table = pd.DataFrame(
+                json.loads(path.read_text(), object_pairs_hook=_no_repeats(path))
+            )
         else:
             table = None
+    except DataError:
+        raise
     except Exception as exc:
         raise DataError(
             f"Cannot read {path} as {suffix[1:].upper()}: {one_line(exc)}",
@@ -268,6 +310,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if suffix == ".csv":
             csv_header(path)
             check_csv_rows(table, path)
+        if rename:
+            table.columns = renamed(list(table.columns), rename)
         if len(table) == 0:
             raise DataError(
                 f"{path} holds no rows (header: "
@@ -280,6 +324,22 @@ def read_table(path: str | Path) -> pd.DataFrame:
         f"Cannot tell the format of {path} from its suffix {suffix!r}. Use one of "
         f"{listing(TABLE_SUFFIXES)}."
     )
+
+
+def _no_repeats(path: Path):
+    """A ``json`` hook refusing an object that names a key twice (a column)."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        twice = [key for i, key in enumerate(keys) if key in keys[:i]]
+        if twice:
+            raise DataError(
+                f"{path} names the column {twice[0]!r} more than once; which one is "
+                "meant is ambiguous. Give each column its own name."
+            )
+        return dict(items)
+
+    return pairs
 
 
 def with_missing(frame: pd.DataFrame) -> pd.DataFrame:
@@ -394,3 +454,81 @@ def all_finite(values: torch.Tensor) -> bool:
     if math.isfinite(float(values.sum())):
         return True
     return bool(torch.isfinite(values).all())
+
+
+def kept_columns(
+    columns: Sequence[str],
+    inputs: Sequence[str],
+    keep: str | Sequence[str] | None,
+    option: str = "keep=",
+) -> list[str]:
+    """The pass-through columns ``keep`` asks for, in the file's column order.
+
+    Args:
+        columns: the table's columns, as in the file.
+        inputs: the model's inputs (always written; never "kept").
+        keep: comma-separated names or a sequence of them, ``"all"`` for every
+            column that is not an input, or None / empty for none.
+        option: how messages name the option (``--keep`` on the command line).
+
+    Returns:
+        The names, in ``columns`` order, inputs left out.
+
+    Raises:
+        DataError: a name that is not a column of the table.
+    """
+    if keep is None:
+        return []
+    asked = (
+        [part.strip() for part in keep.split(",")] if isinstance(keep, str) else keep
+    )
+    asked = [str(name) for name in asked if str(name)]
+    others = [str(c) for c in columns if str(c) not in inputs]
+    if [name.lower() for name in asked] == ["all"] and "all" not in columns:
+        return others
+    unknown = [name for name in asked if name not in columns]
+    if unknown:
+        name = unknown[0]
+        raise DataError(
+            f"{option} names the column {name!r}, which the points do not have; "
+            f"their columns are {', '.join(repr(str(c)) for c in columns)}."
+            f"{did_you_mean(name, others)}",
+            hint=f"{option} names columns of the points to copy into the output; "
+            f"{option} all copies every column that is not an input.",
+        )
+    return [c for c in others if c in asked]
+
+
+def renamed(
+    columns: Sequence[str], rename: Mapping[str, str] | None, option: str = "rename="
+) -> list[str]:
+    """The table's column names after ``rename`` (old -> new), checked.
+
+    Args:
+        columns: the names as in the file.
+        rename: old name -> new name; None or empty changes nothing.
+        option: how messages name the option (``--rename`` on the command line).
+
+    Raises:
+        DataError: an old name that is not a column, or two columns that would
+            end up with one name.
+    """
+    if not rename:
+        return [str(c) for c in columns]
+    have = [str(c) for c in columns]
+    for old in rename:
+        if old not in have:
+            raise DataError(
+                f"{option} names the column {old!r}, which the points do not have; "
+                f"their columns are {_quoted(have)}.{did_you_mean(old, have)}",
+                hint="Write the column's name exactly as in the file's header (on "
+                "the command line quoted for the shell: --rename 'x 1=x1').",
+            )
+    out = [rename.get(c, c) for c in have]
+    twice = sorted({c for c in out if out.count(c) > 1})
+    if twice:
+        raise DataError(
+            f"After {option}, the column name {twice[0]!r} appears more than once "
+            f"({_quoted(out)}). Give each column its own name."
+        )
+    return out

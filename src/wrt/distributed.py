@@ -62,22 +62,28 @@ def _ray():
     return ray
 
 
-def connect(address: str | None = None, num_cpus: int | None = None) -> None:
+def connect(
+    address: str | None = None, num_cpus: int | None = None, verbose: bool = True
+) -> None:
     """Join the Ray cluster at ``address``, or start a local one (once per process).
 
     Ray stays up, for the process, until ``ray.shutdown()``; :func:`session` is the
     scoped form, which also undoes what Ray changes in the process.
 
     Args:
-        address: the head of a running cluster, ``"HOST:6379"``; None starts a
-            local instance.
-        num_cpus: CPUs of the local instance (default: all); ignored with
-            ``address``.
+        address: the head's address (``HEAD:6379``); None starts a local instance.
+        num_cpus: CPUs of a local instance (None: all).
+        verbose: False keeps Ray's Python loggers quiet: only their errors, none
+            of their INFO lines (lines of its C++ core are Ray's to control).
     """
     ray = _ray()
     if ray.is_initialized():
         return
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if not verbose:
+        options["logging_level"] = logging.ERROR
+        for name in ("ray", "ray.data"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     with _quiet():
         if address:
             ray.init(address=address, **options)
@@ -86,7 +92,9 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
 
 
 @contextlib.contextmanager
-def session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+def session(
+    address: str | None = None, num_cpus: int | None = None, verbose: bool = True
+) -> Iterator[None]:
     """Ray for the length of a ``with`` block, leaving the process as it found it.
 
     Joins the cluster at ``address`` (or starts a local instance) unless Ray is
@@ -94,13 +102,14 @@ def session(address: str | None = None, num_cpus: int | None = None) -> Iterator
     Ray changes in the process: environment variables (Ray sets some, e.g.
     ``RAY_USAGE_STATS_ENABLED``, ``PYTHONBREAKPOINT``) and the handlers, levels and
     propagation of the ``ray`` loggers and the root logger. ``wrt partials --ray``
-    runs in one.
+    runs in one (quiet unless ``--verbose``).
 
     Args:
         address: the head of a running cluster, ``"HOST:6379"``; None starts a
             local instance.
         num_cpus: CPUs of the local instance (default: all); ignored with
             ``address``.
+        verbose: as for :func:`connect`.
 
     Yields:
         Nothing: Ray is up inside the block.
@@ -110,7 +119,7 @@ def session(address: str | None = None, num_cpus: int | None = None) -> Iterator
     ray = _ray()
     started = not ray.is_initialized()
     try:
-        connect(address, num_cpus)
+        connect(address, num_cpus, verbose)
         yield
     finally:
         if started and ray.is_initialized():
@@ -263,6 +272,7 @@ def write_partials(
     *,
     address: str | None = None,
     row_id: str | None = ROW_ID,
+    verbose: bool = False,
     **options: Any,
 ) -> int:
     """Read, compute and write on Ray in one call; the number of rows written.
@@ -284,6 +294,7 @@ def write_partials(
         row_id: the row-id column's name in the output (int64, the row's index in
             ``points``); None for none. Drop it when reading back with
             ``pandas.read_parquet(output).drop(columns="row")``.
+        verbose: let Ray's INFO lines through (as for :func:`connect`).
         **options: for :func:`partials` (``batch_size``, ``concurrency``,
             ``num_cpus``, ``engine``, ``dtype``, ``load_options``).
 
@@ -296,7 +307,7 @@ def write_partials(
         DataError: ``points`` is missing, or Ray is not installed.
     """
     output = Path(output)
-    with session(address):
+    with session(address, verbose=verbose):
         dataset = partials(read(points, row_id=row_id), model, specs, row_id=row_id,
                            **options)  # fmt: skip
         if output.is_dir() or output.suffix == "":

@@ -215,6 +215,10 @@ class VerificationSkippedWarning(WrtWarning):
     """A converted model could not be cross-checked against its source framework."""
 
 
+class DeprecatedOptionWarning(WrtWarning):
+    """An option was given by an old name that still works; its new name is said."""
+
+
 class CheckOptionError(WrtError, ValueError):
     """An option of :func:`wrt.check` is out of range (neighbours, rel_spread, ...)."""
 

@@ -1,19 +1,17 @@
 """Names of a model's inputs and outputs: defaults, validation, "did you mean".
 
-Inputs are addressed by name, never by integer index. A name is an identifier
-(letters, digits and underscores, not starting with a digit) so that a spec such as
-``d2u/dxdt`` can be split unambiguously into names.
+Inputs are addressed by name, never by integer index. A name is an identifier as
+Python defines it (``str.isidentifier``: letters of any alphabet, digits and
+underscores, not starting with a digit: ``x1``, ``u_t``, ``α``) so that a spec
+such as ``d2u/dxdt`` can be split unambiguously into names.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Sequence
 
 from wrt.errors import InvalidNameError
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def default_inputs(n: int) -> tuple[str, ...]:
@@ -70,10 +68,11 @@ def check_names(
         names = [part for part in names.split(",")]
     out = tuple(str(name).strip() for name in names)
     for name in out:
-        if not _NAME.match(name):
+        if not name.isidentifier():
             raise InvalidNameError(
-                f"Invalid {kind} name {name!r}. Names are identifiers: a letter or "
-                "'_' followed by letters, digits or '_' (e.g. 'x1', 'temp', 'u_t')."
+                f"Invalid {kind} name {name!r}. Names are identifiers: a letter (of "
+                "any alphabet) or '_' followed by letters, digits or '_' (e.g. "
+                "'x1', 'temp', 'u_t', 'α')."
             )
     repeated = sorted({name for name in out if out.count(name) > 1})
     if repeated:
@@ -99,5 +98,5 @@ def check_disjoint(inputs: Sequence[str], outputs: Sequence[str]) -> None:
     if both:
         raise InvalidNameError(
             f"The name(s) {listing(both)} are used for an input and an output. "
-            "Rename one of them (e.g. outputs=['u'])."
+            "Rename one of them (e.g. outputs=['u'] / --outputs u)."
         )

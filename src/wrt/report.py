@@ -12,7 +12,7 @@ import datetime
 import html
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,6 +123,8 @@ def build_report(
     specs: Sequence[str] | None = None,
     order: int = 2,
     engine: str = "auto",
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    variances: Mapping[str, float] | None = None,
     title: str | None = None,
     notes: Sequence[str] = (),
 ) -> Report:
@@ -135,6 +137,9 @@ def build_report(
         specs: the partials to check (default: every first partial).
         order: 2 adds second-order interactions to the sensitivities.
         engine: the engine computing the partials.
+        ranges: input -> (low, high) for inputs uniform on a range (gives the
+            Sobol' bound column; see :func:`wrt.sensitivity`).
+        variances: input -> variance for normally distributed inputs (likewise).
         title: the report's title.
         notes: paragraphs shown under the title.
     """
@@ -148,6 +153,8 @@ def build_report(
             data if points is None else points,
             order=order,
             output=out,
+            ranges=ranges,
+            variances=variances,
             engine=engine,
         )
         for out in model.outputs

@@ -7,14 +7,15 @@ chunks of exactly ``size`` rows whatever the Parquet row groups.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from wrt.data import check_csv_rows, csv_header
+from wrt.data import check_csv_rows, csv_header, renamed
 from wrt.errors import DataError
 
 
@@ -26,8 +27,10 @@ def count_rows(source: str | Path) -> int | None:
     return None
 
 
-def source_columns(source: Path, inputs: Sequence[str]) -> list[str]:
-    """The source's columns, checked before anything is computed.
+def source_columns(
+    source: Path, inputs: Sequence[str], rename: Mapping[str, str] | None = None
+) -> list[str]:
+    """The source's columns (after ``rename``), checked before anything is computed.
 
     Raises:
         DataError: the file is empty (no header), unreadable, has no rows, or
@@ -52,6 +55,7 @@ def source_columns(source: Path, inputs: Sequence[str]) -> list[str]:
             pa.ArrowInvalid, OSError) as exc:  # fmt: skip
         kind = "CSV" if suffix == ".csv" else "Parquet"
         raise DataError(f"Cannot read {source} as {kind}: {exc}.") from exc
+    columns = renamed(columns, rename)
     missing = [name for name in inputs if name not in columns]
     if missing:
         raise DataError(
@@ -68,13 +72,33 @@ def source_columns(source: Path, inputs: Sequence[str]) -> list[str]:
 
 
 def read_chunks(
-    source: Path, size: int, inputs: Sequence[str]
+    source: Path,
+    size: int,
+    inputs: Sequence[str],
+    keep: Sequence[str] = (),
+    rename: Mapping[str, str] | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """The source in chunks of exactly ``size`` rows (the last may be shorter)."""
+    """The source in chunks of exactly ``size`` rows (the last may be shorter).
+
+    Columns ``keep`` are read too (from a CSV as text, as written); names are
+    those after ``rename`` (old -> new).
+    """
+    back = {new: old for old, new in (rename or {}).items()}
+    for chunk in _chunks(source, size, [back.get(n, n) for n in [*inputs, *keep]],
+                         [back.get(n, n) for n in keep]):  # fmt: skip
+        yield chunk.rename(columns=dict(rename)) if rename else chunk
+
+
+def _chunks(
+    source: Path, size: int, wanted: Sequence[str], keep: Sequence[str]
+) -> Iterator[pd.DataFrame]:
     suffix = source.suffix.lower()
     if suffix == ".csv":
+        text: dict[Any, Any] = dict.fromkeys(keep, "str")
         try:
-            with pd.read_csv(source, chunksize=size) as reader:  # closed on any exit
+            with pd.read_csv(
+                source, chunksize=size, dtype=text
+            ) as reader:  # closed on any exit
                 for number, chunk in enumerate(reader):
                     check_csv_rows(chunk, source, number * size)
                     yield chunk
@@ -86,7 +110,7 @@ def read_chunks(
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"Cannot read {source} as Parquet: {exc}.") from exc
     names = file.schema_arrow.names
-    columns = [name for name in inputs if name in names] or None
+    columns = [name for name in wanted if name in names] or None
     pending: list[pa.RecordBatch] = []
     held = 0
     for batch in file.iter_batches(batch_size=size, columns=columns):

@@ -26,12 +26,12 @@ from typing import cast
 from wrt.errors import SpecError
 from wrt.names import did_you_mean, listing
 
-_NUMERATOR = re.compile(r"d\^?(\d*)([A-Za-z_][A-Za-z0-9_]*)\Z")
+_NUMERATOR = re.compile(r"d\^?(\d*)([^\W\d]\w*)\Z")
 _POWER = re.compile(r"(?:\^|\*\*)(\d+)")
 # Without known names, a name runs up to the next "d", "^" or "*" (so it cannot
 # contain a "d"; pass the model's names to parse such inputs).
-_LOOSE_FACTOR = re.compile(r"d([A-Za-z_][A-Za-z0-9_]*?)(?:(?:\^|\*\*)(\d+))?(?=d|\Z)")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_LOOSE_FACTOR = re.compile(r"d([^\W\d]\w*?)(?:(?:\^|\*\*)(\d+))?(?=d|\Z)")
+_IDENT = re.compile(r"[^\W\d]\w*\Z")
 
 
 class Partial:
@@ -325,15 +325,19 @@ def _split_known(
     if len(splits) == 1:
         return [(name, _power(spec, name, power)) for name, power in splits[0]]
     if len(splits) > 1:
-        shown = " or ".join(
-            "".join(f"d{n}" + (f"^{p}" if p else "") for n, p in split)
-            for split in splits
-        )
+        shown = " or as ".join(_reading(split) for split in splits)
         raise SpecError(
-            f"{spec!r} can be read in more than one way ({shown}). Rename the "
+            f"{spec!r} can be read in more than one way: as {shown}. Rename the "
             "inputs so that no name is 'd' plus another name."
         )
     raise SpecError(_unknown_input_message(spec, denominator, inputs))
+
+
+def _reading(split: list[tuple[str, str | None]]) -> str:
+    """One reading of a denominator, factor by factor: ``da·dda (inputs a, da)``."""
+    factors = "·".join(f"d{n}" + (f"^{p}" if p else "") for n, p in split)
+    names = ", ".join(n for n, _ in split)
+    return f"{factors} (input{'s' if len(split) > 1 else ''} {names})"
 
 
 def _splits(

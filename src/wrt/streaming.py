@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -89,6 +89,8 @@ def partials_stream(
     overwrite: bool = True,
     on_chunk: Callable[[int], None] | None = None,
     names: OptionNames = OptionNames(),
+    keep: Sequence[str] = (),
+    rename: Mapping[str, str] | None = None,
 ) -> StreamSummary:
     """Compute ``specs`` at every row of ``source``; write them to ``sink`` in order.
 
@@ -112,6 +114,10 @@ def partials_stream(
         on_chunk: called with the rows of each finished chunk (progress).
         names: how messages name the options (``wrt partials`` passes
             :data:`CLI_NAMES`).
+        keep: columns of the source copied into the sink after the inputs, row
+            for row (ids, labels); from a CSV they are copied as text, as written.
+        rename: old column name -> new name for the source's header (names are
+            those after it: ``inputs``, ``keep``).
 
     Returns:
         A :class:`StreamSummary`.
@@ -145,7 +151,7 @@ def partials_stream(
         inputs=[source, _model_file(model)],
         overwrite=overwrite or resume,
     )
-    columns = source_columns(source, model.inputs)
+    columns = source_columns(source, model.inputs, rename)
     specs = list(dict.fromkeys(specs))
     # computing a chunk holds the nested graphs of every layer; sub-chunks of 16384
     # rows cap that (measured, seed network, 2nd order: 985 -> 629 MiB peak RSS at
@@ -165,6 +171,8 @@ def partials_stream(
         "engine": str(engine),
         "dtype": str(model.dtype),
         "format": sink.suffix.lower(),
+        **({"keep": list(keep)} if keep else {}),
+        **({"rename": dict(rename)} if rename else {}),
         "wrt_version": _version(),
     }
     new_folder = _first_missing(sink.parent)
@@ -172,19 +180,23 @@ def partials_stream(
     computed = 0
     chunks = 0
     try:
-        for index, frame in enumerate(read_chunks(source, chunk_size, model.inputs)):
+        for index, frame in enumerate(
+            read_chunks(source, chunk_size, model.inputs, keep, rename)
+        ):
             chunks += 1
             if index < done:
                 continue
             first_row = index * chunk_size
-            try:
+            try:  # rows named as rows of the file, not of the chunk
                 x = as_points(
-                    frame, model.inputs, dtype=model.dtype, device=model.device
+                    frame,
+                    model.inputs,
+                    dtype=model.dtype,
+                    device=model.device,
+                    first_row=first_row,
                 )
             except DataError as exc:
-                raise DataError(
-                    f"In rows {first_row}..{first_row + len(frame) - 1}: {exc}"
-                ) from exc
+                raise DataError(f"{source}: {exc}", hint=exc.hint) from exc
             result = partials(  # NaN outputs: partials missing, a warning names the row
                 model,
                 x,
@@ -194,7 +206,11 @@ def partials_stream(
                 chunk_size=compute_chunk,
             )
             out = pd.concat(
-                [_inputs_as_floats(frame, model.inputs), result.to_frame()],
+                [
+                    _inputs_as_floats(frame, model.inputs),
+                    _kept(frame, keep, text=source.suffix.lower() == ".csv"),
+                    result.to_frame(),
+                ],
                 axis=1,
             )
             _write_part(out, parts / f"part-{index:08d}{sink.suffix.lower()}")
@@ -309,6 +325,16 @@ def _inputs_as_floats(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFram
     """
     columns = cast(pd.DataFrame, frame[list(inputs)])  # a list of names: a frame
     return columns.astype("float64").reset_index(drop=True)
+
+
+def _kept(frame: pd.DataFrame, keep: Sequence[str], text: bool) -> pd.DataFrame:
+    """The pass-through columns of a chunk, as text when read from a CSV.
+
+    Text gives every chunk one schema whatever its cells; a Parquet source's
+    types are its schema's already.
+    """
+    columns = cast(pd.DataFrame, frame[list(keep)]).reset_index(drop=True)
+    return columns.astype("string") if text else columns
 
 
 def _write_part(frame: pd.DataFrame, path: Path) -> None:

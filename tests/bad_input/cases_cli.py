@@ -284,7 +284,7 @@ CASES = [
         "partials-points-semicolons",
         lambda f: _partials(f, write(f, "p.csv", "x1;x2\n1;2\n"), "-d", "dy/dx1"),
         2,
-        r"lack column\(s\) x1, x2.*x1;x2.*hint: .*--inputs",
+        r"lack column\(s\) 'x1', 'x2'.*'x1;x2'.*hint: .*--inputs",
     ),
     # the other commands' own options
     Cli("check-without-data", lambda f: ["check", str(model_file(f))], 2, r"--data"),
@@ -323,7 +323,7 @@ CASES = [
             str(points_file(f)),
         ],
         2,
-        r"2 outputs.*--output NAME",
+        r"2 outputs.*--output-name NAME",
     ),
     Cli(
         "report-format-pdf",

@@ -92,9 +92,9 @@ CASES = [
     ),
     Cli(
         "report-md-suffix-for-html-format",
-        lambda f: _report(f, str(f / "r.md")),
+        lambda f: _report(f, str(f / "r.md"), "--format", "html"),
         2,
-        r"cannot write a \.md file",
+        r"--format html does not fit -o .*r\.md",
     ),
     Cli(
         "partials-json-with-output-file",

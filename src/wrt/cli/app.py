@@ -9,6 +9,7 @@ import typer
 from wrt import __version__
 from wrt.cli.bench import bench_command
 from wrt.cli.check import check_command
+from wrt.cli.command import WrtCommand
 from wrt.cli.demo import demo_command
 from wrt.cli.inspect import inspect_command
 from wrt.cli.partials import EXAMPLES, partials_command
@@ -25,26 +26,37 @@ app = typer.Typer(
 )
 app.command(
     "partials",
+    cls=WrtCommand,
     epilog=EXAMPLES,
     help="Compute partial derivatives at every row of POINTS.",
 )(partials_command)
 app.command(
-    "inspect", help="Show a model file's format, names, layers and parameters."
+    "inspect",
+    cls=WrtCommand,
+    help="Show a model file's format, names, layers and parameters.",
 )(inspect_command)
 app.command(
-    "check", help="Say when a partial is meaningless (data, activations) or wrong."
+    "check",
+    cls=WrtCommand,
+    help="Say when a partial is meaningless (data, activations) or wrong.",
 )(check_command)
-app.command("sens", help="Sensitivity of the output to each input over data.")(
-    sens_command
+app.command(
+    "sens", cls=WrtCommand, help="Sensitivity of the output to each input over data."
+)(sens_command)
+app.command(
+    "report", cls=WrtCommand, help="One HTML or Markdown report: checks, sensitivities."
+)(report_command)
+app.command(
+    "train",
+    cls=WrtCommand,
+    help="Train a model on derivative terms from a TOML config.",
+)(train_command)
+app.command("demo", cls=WrtCommand, help="Run the seed problem end to end.")(
+    demo_command
 )
-app.command("report", help="One HTML or Markdown report: checks, sensitivities.")(
-    report_command
+app.command("bench", cls=WrtCommand, help="Benchmark the engines against their peers.")(
+    bench_command
 )
-app.command("train", help="Train a model on derivative terms from a TOML config.")(
-    train_command
-)
-app.command("demo", help="Run the seed problem end to end.")(demo_command)
-app.command("bench", help="Benchmark the engines against their peers.")(bench_command)
 
 
 def _version(value: bool) -> None:

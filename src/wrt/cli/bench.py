@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import reports_errors
 from wrt.errors import WrtError
 
@@ -22,6 +23,8 @@ def bench_command(
     write: Annotated[
         Path | None, typer.Option("--write", help="Write the markdown tables here.")
     ] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Time the engines against their peers, side by side in one run; print ratios."""
     script = Path(__file__).resolve().parents[3] / "bench" / "bench_engines.py"

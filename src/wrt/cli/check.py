@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from wrt.checks import check
+from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import EXIT_CHECK_FAILED, reports_errors
 from wrt.cli.options import (
     DType,
@@ -19,7 +20,9 @@ from wrt.cli.options import (
     ModelPath,
     ModuleClass,
     Outputs,
+    Renames,
     load_options,
+    renames,
 )
 from wrt.data import read_table
 from wrt.importers import load
@@ -35,25 +38,29 @@ TrainData = Annotated[
     ),
 ]
 
+CheckPoints = Annotated[
+    Path | None,
+    typer.Option("--points", help="Where to check (default: the --data rows)."),
+]
+CheckSpecs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--spec",
+        "-d",
+        metavar="SPEC",
+        help="A partial to check; repeat for more (default: every first partial).",
+    ),
+]
+
 
 @reports_errors
 def check_command(
     context: typer.Context,
     model: ModelPath,
     data: TrainData = None,
-    points: Annotated[
-        Path | None,
-        typer.Option("--points", help="Where to check (default: the --data rows)."),
-    ] = None,
-    spec: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--spec",
-            "-d",
-            metavar="SPEC",
-            help="A partial to check; repeat for more (default: every first partial).",
-        ),
-    ] = None,
+    points: CheckPoints = None,
+    spec: CheckSpecs = None,
+    rename: Renames = None,
     inputs: Inputs = None,
     outputs: Outputs = None,
     module: ModuleClass = None,
@@ -83,6 +90,8 @@ def check_command(
         bool,
         typer.Option("--json", help='Print {"findings": [...]} as JSON on stdout.'),
     ] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Say when a partial is meaningless (data, activations, round-off) or wrong.
 
@@ -92,9 +101,9 @@ def check_command(
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )
-    train = read_table(data) if data is not None else None
+    train = read_table(data, renames(rename)) if data is not None else None
     if points is not None:
-        where = read_table(points)
+        where = read_table(points, renames(rename))
     elif train is not None:
         where = train
     else:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import reports_errors
 from wrt.data import write_table
 from wrt.demo import (
@@ -50,6 +51,8 @@ def demo_command(
         int,
         typer.Option("--seed", min=0, max=2**63 - 1, help="Initialisation seed."),
     ] = 0,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Train the seed network on collinear and on grid data; compare its partials."""
     output_folder(out, option="--out", files=DEMO_FILES)

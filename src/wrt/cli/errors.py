@@ -20,11 +20,12 @@ Exit codes:
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import traceback
 import warnings
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 import torch
@@ -203,6 +204,56 @@ def _traceback_if(context: object) -> None:
         traceback.print_exc()
 
 
+def _names(match: re.Match[str]) -> str:
+    names = ",".join(n.strip(" '\"") for n in match[2].split(","))
+    return f"--{match[1]}puts {names}"
+
+
+#: Python arguments in messages, and the CLI options that say the same, applied in
+#: order. Arguments with no CLI option (the .npz loader's) are marked as Python-only
+#: advice instead.
+_CLI_WORDS: list[tuple[re.Pattern[str], Any]] = [
+    (re.compile(pattern), replacement)
+    for pattern, replacement in [
+        (r"\binputs=\[\.\.\.\]\s*/\s*--inputs", "--inputs NAMES"),
+        (r"\binputs=\[\.\.\.\]\s*/\s*outputs=\[\.\.\.\],\s*--inputs\s*/\s*--outputs",
+         "--inputs NAMES / --outputs NAMES"),
+        (r"\binputs=\[\.\.\.\]", "--inputs NAMES"),
+        (r"\boutputs=\[\.\.\.\]", "--outputs NAMES"),
+        (r"\b(in|out)puts=\[([^\]]*)\]( / --(in|out)puts [\w,]+)?", _names),
+        (r"\bengine='(\w+)'", r"--engine \1"),
+        (r"\bdtype='(\w+)'(\s*\(--dtype \w+\))?", r"--dtype \1"),
+        (r"\bchunk_size=(\d+)", r"--chunk-size \1"),
+        (r"\bwrt\.load\(path, module=MyNet\(\)\) in Python, or ", ""),
+        (r"\bwrt\.load\(path, module=MyNet\(\)\)", "--module package.module:MyNet"),
+        (r"\bmodule= must be", "--module must be"),
+        (r"\boutput=\.\.\.", "--output-name NAME"),
+        (r"\branges\[('[^']*')\]", r"--range \1"),
+        (r"\bvariances\[('[^']*')\]", r"--variance \1"),
+        (r"\bin ranges=", "in --range"),
+        (r"\bin variances=", "in --variance"),
+        (r"\bpass activations=\[\.\.\.\] to wrt\.load",
+         "in Python pass activations=[...] to wrt.load"),
+        (r"e\.g\. activations=", "e.g. (in the file, or in Python) activations="),
+        (r"Pass layout=", "In Python, pass layout="),
+        (r"\b(After )?rename=", r"\1--rename"),
+        (r"\bkeep=", "--keep"),
+    ]
+]  # fmt: skip
+
+
+def cli_words(text: str) -> str:
+    """``text`` with the Python arguments it names said as CLI options.
+
+    Messages are written once, for Python and the command line alike; on the
+    command line ``inputs=['x', 't']`` reads ``--inputs x,t``, ``engine='taylor'``
+    reads ``--engine taylor``, and so on (:data:`_CLI_WORDS`).
+    """
+    for pattern, replacement in _CLI_WORDS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def message(exc: WrtError) -> str:
     """The error's message in one line; a wrapped cause's own traceback cut out."""
     text = str(exc)
@@ -211,14 +262,14 @@ def message(exc: WrtError) -> str:
         kind, _, cut = one_line(cause).partition(": ")
         text = text.replace(f"{type(cause).__name__}: {cause}", f"{kind}: {cut}")
         text = text.replace(str(cause), cut)
-    return " ".join(text.split())
+    return cli_words(" ".join(text.split()))
 
 
 def hint(exc: WrtError) -> str:
     """The hint given where ``exc`` was raised, else the one of its class."""
     given = getattr(exc, "hint", None)
     if given:
-        return given
+        return cli_words(given)
     for kind, text in _HINTS:
         if isinstance(exc, kind):
             return text

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import Inputs, ModelPath, ModuleClass, Outputs, load_options
 from wrt.data import json_text
@@ -31,6 +32,8 @@ def inspect_command(
     outputs: Outputs = None,
     module: ModuleClass = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Print the format, layers, parameters, activations, layout and engines."""
     info = describe(load(model, inputs=inputs, outputs=outputs, **load_options(module)))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Annotated
 
+import numpy as np
+import pandas as pd
 import typer
 
 from wrt.engines.choose import ENGINE_NAMES
+from wrt.errors import DataError, DeprecatedOptionWarning
 
 ModelPath = Annotated[
     str,
@@ -18,27 +23,42 @@ ModelPath = Annotated[
 Engine = Annotated[
     str,
     typer.Option(
-        "--engine", "-e", help=f"Engine: {', '.join(ENGINE_NAMES)}.", show_default=True
+        "--engine",
+        "-e",
+        metavar="ENGINE",
+        help=f"Engine: {', '.join(ENGINE_NAMES)}.",
+        show_default=True,
     ),
 ]
 DType = Annotated[
     str | None,
-    typer.Option("--dtype", help="Compute in float32 or float64 (a converted copy)."),
+    typer.Option(
+        "--dtype",
+        metavar="DTYPE",
+        help="Compute in float32 or float64 (a converted copy).",
+    ),
 ]
 Inputs = Annotated[
     str | None,
     typer.Option(
-        "--inputs", help="Names of the model's input columns, comma-separated: x,t."
+        "--inputs",
+        metavar="NAMES",
+        help="Names of the model's input columns, comma-separated: x,t.",
     ),
 ]
 Outputs = Annotated[
     str | None,
-    typer.Option("--outputs", help="Names of the model's outputs, comma-separated."),
+    typer.Option(
+        "--outputs",
+        metavar="NAMES",
+        help="Names of the model's outputs, comma-separated.",
+    ),
 ]
 ModuleClass = Annotated[
     str | None,
     typer.Option(
         "--module",
+        metavar="PKG.MODULE:CLASS",
         help="For state_dict files: the module to load the weights into, as "
         "package.module:Class (importable, built without arguments).",
     ),
@@ -48,3 +68,171 @@ ModuleClass = Annotated[
 def load_options(module: str | None) -> dict[str, str]:
     """Format options for :func:`wrt.load` from the shared CLI options."""
     return {"module": module} if module else {}
+
+
+Ranges = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--range",
+        metavar="NAME=LOW:HIGH",
+        help="An input uniform on [LOW, HIGH] (gives its Sobol' bound); repeat.",
+    ),
+]
+Variances = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--variance",
+        metavar="NAME=V",
+        help="An input normally distributed with variance V (gives its Sobol' "
+        "bound); repeat.",
+    ),
+]
+Distribution = Annotated[
+    str | None,
+    typer.Option(
+        "--distribution",
+        metavar="uniform|normal",
+        help="The distribution of the inputs without --range or --variance: "
+        "uniform over the data's range (min to max) or normal with the data's "
+        "variance (gives every input's Sobol' bound).",
+    ),
+]
+OutputName = Annotated[
+    str | None,
+    typer.Option(
+        "--output-name",
+        metavar="NAME",
+        help="Which output (multi-output models), by its name.",
+    ),
+]
+OldOutputName = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        hidden=True,
+        help="Deprecated: --output-name.",
+    ),
+]
+
+
+def output_name(name: str | None, old: str | None) -> str | None:
+    """The output picked by ``--output-name`` (or the deprecated ``--output``).
+
+    Raises:
+        DataError: both given, with different names.
+    """
+    if old is None:
+        return name
+    warnings.warn(
+        f"--output {old} picks an output under its old name; write --output-name "
+        f"{old} (-o/--output is the output file everywhere else).",
+        DeprecatedOptionWarning,
+        stacklevel=2,
+    )
+    if name is not None and name != old:
+        raise DataError(
+            f"--output-name {name} and --output {old} pick different outputs; give "
+            "--output-name only."
+        )
+    return old
+
+
+def distribution(
+    table: pd.DataFrame,
+    inputs: Sequence[str],
+    ranges: list[str] | None,
+    variances: list[str] | None,
+    kind: str | None,
+) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
+    """The ``ranges=`` and ``variances=`` of :func:`wrt.sensitivity` from the options.
+
+    Args:
+        table: the data (for ``--distribution``: each input's range or variance).
+        inputs: the model's input names.
+        ranges: ``--range NAME=LOW:HIGH`` values.
+        variances: ``--variance NAME=V`` values.
+        kind: ``--distribution``: None, ``"uniform"`` or ``"normal"``.
+
+    Raises:
+        DataError: a value not written as the option says, an unknown kind.
+    """
+    low_high = {
+        name: _pair(name, text, item)
+        for item in ranges or []
+        for name, text in [_split(item, "--range", "NAME=LOW:HIGH, e.g. x1=0:1")]
+    }
+    spread = {
+        name: _float(text, f"--variance {item!r}: V")
+        for item in variances or []
+        for name, text in [_split(item, "--variance", "NAME=V, e.g. x1=0.25")]
+    }
+    if kind is None:
+        return low_high, spread
+    kind = kind.strip().lower()
+    if kind not in ("uniform", "normal"):
+        raise DataError(
+            f"--distribution {kind!r}: give uniform (over the data's range) or "
+            "normal (with the data's variance)."
+        )
+    for name in inputs:
+        if name in low_high or name in spread or name not in table:
+            continue
+        column = np.asarray(pd.to_numeric(table[name], errors="coerce"), float)
+        if kind == "uniform":
+            low_high[name] = (float(column.min()), float(column.max()))
+        else:
+            spread[name] = float(column.var(ddof=1))
+    return low_high, spread
+
+
+def _split(item: str, option: str, form: str) -> tuple[str, str]:
+    name, equals, value = item.partition("=")
+    if not equals or not name.strip():
+        raise DataError(f"{option} {item!r}: write {form}.")
+    return name.strip(), value
+
+
+def _pair(name: str, text: str, item: str) -> tuple[float, float]:
+    low, colon, high = text.partition(":")
+    if not colon:
+        raise DataError(f"--range {item!r}: write NAME=LOW:HIGH, e.g. {name}=0:1.")
+    where = f"--range {item!r}"
+    return _float(low, f"{where}: LOW"), _float(high, f"{where}: HIGH")
+
+
+def _float(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise DataError(f"{what} is {text.strip()!r}, not a number.") from None
+
+
+Renames = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--rename",
+        metavar="'OLD=NEW'",
+        help="Read the column OLD of the points as NEW, for headers that are not "
+        "names (quoted: --rename 'x 1=x1'); repeat.",
+    ),
+]
+
+
+def renames(items: list[str] | None) -> dict[str, str]:
+    """``--rename 'OLD=NEW'`` values as a mapping old -> new.
+
+    Raises:
+        DataError: a value without ``=``, or a column renamed twice.
+    """
+    out: dict[str, str] = {}
+    for item in items or []:
+        old, equals, new = item.rpartition("=")
+        if not equals or not old or not new.strip():
+            raise DataError(
+                f"--rename {item!r}: write OLD=NEW, the column's name in the file "
+                "then the name to read it as, e.g. --rename 'x 1=x1'."
+            )
+        if old in out:
+            raise DataError(f"--rename gives the column {old!r} two new names.")
+        out[old] = new.strip()
+    return out

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
+from wrt.cli.command import Quiet, Verbose, note, verbosity
 from wrt.cli.errors import reports_errors
 from wrt.cli.interrupt import interrupted
 from wrt.cli.options import (
@@ -30,12 +19,16 @@ from wrt.cli.options import (
     ModelPath,
     ModuleClass,
     Outputs,
+    Renames,
     load_options,
+    renames,
 )
+from wrt.cli.progress import progress
 from wrt.data import (
     TABLE_SUFFIXES,
     as_points,
     frame_to_json,
+    kept_columns,
     read_table,
     with_missing,
     write_table,
@@ -99,6 +92,16 @@ def partials_command(
             "--json", help="Print JSON on stdout: a list of values per column."
         ),
     ] = False,
+    rename: Renames = None,
+    keep: Annotated[
+        str | None,
+        typer.Option(
+            "--keep",
+            metavar="COL,...|all",
+            help="Copy these columns of POINTS (ids, labels) into the output after "
+            "the inputs, row for row; 'all': every column that is not an input.",
+        ),
+    ] = None,
     chunk_size: Annotated[
         int,
         typer.Option("--chunk-size", help="Points per batch; bounds memory.", min=1),
@@ -138,6 +141,8 @@ def partials_command(
             "row's index in POINTS, int64) that keeps the order.",
         ),
     ] = "row",
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Compute partial derivatives at every row of POINTS.
 
@@ -184,6 +189,18 @@ def partials_command(
         )
     specs = list(dict.fromkeys(specs))
     if ray or ray_address:
+        if rename:
+            raise DataError(
+                "--rename is not available with --ray yet.",
+                hint="Drop --rename (rename the columns in the file), or drop --ray.",
+            )
+        if keep:
+            raise DataError(
+                "--keep is not available with --ray yet: the workers write the "
+                "inputs and the partials only.",
+                hint="Drop --keep (join the columns afterwards on the row order), "
+                "or drop --ray.",
+            )
         if resume:
             raise ResumeError(
                 "--resume continues a local streamed run; a --ray run starts afresh. "
@@ -211,12 +228,21 @@ def partials_command(
                 },
             },
             row_id,
+            verbose=verbosity(context) > 0,
         )
         return
     if output is not None and _streamable(points, output):
+        columns = source_columns(points, loaded.inputs, renames(rename))
+        kept = _kept(context, columns, loaded.inputs, keep, specs)
         total = count_rows(points)
         try:
-            with _progress(total, chunk_size) as advance:
+            with progress(
+                context,
+                "partials",
+                total,
+                "points",
+                worth_a_bar=total is None or total > chunk_size,
+            ) as tracker:
                 partials_stream(
                     loaded,
                     points,
@@ -226,9 +252,12 @@ def partials_command(
                     engine=engine,
                     resume=resume,
                     overwrite=overwrite,
-                    on_chunk=advance,
+                    on_chunk=tracker.advance,
                     names=CLI_NAMES,
+                    keep=kept,
+                    rename=renames(rename),
                 )
+            _say_left_out(context, columns, loaded.inputs, keep)
         except KeyboardInterrupt:
             interrupted(context, output)
         return
@@ -237,17 +266,31 @@ def partials_command(
             "--resume needs -o with a .parquet or .csv file, from one (JSON is "
             "written whole, not streamed)."
         )
-    table = read_table(points)
+    table = read_table(points, renames(rename))
     x = as_points(table, loaded.inputs, dtype=loaded.dtype)
+    kept = _kept(context, list(table.columns), loaded.inputs, keep, specs)
     try:
-        with _progress(x.shape[0], chunk_size) as advance:
+        with progress(
+            context, "partials", x.shape[0], "points",
+            worth_a_bar=x.shape[0] > chunk_size,
+        ) as tracker:  # fmt: skip
             result = partials(
-                loaded, x, specs, engine=engine, chunk_size=chunk_size, on_chunk=advance
+                loaded,
+                x,
+                specs,
+                engine=engine,
+                chunk_size=chunk_size,
+                on_chunk=tracker.advance,
             )
     except KeyboardInterrupt:
         interrupted(context, None)
     frame = pd.concat(
-        [table[list(loaded.inputs)].reset_index(drop=True), result.to_frame()], axis=1
+        [
+            table[list(loaded.inputs)].reset_index(drop=True),
+            table[kept].reset_index(drop=True),
+            result.to_frame(),
+        ],
+        axis=1,
     )
     if output is not None:
         atomic_write(output, lambda temporary: write_table(frame, temporary))
@@ -255,9 +298,49 @@ def partials_command(
         sys.stdout.write(frame_to_json(frame) + "\n")
     else:
         with_missing(frame).to_csv(sys.stdout, index=False)
+    _say_left_out(context, list(table.columns), loaded.inputs, keep)
 
 
-def _on_ray(model, points, specs, output, address, options, row_id):
+def _kept(
+    context: typer.Context,
+    columns: list[str],
+    inputs: tuple[str, ...],
+    keep: str | None,
+    specs: list[str],
+) -> list[str]:
+    """The --keep columns (none without --keep)."""
+    kept = kept_columns(columns, inputs, keep, option="--keep")
+    clash = [name for name in kept if name in specs]
+    if clash:
+        raise DataError(
+            f"--keep copies the column {clash[0]!r}, and -d computes a column of "
+            "that name; the output cannot hold both.",
+            hint="Rename the column in the points, or leave it out of --keep.",
+        )
+    return kept
+
+
+def _say_left_out(
+    context: typer.Context,
+    columns: list[str],
+    inputs: tuple[str, ...],
+    keep: str | None,
+) -> None:
+    """Without --keep, a note names the columns of the points not copied."""
+    left = [str(c) for c in columns if str(c) not in inputs]
+    if keep is not None or not left:
+        return
+    one = len(left) == 1
+    example = ",".join(left) if len(left) < 4 else "all"
+    note(
+        context,
+        f"{'the column' if one else 'the columns'} "
+        f"{', '.join(repr(c) for c in left)} of the points {'is' if one else 'are'} "
+        f"not copied into the output; --keep {example} copies them.",
+    )
+
+
+def _on_ray(model, points, specs, output, address, options, row_id, verbose=False):
     """The same job on Ray Data: a file equal to a local run's, or a folder."""
     from wrt import distributed  # Ray is optional: imported only here
 
@@ -270,7 +353,7 @@ def _on_ray(model, points, specs, output, address, options, row_id):
         )
     distributed.write_partials(
         model, points, specs, output, address=address,
-        row_id=row_id if folder else None, **options,
+        row_id=row_id if folder else None, verbose=verbose, **options,
     )  # fmt: skip
 
 
@@ -293,35 +376,3 @@ def _empty_folder(output: Path, points: Path, model: Path | str) -> None:
 def _streamable(points: Path, output: Path) -> bool:
     suffixes = (points.suffix.lower(), output.suffix.lower())
     return all(s in STREAM_SUFFIXES for s in suffixes)
-
-
-class _Speed(ProgressColumn):
-    """Points per second so far."""
-
-    def render(self, task) -> Text:
-        speed = task.speed
-        return Text(f"{speed:,.0f} points/s" if speed else "")
-
-
-@contextmanager
-def _progress(total: int | None, chunk_size: int) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr for runs of several chunks, if it is a terminal.
-
-    Yields:
-        ``advance(n)``, to call with the number of points done.
-    """
-    console = Console(stderr=True)
-    bar = Progress(
-        TextColumn("partials"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("points"),
-        _Speed(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=(total is not None and total <= chunk_size) or not console.is_terminal,
-    )
-    task = bar.add_task("partials", total=total)
-    with bar:
-        yield lambda n: bar.advance(task, n)

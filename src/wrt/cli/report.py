@@ -7,15 +7,23 @@ from typing import Annotated
 
 import typer
 
-from wrt.cli.check import TrainData
+from wrt.cli.check import CheckPoints, CheckSpecs, TrainData
+from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import (
+    Distribution,
+    DType,
     Engine,
     Inputs,
     ModelPath,
     ModuleClass,
     Outputs,
+    Ranges,
+    Renames,
+    Variances,
+    distribution,
     load_options,
+    renames,
 )
 from wrt.data import read_table
 from wrt.errors import DataError
@@ -29,34 +37,51 @@ def report_command(
     context: typer.Context,
     model: ModelPath,
     data: TrainData = None,
+    points: CheckPoints = None,
+    spec: CheckSpecs = None,
+    ranges: Ranges = None,
+    variances: Variances = None,
+    kind: Distribution = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="The report file.")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The report file (default: report.html).",
+        ),
     ] = None,
     format: Annotated[
-        str, typer.Option("--format", help="html (one file) or md (plus PNGs).")
-    ] = "html",
+        str | None,
+        typer.Option(
+            "--format",
+            help="html (one file) or md (plus PNGs); default: from the -o suffix.",
+        ),
+    ] = None,
+    rename: Renames = None,
     inputs: Inputs = None,
     outputs: Outputs = None,
     module: ModuleClass = None,
     engine: Engine = "auto",
+    dtype: DType = None,
     overwrite: Annotated[
         bool,
         typer.Option(
             "--overwrite", help="Replace an existing -o file that is not a report."
         ),
     ] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Write a report: model, check findings, sensitivity tables and figures.
+
+    Takes what check and sens take: --data, --points and -d say where and what to
+    check; --range, --variance and --distribution give the Sobol' bounds.
 
     An earlier wrt report at -o is replaced (a build replaces its products); any
     other existing file is kept unless --overwrite is given, and the suffix must
     fit --format (.html or .htm; .md or .markdown).
     """
-    if format not in FORMATS:
-        raise DataError(
-            f"Unknown report format {format!r}; use html or md.",
-            hint="--format html writes one file; --format md a page and its PNGs.",
-        )
+    format = _format(format, output)
     if data is None:
         raise typer.BadParameter(
             "give --data TRAIN: the inputs the model was trained on."
@@ -69,14 +94,54 @@ def report_command(
         suffixes=_SUFFIXES[format],
         overwrite=overwrite or _earlier_report(target),
     )
-    loaded = load(model, inputs=inputs, outputs=outputs, **load_options(module))
-    report = build_report(loaded, read_table(data), engine=engine)
+    loaded = load(
+        model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
+    )
+    table = read_table(data, renames(rename))
+    low_high, spread = distribution(table, loaded.inputs, ranges, variances, kind)
+    report = build_report(
+        loaded,
+        table,
+        points=read_table(points, renames(rename)) if points is not None else None,
+        specs=spec,
+        engine=engine,
+        ranges=low_high,
+        variances=spread,
+    )
     report.write(path, format)
     typer.echo(f"wrote {path}")
 
 
 #: The suffixes each --format may write.
 _SUFFIXES = {"html": (".html", ".htm"), "md": (".md", ".markdown")}
+
+
+def _format(given: str | None, output: Path | None) -> str:
+    """The report's format: --format, else the one of the -o suffix, else html.
+
+    Raises:
+        DataError: an unknown format, or one the -o suffix does not fit.
+    """
+    by_suffix = next(
+        (f for f, s in _SUFFIXES.items() if output and output.suffix.lower() in s),
+        None,
+    )
+    if given is None:
+        return by_suffix or "html"
+    format = given.strip().lower()
+    if format not in FORMATS:
+        raise DataError(
+            f"Unknown report format {given!r}; use html or md.",
+            hint="--format html writes one file; --format md a page and its PNGs.",
+        )
+    if output is not None and by_suffix != format:
+        raise DataError(
+            f"--format {format} does not fit -o {output}: a {format} report is "
+            f"written to a {' or '.join(_SUFFIXES[format])} file.",
+            hint=f"Give -o with one of {', '.join(_SUFFIXES[format])}, or drop "
+            "--format (it follows the -o suffix).",
+        )
+    return format
 
 
 def _earlier_report(path: Path) -> bool:

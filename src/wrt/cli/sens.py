@@ -9,25 +9,36 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from wrt import plots
+from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import (
+    Distribution,
     DType,
     Engine,
     Inputs,
     ModelPath,
     ModuleClass,
+    OldOutputName,
+    OutputName,
     Outputs,
+    Ranges,
+    Renames,
+    Variances,
+    distribution,
     load_options,
+    renames,
 )
+from wrt.cli.options import output_name as pick_output
 from wrt.data import json_text, read_table
-from wrt.errors import DataError, NonFiniteWarning, SpecError
+from wrt.errors import NonFiniteWarning, SpecError
 from wrt.importers import load
 from wrt.nonfinite import find_gap
 from wrt.outputs import output_folder
-from wrt.sensitivity import sensitivity
+from wrt.sensitivity import Sensitivity, sensitivity
 
 FIGURES = [
     f"{name}.png"
@@ -43,32 +54,35 @@ def sens_command(
         Path,
         typer.Option("--data", help="Points sampling the inputs: CSV, Parquet, JSON."),
     ],
-    output: Annotated[
-        str | None, typer.Option("--output", help="Which output (multi-output models).")
-    ] = None,
+    output_name: OutputName = None,
     order: Annotated[
         int,
         typer.Option("--order", help="2 adds second-order interactions.", min=1, max=2),
     ] = 1,
-    ranges: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--range",
-            metavar="NAME=LOW:HIGH",
-            help="An input uniform on [LOW, HIGH] (gives the Sobol' bound); repeat.",
-        ),
-    ] = None,
+    ranges: Ranges = None,
+    variances: Variances = None,
+    kind: Distribution = None,
     plots_dir: Annotated[
         Path | None, typer.Option("--plots", help="Write the figures (PNG) here.")
     ] = None,
+    rename: Renames = None,
     inputs: Inputs = None,
     outputs: Outputs = None,
     module: ModuleClass = None,
     engine: Engine = "auto",
     dtype: DType = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    old_output: OldOutputName = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
-    """Mean, std, rms and DGSM of each partial over the data (NeuralSens' measures)."""
+    """Mean, std, rms and DGSM of each partial over the data (NeuralSens' measures).
+
+    With --range, --variance or --distribution, an upper bound on each input's
+    total Sobol' index (DGSM times the Poincare constant over the variance:
+    Sobol' and Kucherenko); --order 2 adds the mean |second partial| of each pair.
+    """
+    output = pick_output(output_name, old_output)
     if plots_dir is not None:
         output_folder(plots_dir, option="--plots", inputs=[model, data], files=FIGURES)
     loaded = load(
@@ -77,15 +91,18 @@ def sens_command(
     if output is None and len(loaded.outputs) > 1:
         raise SpecError(
             f"The model has {len(loaded.outputs)} outputs "
-            f"({', '.join(loaded.outputs)}); say which one with --output NAME.",
-            hint=f"e.g. --output {loaded.outputs[0]}",
+            f"({', '.join(loaded.outputs)}); say which one with --output-name NAME.",
+            hint=f"e.g. --output-name {loaded.outputs[0]}",
         )
+    table = read_table(data, renames(rename))
+    low_high, spread = distribution(table, loaded.inputs, ranges, variances, kind)
     result = sensitivity(
         loaded,
-        read_table(data),
+        table,
         order=order,
         output=output,
-        ranges=_ranges(ranges or []),
+        ranges=low_high,
+        variances=spread,
         engine=engine,
     )
     gap = find_gap(
@@ -112,6 +129,15 @@ def sens_command(
     if as_json:
         typer.echo(json_text(result.to_dict(), indent=2))
         return
+    show(result)
+
+
+def show(result: Sensitivity) -> None:
+    """The measures as terminal tables: one row per input, then the interactions.
+
+    A Sobol' bound above 1 is marked and explained (a total index is at most 1).
+    """
+    console = Console()
     table = Table(
         "input",
         "mean",
@@ -124,22 +150,27 @@ def sens_command(
     bounds = result.table["sobol_total_bound"].to_numpy(dtype=float)
     for (name, row), bound in zip(result.table.iterrows(), bounds, strict=True):
         table.add_row(
-            str(name),
+            escape(str(name)),
             *(f"{row[c]:.4g}" for c in ("mean", "std", "rms", "dgsm")),
-            "" if math.isnan(bound) else f"{bound:.3g}",
+            "" if math.isnan(bound) else f"{bound:.3g}" + (" *" if bound > 1 else ""),
         )
-    Console().print(table)
-
-
-def _ranges(items: list[str]) -> dict[str, tuple[float, float]]:
-    out = {}
-    for item in items:
-        name, _, bounds = item.partition("=")
-        low, _, high = bounds.partition(":")
-        try:
-            out[name.strip()] = (float(low), float(high))
-        except ValueError:
-            raise DataError(
-                f"--range {item!r}: write NAME=LOW:HIGH, e.g. x1=0:1."
-            ) from None
-    return out
+    console.print(table)
+    above = [str(n) for n, b in zip(result.table.index, bounds, strict=True) if b > 1]
+    if above:
+        console.print(
+            f"* {escape(', '.join(above))}: a bound above 1 says nothing (a total "
+            "Sobol' index is at most 1); the DGSM bound is loose there, e.g. a "
+            "distribution wider than the data or an output far from linear in that "
+            "input.",
+            highlight=False,
+        )
+    if result.interactions is not None:
+        console.print(
+            f"interactions of {escape(result.output)}: the mean |second partial| "
+            "of each pair of inputs",
+            highlight=False,
+        )
+        pairs = Table("input", *(escape(str(c)) for c in result.interactions.columns))
+        for name, row in result.interactions.iterrows():
+            pairs.add_row(escape(str(name)), *(f"{v:.4g}" for v in row))
+        console.print(pairs)

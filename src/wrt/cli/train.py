@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import EXIT_BAD_INPUT, reports_errors
+from wrt.cli.progress import progress
 from wrt.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from wrt.outputs import output_folder
 from wrt.training.config import TrainConfig
@@ -49,6 +49,8 @@ def train_command(
             min=1,
         ),
     ] = 1,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Train the model of CONFIG: model.pt2, state_dict.pt, history.csv, loss.png.
 
@@ -57,7 +59,7 @@ def train_command(
     --resume command and exits 130.
     """
     try:
-        _train(config, resume, overwrite, nproc)
+        _train(context, config, resume, overwrite, nproc)
     except ConfigError as exc:
         first, *rest = str(exc).split("\n")
         print(f"wrt: error: {' '.join(first.split())}", file=sys.stderr)
@@ -90,7 +92,9 @@ def train_command(
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-def _train(config: Path, resume: bool, overwrite: bool, nproc: int) -> None:
+def _train(
+    context: typer.Context, config: Path, resume: bool, overwrite: bool, nproc: int
+) -> None:
     parsed = TrainConfig.read(config)
     output_folder(parsed.folder, option="[output] folder", inputs=[config])
     if nproc > 1:
@@ -101,26 +105,14 @@ def _train(config: Path, resume: bool, overwrite: bool, nproc: int) -> None:
         typer.echo(f"trained in {nproc} processes; outputs in {parsed.folder}")
         return
     init_from_environment()  # under torchrun: join its process group
-    console = Console(stderr=True)
     total = parsed.train.get("steps", 1000)
     if parsed.train.get("optimizer", "adam").strip().lower() == "adam+lbfgs":
         total += parsed.train.get("lbfgs_steps", total // 2)
-    bar = Progress(
-        TextColumn("training"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-        disable=not console.is_terminal,
-    )
-    with bar:
-        task = bar.add_task("", total=total)
+    with progress(context, "train", total, "steps") as tracker:
 
         def on_step(step: int, loss: float, losses: list[float]) -> None:
             terms = " ".join(f"{v:.2e}" for v in losses)
-            bar.update(
-                task, completed=step + 1, description=f"loss {loss:.3e} [{terms}]"
-            )
+            tracker.update(step + 1, f"loss {loss:.3e} [{terms}]")
 
         _, history = run(parsed, resume=resume, overwrite=overwrite, on_step=on_step)
     final = history.final

@@ -38,8 +38,9 @@ FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 CONSTANTS = {"pi": math.pi}
 _NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SPEC_CHARS = re.compile(r"[A-Za-z0-9_^/]*")
+_NAME = re.compile(r"[^\W\d]\w*")
+_LOOKS_LIKE_SPEC = re.compile(r"d\^?\d*[^\W\d]\w*/d")
+_SPEC_CHARS = re.compile(r"[\w^/]*")
 
 
 @dataclass(frozen=True)
@@ -262,20 +263,37 @@ def _spec_at(
         return None
     run = _SPEC_CHARS.match(text, i)
     end = run.end() if run else i
+    first: SpecError | None = None
     for stop in range(end, i + 3, -1):
         candidate = text[i:stop]
         if "/d" not in candidate or candidate.endswith(("/", "^")):
             continue
+        if stop < len(text) and (text[stop - 1] + text[stop]).isidentifier():
+            continue  # would cut a name in two: du/dxx is not du/dx then x
         try:
             return parse_spec(candidate, inputs, outputs), stop
-        except SpecError:
-            continue
+        except SpecError as exc:
+            first = first or exc  # the longest reading's complaint
+    if first is not None and _LOOKS_LIKE_SPEC.match(text, i):
+        # a spec that is wrong (unknown name, order): its own error, pointed at
+        # the name it blames, not "unknown name 'du'"
+        message = " ".join(str(first).split())
+        blamed = re.search(r"(?:input|output) '([^']+)'", message)
+        column = i
+        if blamed is not None:
+            name = blamed.group(1)
+            for where in re.finditer(re.escape(name), text[i:end]):
+                column = i + where.start()
+                if text[i:column].count("/") == ("input" in blamed.group(0)):
+                    break
+        raise ExpressionError(_pointed(text, column, message))
     return None
 
 
 def _pointed(source: str, column: int, what: str) -> str:
     return (
-        f"In the expression, column {column + 1}: {what}.\n"
+        f"In the expression, column {column + 1}: {what.rstrip('.')}"
+        f"{'' if what.endswith('?') else '.'}\n"
         f"  {source}\n  {' ' * column}^"
     )
 

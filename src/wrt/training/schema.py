@@ -27,7 +27,7 @@ from wrt.training.samplers import METHODS
 OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs", "pso", "cma")
 DTYPES = ("float32", "float64")
 KINDS = ("residual", "objective", "match", "rows")
-_NAME = re.compile(r"^[A-Za-z_]\w*$")
+_NAME = re.compile(r"^[^\W\d]\w*$")
 
 Rule = Callable[[Any], str | None]  # None when valid, else what is valid
 

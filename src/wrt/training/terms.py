@@ -361,7 +361,7 @@ def rows(
     return terms
 
 
-_SPEC_OUTPUT = re.compile(r"^d\d*([A-Za-z_]\w*?)/d")
+_SPEC_OUTPUT = re.compile(r"^d\d*([^\W\d]\w*?)/d")
 
 
 def _label_columns(frame: pd.DataFrame) -> list[str]:
