@@ -7,6 +7,7 @@ from wrt.engines.autograd import AutogradEngine
 from wrt.engines.finite_diff import FiniteDiffEngine
 from wrt.engines.taylor.engine import HutchinsonEstimate, TaylorEngine
 from wrt.errors import (
+    CompileWarning,
     ConfigError,
     DataError,
     EngineError,
@@ -51,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AutogradEngine",
     "CheckReport",
+    "CompileWarning",
     "FiniteDiffEngine",
     "Finding",
     "HutchinsonEstimate",

@@ -195,6 +195,10 @@ class FallbackWarning(WrtWarning):
     """A cheaper engine could not handle the model and a slower one was used."""
 
 
+class CompileWarning(WrtWarning):
+    """Compiling failed (the cause is named); the work ran eagerly, same results."""
+
+
 class PrecisionWarning(WrtWarning):
     """A result may be dominated by round-off (float32, high order)."""
 
