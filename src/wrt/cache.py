@@ -16,7 +16,8 @@ on every call. Each store is bounded. What it keeps:
   shape without the batch size, dtype, device, parameters and algebra (at most
   :data:`MAX_PROGRAMS`), and ``sightings``: the eager work seen per such key,
   which the ``compile="auto"`` rule weighs; both go with the flat graphs when a
-  parameter or buffer changes;
+  parameter or buffer changes; ``compile_seconds`` adds up the time spent
+  compiling (the CLI reports it);
 - ``fused_norms``: the fused normalisations the model runs (see
   :mod:`wrt.engines.exact_norms`);
 - converted copies (``Model.converted(dtype)``): one per dtype, refreshed from the
@@ -53,6 +54,8 @@ class Cache:
         self.flats: dict[Any, Any] = {}
         self.programs: dict[Any, Any] = {}
         self.sightings: dict[Any, Any] = {}
+        #: seconds spent compiling this model's programs (all calls, all engines)
+        self.compile_seconds = 0.0
         self.fused_norms: list[str] | None = None
         self._copies: dict[torch.dtype, _Copy] = {}
         self._versions: tuple[int, ...] | None = None

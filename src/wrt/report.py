@@ -23,6 +23,7 @@ from wrt.checks import CheckReport, check
 from wrt.data import PointsLike
 from wrt.derivatives import ModelLike, as_model
 from wrt.describe import describe
+from wrt.engines.compiling import CompileOption
 from wrt.errors import DataError
 from wrt.sensitivity import Sensitivity, sensitivity
 
@@ -123,6 +124,7 @@ def build_report(
     specs: Sequence[str] | None = None,
     order: int = 2,
     engine: str = "auto",
+    compile: CompileOption = "auto",
     title: str | None = None,
     notes: Sequence[str] = (),
 ) -> Report:
@@ -135,12 +137,18 @@ def build_report(
         specs: the partials to check (default: every first partial).
         order: 2 adds second-order interactions to the sensitivities.
         engine: the engine computing the partials.
+        compile: see :func:`wrt.partials`.
         title: the report's title.
         notes: paragraphs shown under the title.
     """
     model = as_model(model)
     findings = check(
-        model, data if points is None else points, data=data, specs=specs, engine=engine
+        model,
+        data if points is None else points,
+        data=data,
+        specs=specs,
+        engine=engine,
+        compile=compile,
     )
     sensitivities = [
         sensitivity(
@@ -149,6 +157,7 @@ def build_report(
             order=order,
             output=out,
             engine=engine,
+            compile=compile,
         )
         for out in model.outputs
     ]

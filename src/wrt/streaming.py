@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from wrt.data import as_points, with_missing
 from wrt.derivatives import ModelLike, as_model, partials
+from wrt.engines.compiling import CompileOption
 from wrt.errors import DataError, ResumeError, WrtError
 from wrt.manifest import check_manifest, model_hash, write_manifest
 from wrt.model import DTypeLike
@@ -89,6 +90,7 @@ def partials_stream(
     overwrite: bool = True,
     on_chunk: Callable[[int], None] | None = None,
     names: OptionNames = OptionNames(),
+    compile: CompileOption = "auto",
 ) -> StreamSummary:
     """Compute ``specs`` at every row of ``source``; write them to ``sink`` in order.
 
@@ -112,6 +114,8 @@ def partials_stream(
         on_chunk: called with the rows of each finished chunk (progress).
         names: how messages name the options (``wrt partials`` passes
             :data:`CLI_NAMES`).
+        compile: see :func:`wrt.partials`; with ``"auto"`` the chunks of one
+            shape compile once their work repays it.
 
     Returns:
         A :class:`StreamSummary`.
@@ -192,6 +196,7 @@ def partials_stream(
                 first_row=first_row,
                 engine=engine,
                 chunk_size=compute_chunk,
+                compile=compile,
             )
             out = pd.concat(
                 [_inputs_as_floats(frame, model.inputs), result.to_frame()],

@@ -24,12 +24,15 @@ from rich.text import Text
 from wrt.cli.errors import reports_errors
 from wrt.cli.interrupt import interrupted
 from wrt.cli.options import (
+    Compile,
+    CompileChoice,
     DType,
     Engine,
     Inputs,
     ModelPath,
     ModuleClass,
     Outputs,
+    compile_note,
     load_options,
 )
 from wrt.data import (
@@ -83,6 +86,7 @@ def partials_command(
     outputs: Outputs = None,
     module: ModuleClass = None,
     engine: Engine = "auto",
+    compile: Compile = CompileChoice.auto,
     dtype: DType = None,
     output: Annotated[
         Path | None,
@@ -197,7 +201,7 @@ def partials_command(
     if output is not None and _streamable(points, output):
         total = count_rows(points)
         try:
-            with _progress(total, chunk_size) as advance:
+            with _progress(total, chunk_size) as advance, compile_note(loaded):
                 partials_stream(
                     loaded,
                     points,
@@ -209,6 +213,7 @@ def partials_command(
                     overwrite=overwrite,
                     on_chunk=advance,
                     names=CLI_NAMES,
+                    compile=compile.value,
                 )
         except KeyboardInterrupt:
             interrupted(context, output)
@@ -221,9 +226,15 @@ def partials_command(
     table = read_table(points)
     x = as_points(table, loaded.inputs, dtype=loaded.dtype)
     try:
-        with _progress(x.shape[0], chunk_size) as advance:
+        with _progress(x.shape[0], chunk_size) as advance, compile_note(loaded):
             result = partials(
-                loaded, x, specs, engine=engine, chunk_size=chunk_size, on_chunk=advance
+                loaded,
+                x,
+                specs,
+                engine=engine,
+                chunk_size=chunk_size,
+                on_chunk=advance,
+                compile=compile.value,
             )
     except KeyboardInterrupt:
         interrupted(context, None)

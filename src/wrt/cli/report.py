@@ -10,11 +10,14 @@ import typer
 from wrt.cli.check import TrainData
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import (
+    Compile,
+    CompileChoice,
     Engine,
     Inputs,
     ModelPath,
     ModuleClass,
     Outputs,
+    compile_note,
     load_options,
 )
 from wrt.data import read_table
@@ -39,6 +42,7 @@ def report_command(
     outputs: Outputs = None,
     module: ModuleClass = None,
     engine: Engine = "auto",
+    compile: Compile = CompileChoice.auto,
     overwrite: Annotated[
         bool,
         typer.Option(
@@ -70,7 +74,10 @@ def report_command(
         overwrite=overwrite or _earlier_report(target),
     )
     loaded = load(model, inputs=inputs, outputs=outputs, **load_options(module))
-    report = build_report(loaded, read_table(data), engine=engine)
+    with compile_note(loaded):
+        report = build_report(
+            loaded, read_table(data), engine=engine, compile=compile.value
+        )
     report.write(path, format)
     typer.echo(f"wrote {path}")
 

@@ -14,12 +14,15 @@ from rich.table import Table
 from wrt import plots
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import (
+    Compile,
+    CompileChoice,
     DType,
     Engine,
     Inputs,
     ModelPath,
     ModuleClass,
     Outputs,
+    compile_note,
     load_options,
 )
 from wrt.data import json_text, read_table
@@ -65,6 +68,7 @@ def sens_command(
     outputs: Outputs = None,
     module: ModuleClass = None,
     engine: Engine = "auto",
+    compile: Compile = CompileChoice.auto,
     dtype: DType = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -80,14 +84,16 @@ def sens_command(
             f"({', '.join(loaded.outputs)}); say which one with --output NAME.",
             hint=f"e.g. --output {loaded.outputs[0]}",
         )
-    result = sensitivity(
-        loaded,
-        read_table(data),
-        order=order,
-        output=output,
-        ranges=_ranges(ranges or []),
-        engine=engine,
-    )
+    with compile_note(loaded):
+        result = sensitivity(
+            loaded,
+            read_table(data),
+            order=order,
+            output=output,
+            ranges=_ranges(ranges or []),
+            engine=engine,
+            compile=compile.value,
+        )
     gap = find_gap(
         f"d{result.output}/dx", result.gradients, result.points, result.inputs
     )

@@ -37,9 +37,9 @@ the padding.
 The disk cache: inductor's FX graph cache and AOTAutograd's cache are switched on
 while wrt compiles, under :func:`cache_dir` (``$WRT_CACHE_DIR``, else the
 platform's user cache folder), so a second process loads the compiled kernels
-instead of building them again. ``TORCHINDUCTOR_CACHE_DIR`` set by the user (to anything but
-inductor's default, which inductor itself writes into the environment) wins; the
-variable is restored after each compile.
+instead of building them again. ``TORCHINDUCTOR_CACHE_DIR`` set by the user (to
+anything but inductor's default, which inductor itself writes into the
+environment) wins; the variable is restored after each compile.
 
 A compile that fails (no C++ compiler, a dynamo error, an unsupported operation)
 falls back to the eager flat graph with a :class:`~wrt.errors.CompileWarning`
@@ -106,10 +106,10 @@ def compile_mode(value: object) -> Mode:
 
 
 def cache_dir() -> Path:
-    """wrt's cache folder: ``$WRT_CACHE_DIR``, else the platform's user cache.
+    """The cache folder of wrt: ``$WRT_CACHE_DIR``, else the user cache folder.
 
     Linux and other Unix: ``$XDG_CACHE_HOME/wrt`` (``~/.cache/wrt``); macOS:
-    ``~/Library/Caches/wrt``; Windows: ``%LOCALAPPDATA%\\wrt\\Cache``. Not
+    ``~/Library/Caches/wrt``; Windows: ``%LOCALAPPDATA%/wrt/Cache``. Not
     created here.
     """
     own = os.environ.get(CACHE_ENV)
@@ -133,7 +133,6 @@ def disk_cache() -> Iterator[Path]:
     """
     from torch._functorch import config as functorch_config
     from torch._inductor import config as inductor_config
-
     from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
     before = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
@@ -275,6 +274,12 @@ def compile_program(
         )
         return None, None
     return Program(compiled, example.shape[1]), out
+
+
+def compile_seconds(engine: object) -> float:
+    """Seconds ``engine`` spent compiling so far (0 for an engine that never does)."""
+    seconds = getattr(engine, "compile_seconds", 0.0)
+    return float(seconds) if isinstance(seconds, (int, float)) else 0.0
 
 
 def _first_line(exc: BaseException) -> str:

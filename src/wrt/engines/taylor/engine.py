@@ -298,7 +298,9 @@ class TaylorEngine:
                 start = time.perf_counter()
                 built = flat(graph, model, Jet(stack, algebra), now=True)
                 program, out = compile_program(cast(Callable, built), stack)
-                self.compile_seconds += time.perf_counter() - start
+                spent = time.perf_counter() - start
+                self.compile_seconds += spent
+                model.cache.compile_seconds += spent
                 model.cache.add_program(key, program or FAILED)
                 if out is not None:
                     return out
