@@ -16,6 +16,7 @@ import itertools
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -405,3 +406,29 @@ def test_cli_reports_the_compile_time(tmp_path, no_inductor, _cache_folder):
     assert off.stdout == on.stdout
     bad = runner.invoke(app, [*args, "--compile", "sometimes"])
     assert bad.exit_code == 2
+
+
+def test_auto_drops_a_program_slower_than_eager(monkeypatch):
+    monkeypatch.setattr(compiling, "COMPILE_SECONDS", 1e-9)
+
+    runs = []
+
+    def slow(fn, **options):
+        def run(stack):
+            runs.append(stack.shape)
+            time.sleep(0.05)  # far slower than the eager flat graph
+            return fn(stack)
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", slow)
+    zoo = case("tanh_mlp")
+    model = _model(zoo)
+    for _ in range(2 + compiling.TRIALS):  # eager, compile, trials
+        wrt.partials(model, zoo.points, "d3y/dx1^3", engine="taylor")
+    assert list(model.cache.programs.values()) == [compiling.SLOWER]
+    assert len(runs) == 1 + compiling.TRIALS
+    result = wrt.partials(model, zoo.points, "d3y/dx1^3", engine="taylor")
+    assert len(runs) == 1 + compiling.TRIALS  # eager again
+    expected = zoo.partial(zoo.points, 0, (3, 0))
+    assert_partial_close(result["d3y/dx1^3"], expected, **TAYLOR, what="eager")

@@ -49,6 +49,7 @@ naming the cause, once per model and program; the result is the same.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import warnings
@@ -74,6 +75,8 @@ COMPILE_SECONDS = 4.0
 SAVING = 0.5
 #: Compile once past time spent * SAVING >= PAYBACK * COMPILE_SECONDS.
 PAYBACK = 1.0
+#: Timed calls of a new program before ``auto`` decides to keep it.
+TRIALS = 3
 #: A call with fewer points than this share of the compiled batch runs eagerly.
 SMALLEST_SHARE = 0.25
 #: Environment variable naming wrt's cache folder.
@@ -166,12 +169,14 @@ class Sighting:
     calls: int = 0
     points: int = 0
     seconds: float = 0.0
+    best: float = math.inf  # fewest seconds per point of one call
 
     def add(self, points: int, seconds: float) -> None:
         """Count one more eager call of ``points`` points taking ``seconds``."""
         self.calls += 1
         self.points += points
         self.seconds += seconds
+        self.best = min(self.best, seconds / max(points, 1))
 
 
 def should_compile(
@@ -214,6 +219,18 @@ class Program:
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], batch: int):
         self.fn = fn
         self.batch = batch
+        self.trials: list[float] = []  # seconds per point of the first calls
+
+    def pays(self, eager: Sighting) -> bool | None:
+        """Whether this program beat the eager calls; None while still on trial.
+
+        ``auto`` keeps a program only if its best of :data:`TRIALS` calls is
+        faster per point than the best eager call (the Hessian's compiled graph
+        was measured slower than the eager flat graph on the seed network).
+        """
+        if len(self.trials) < TRIALS or not math.isfinite(eager.best):
+            return None
+        return min(self.trials) < eager.best
 
     def serves(self, n: int) -> bool:
         """Whether N points are worth running compiled (not mostly padding)."""
@@ -240,6 +257,8 @@ class Program:
 
 #: What a failed compile leaves in the store: the eager graph is used.
 FAILED = "failed"
+#: What a program slower than the eager graph leaves (``auto`` only).
+SLOWER = "slower than eager"
 
 
 def compile_program(
