@@ -19,13 +19,17 @@ same work repeats. The ``compile`` option says who decides:
   cost stays within about twice the best choice made in hindsight, the classic
   guarantee of the rule), and large work compiles sooner than small work.
 
-Measured (seed network, d4y/dx1^4, N = 2000, float32, 2 threads, this 2-core
-machine under load from 8 jobs): compile 20-55 s in a first process (the machine
-was loaded; the docs give the quiet numbers), eager 30 ms against 15 ms compiled
-per call; first order and the Hessian saved nothing measurable (the flat eager graph
-is already one pass of large matrix products), which is why ``auto`` rarely picks
-the Taylor engine for them. :data:`COMPILE_SECONDS` is the compile time of a
-second process, which reads inductor's cache from disk.
+Why these numbers. On a quiet machine (``docs/benchmarks.md``, seed network,
+N = 2000, float32, 2 threads) compiling one program took 1-4 s and the compiled
+d4y/dx1^4 and d5y/dx1^5 ran at 0.30-0.38x the eager flat graph, while the Hessian,
+d3y/dx1^2dx2 and the three-spec request ran 1.1-1.7x *slower* compiled: hence
+:data:`COMPILE_SECONDS` = 4 s, :data:`SAVING` = 0.5 (below the 0.6-0.7 measured for
+the univariate requests) and the trial of every new program (:meth:`Program.pays`):
+``auto`` keeps it only if its best of :data:`TRIALS` calls beats the best eager call
+per point. Measured for this module on the 2-core machine shared by eight jobs
+(load 16-28, so seconds several times the quiet ones): compile 142 s (d4y/dx1^4),
+32 s (Hessian), 33 s (first order) in a first process, 24 s, 8.1 s and 5.1 s in a
+second one reading inductor's disk cache.
 
 Batch size: the flat graph is traced on real shapes, so one compiled program
 serves one chunk size. Points of another count are cut into chunks of that size,
