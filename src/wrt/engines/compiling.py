@@ -75,8 +75,8 @@ Mode = Literal["auto", "on", "off"]
 CompileOption = bool | str
 
 #: Expected compile time of one Taylor program, seconds: the rent-or-buy rule's
-#: price. Measured for the seed network's programs in a second process (inductor's
-#: cache on disk): see the module docstring and docs/guide.md.
+#: price (1-4 s on a quiet machine for the seed network's programs; see the module
+#: docstring).
 COMPILE_SECONDS = 4.0
 #: Share of an eager call a compiled call saves (measured: 0.5 for d4y/dx1^4 on
 #: the seed network); the rule compiles once the time already spent, times this
