@@ -52,11 +52,11 @@ __version__ = "0.1.0"
 __all__ = [
     "AutogradEngine",
     "CheckReport",
+    "CompileWarning",
     "FiniteDiffEngine",
     "Finding",
     "HutchinsonEstimate",
     "TaylorEngine",
-    "CompileWarning",
     "ConfigError",
     "DataError",
     "EngineError",

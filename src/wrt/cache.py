@@ -12,6 +12,12 @@ on every call. Each store is bounded. What it keeps:
 - ``flats``: flat propagation graphs built from those traces (at most
   :data:`MAX_FLATS`); they may hold values computed from the parameters, so they
   are dropped whenever a parameter or buffer changes (its version counter moves);
+- ``programs``: compiled propagations (:mod:`wrt.engines.compiling`), per point
+  shape without the batch size, dtype, device, parameters and algebra (at most
+  :data:`MAX_PROGRAMS`), and ``sightings``: the eager work seen per such key,
+  which the ``compile="auto"`` rule weighs; both go with the flat graphs when a
+  parameter or buffer changes; ``compile_seconds`` adds up the time spent
+  compiling (the CLI reports it);
 - ``fused_norms``: the fused normalisations the model runs (see
   :mod:`wrt.engines.exact_norms`);
 - converted copies (``Model.converted(dtype)``): one per dtype, refreshed from the
@@ -30,6 +36,7 @@ from torch import nn
 
 MAX_GRAPHS = 8
 MAX_FLATS = 16
+MAX_PROGRAMS = 8
 
 
 @dataclass
@@ -45,6 +52,10 @@ class Cache:
     def __init__(self) -> None:
         self.graphs: dict[Any, Any] = {}
         self.flats: dict[Any, Any] = {}
+        self.programs: dict[Any, Any] = {}
+        self.sightings: dict[Any, Any] = {}
+        #: seconds spent compiling this model's programs (all calls, all engines)
+        self.compile_seconds = 0.0
         self.fused_norms: list[str] | None = None
         self._copies: dict[torch.dtype, _Copy] = {}
         self._versions: tuple[int, ...] | None = None
@@ -53,6 +64,8 @@ class Cache:
         """Forget everything (the next call traces and converts afresh)."""
         self.graphs.clear()
         self.flats.clear()
+        self.programs.clear()
+        self.sightings.clear()
         self.fused_norms = None
         self._copies.clear()
         self._versions = None
@@ -66,12 +79,36 @@ class Cache:
         return self.graphs[key]
 
     def valid_flats(self, module: nn.Module) -> dict[Any, Any]:
-        """The flat graphs, emptied first if a parameter or buffer changed since."""
+        """The flat graphs, emptied first if a parameter or buffer changed since.
+
+        The compiled programs and the sightings are emptied with them.
+        """
         versions = tuple(t._version for t in _tensors(module))
         if versions != self._versions:
             self.flats.clear()
+            self.programs.clear()
+            self.sightings.clear()
             self._versions = versions
         return self.flats
+
+    def valid_programs(self, module: nn.Module) -> dict[Any, Any]:
+        """The compiled programs, emptied first if a parameter changed since."""
+        self.valid_flats(module)
+        return self.programs
+
+    def add_program(self, key: Any, value: Any) -> None:
+        """Remember a compiled program (or a failure); the oldest goes past 8."""
+        if key not in self.programs and len(self.programs) >= MAX_PROGRAMS:
+            self.programs.pop(next(iter(self.programs)))
+        self.programs[key] = value
+
+    def sighting(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The eager work seen for ``key`` (made on first use; bounded like flats)."""
+        if key not in self.sightings:
+            if len(self.sightings) >= MAX_FLATS:
+                self.sightings.pop(next(iter(self.sightings)))
+            self.sightings[key] = make()
+        return self.sightings[key]
 
     def add_flat(self, key: Any, value: Any) -> None:
         """Remember a flat graph (or a first sighting); the oldest goes past 16."""

@@ -21,6 +21,7 @@ from torch import nn
 from wrt.data import PointsLike, as_points
 from wrt.engines.base import Engine, Request
 from wrt.engines.choose import resolve
+from wrt.engines.compiling import CompileOption, compile_seconds
 from wrt.engines.run import check_chunk_size, run
 from wrt.errors import ModelError, NonFiniteWarning, SpecError, caller_level
 from wrt.model import DTypeLike, Model, is_sklearn, wrap
@@ -44,6 +45,7 @@ def partials(
     differentiable: bool = False,
     on_chunk: Callable[[int], None] | None = None,
     first_row: int = 0,
+    compile: CompileOption = "auto",
 ) -> Partials:
     """Partial derivatives of a model's outputs with respect to its named inputs.
 
@@ -72,6 +74,11 @@ def partials(
         on_chunk: called with the number of points done after each chunk.
         first_row: the row of the first point in its file, for the warning's
             row numbers (a streamed chunk starts further down).
+        compile: compile the Taylor engine's propagation with ``torch.compile``:
+            ``"auto"`` once the same model, request and point shape has repeated
+            enough to repay the compile time, True at once, False never (see
+            :mod:`wrt.engines.compiling`; an engine object keeps its own
+            setting). The time spent is ``compile_seconds`` on the result.
 
     Returns:
         A mapping spec -> tensor of shape (N,).
@@ -79,10 +86,12 @@ def partials(
     Raises:
         SpecError: malformed spec or unknown name.
         DataError: bad points (shape, columns, NaN / Inf), or a bad ``chunk_size``.
-        EngineError: unknown engine, or one that cannot compute the request.
+        EngineError: unknown engine, or one that cannot compute the request, or a
+            ``compile`` other than "auto", True or False.
 
     Warns:
         NonFiniteWarning: an output or a partial is NaN or Inf at some points.
+        CompileWarning: compiling failed; the values were computed without it.
 
     Examples:
         >>> m = wrap(lambda x: (x**2).sum(1), inputs=["x", "t"])
@@ -98,7 +107,8 @@ def partials(
     # the outputs' values screen the partials (free: every engine evaluates them)
     values_of = () if differentiable else tuple(Partial(o) for o in model.outputs)
     request = Request(tuple(dict.fromkeys(asked + values_of)), differentiable)
-    chosen = resolve(engine, model, request)
+    chosen = resolve(engine, model, request, compile)
+    compiled_before = compile_seconds(chosen)
     computed = run(chosen, model, x, request, chunk_size, on_chunk)
     values = {p: computed.values[p] for p in asked}
     errors = {p: computed.errors[p] for p in asked if p in computed.errors}
@@ -122,6 +132,7 @@ def partials(
         requested=requested,
         engine=chosen.name,
         errors=errors,
+        compile_seconds=compile_seconds(chosen) - compiled_before,
     )
 
 
@@ -134,7 +145,8 @@ def grad(
         model: see :func:`partials`.
         points: (N, n_in) or a table; see :func:`partials`.
         output: output name; may be omitted for a single-output model.
-        **options (Any): ``engine``, ``dtype``, ``chunk_size``, ``differentiable``;
+        **options (Any): ``engine``, ``dtype``, ``chunk_size``, ``differentiable``,
+            ``compile``;
             see :func:`partials`.
 
     Returns:
@@ -164,7 +176,8 @@ def jacobian(model: ModelLike, points: PointsLike, **options) -> torch.Tensor:
     Args:
         model: see :func:`partials`.
         points: (N, n_in) or a table.
-        **options (Any): ``engine``, ``dtype``, ``chunk_size``, ``differentiable``;
+        **options (Any): ``engine``, ``dtype``, ``chunk_size``, ``differentiable``,
+            ``compile``;
             see :func:`partials`.
 
     Returns:

@@ -199,6 +199,10 @@ class FallbackWarning(WrtWarning):
     """A cheaper engine could not handle the model and a slower one was used."""
 
 
+class CompileWarning(WrtWarning):
+    """Compiling failed (the cause is named); the work ran eagerly, same results."""
+
+
 class PrecisionWarning(WrtWarning):
     """A result may be dominated by round-off (float32, high order)."""
 
@@ -233,10 +237,6 @@ class IgnoredInputWarning(WrtWarning):
 
 class InputNamesWarning(WrtWarning):
     """The file does not tell which column is which input: neutral names are used."""
-
-
-class CompileWarning(WrtWarning):
-    """Compiling failed (the cause is named): the eager computation was used."""
 
 
 def caller_level() -> int:

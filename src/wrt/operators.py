@@ -17,6 +17,7 @@ from wrt.data import PointsLike, as_points
 from wrt.derivatives import ModelLike, _single_output, as_model
 from wrt.engines.base import Directional, Engine, Request, WeightedTrace
 from wrt.engines.choose import resolve
+from wrt.engines.compiling import CompileOption
 from wrt.engines.run import check_chunk_size, run
 from wrt.errors import DataError, SpecError
 from wrt.model import DTypeLike, Model, wrap  # noqa: F401 (wrap: the doctests)
@@ -34,6 +35,7 @@ def laplacian(
     dtype: DTypeLike = None,
     chunk_size: int | None = None,
     differentiable: bool = False,
+    compile: CompileOption = "auto",
 ) -> torch.Tensor:
     """Sum of the pure second partials over some inputs, or a weighted trace: (N,).
 
@@ -61,6 +63,7 @@ def laplacian(
         dtype: see :func:`partials`.
         chunk_size: see :func:`partials`.
         differentiable: see :func:`partials`.
+        compile: see :func:`partials`.
 
     Returns:
         The (weighted) Laplacian at every point, (N,), in the model's dtype (or
@@ -90,7 +93,7 @@ def laplacian(
     op = WeightedTrace(out, over_positions, matrix)
     x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
     request = Request((), differentiable, (op,))
-    chosen = resolve(engine, model, request)
+    chosen = resolve(engine, model, request, compile)
     return run(chosen, model, x, request, chunk_size).values[op]
 
 
@@ -105,6 +108,7 @@ def directional_derivative(
     dtype: DTypeLike = None,
     chunk_size: int | None = None,
     differentiable: bool = False,
+    compile: CompileOption = "auto",
 ) -> torch.Tensor:
     """``D^k y[v] = d^k/dt^k y(x + t v)`` at t = 0, per point: shape (N,).
 
@@ -125,6 +129,7 @@ def directional_derivative(
         dtype: see :func:`partials`.
         chunk_size: see :func:`partials`.
         differentiable: see :func:`partials`.
+        compile: see :func:`partials`.
 
     Returns:
         The k-th directional derivative at every point, (N,), in the model's dtype
@@ -153,7 +158,7 @@ def directional_derivative(
     v = _direction(direction, model, x)
     op = Directional(out, v, order)
     request = Request((), differentiable, (op,))
-    chosen = resolve(engine, model, request)
+    chosen = resolve(engine, model, request, compile)
     return run(chosen, model, x, request, chunk_size).values[op]
 
 

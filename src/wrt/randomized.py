@@ -19,6 +19,7 @@ from wrt.data import PointsLike, as_points
 from wrt.derivatives import ModelLike, _single_output, as_model
 from wrt.engines.base import Engine, Hutchinson, Request
 from wrt.engines.choose import resolve
+from wrt.engines.compiling import CompileOption
 from wrt.engines.run import check_chunk_size, run
 from wrt.engines.taylor.engine import HutchinsonEstimate
 from wrt.errors import DataError
@@ -38,6 +39,7 @@ def laplacian_estimate(
     dtype: DTypeLike = None,
     chunk_size: int | None = None,
     differentiable: bool = False,
+    compile: CompileOption = "auto",
 ) -> HutchinsonEstimate:
     """Hutchinson estimate of the Laplacian, with its standard error: (N,) each.
 
@@ -60,6 +62,7 @@ def laplacian_estimate(
         dtype: see :func:`wrt.partials`.
         chunk_size: see :func:`wrt.partials`.
         differentiable: see :func:`wrt.partials`.
+        compile: see :func:`wrt.partials`.
 
     Returns:
         ``(estimate, std_error, samples)``; ``std_error`` is the sample standard
@@ -93,6 +96,6 @@ def laplacian_estimate(
     x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)
     op = Hutchinson(out, over_positions, samples, seed)
     request = Request((), differentiable, (op,))
-    chosen = resolve(engine, model, request)
+    chosen = resolve(engine, model, request, compile)
     computed = run(chosen, model, x, request, chunk_size)
     return HutchinsonEstimate(computed.values[op], computed.errors[op], samples)

@@ -23,6 +23,7 @@ from wrt.checks import CheckReport, check
 from wrt.data import PointsLike
 from wrt.derivatives import ModelLike, as_model
 from wrt.describe import describe
+from wrt.engines.compiling import CompileOption
 from wrt.errors import DataError
 from wrt.sensitivity import Sensitivity, sensitivity
 
@@ -125,6 +126,7 @@ def build_report(
     engine: str = "auto",
     ranges: Mapping[str, tuple[float, float]] | None = None,
     variances: Mapping[str, float] | None = None,
+    compile: CompileOption = "auto",
     title: str | None = None,
     notes: Sequence[str] = (),
 ) -> Report:
@@ -140,12 +142,18 @@ def build_report(
         ranges: input -> (low, high) for inputs uniform on a range (gives the
             Sobol' bound column; see :func:`wrt.sensitivity`).
         variances: input -> variance for normally distributed inputs (likewise).
+        compile: see :func:`wrt.partials`.
         title: the report's title.
         notes: paragraphs shown under the title.
     """
     model = as_model(model)
     findings = check(
-        model, data if points is None else points, data=data, specs=specs, engine=engine
+        model,
+        data if points is None else points,
+        data=data,
+        specs=specs,
+        engine=engine,
+        compile=compile,
     )
     sensitivities = [
         sensitivity(
@@ -156,6 +164,7 @@ def build_report(
             ranges=ranges,
             variances=variances,
             engine=engine,
+            compile=compile,
         )
         for out in model.outputs
     ]

@@ -28,6 +28,8 @@ class Partials(Mapping[Partial, torch.Tensor]):
         errors: estimated absolute error per partial, shape (N,), when the engine
             estimates it (finite differences); otherwise empty. Keyed like the
             values: ``P.errors["d2y/dx2dx1"]`` finds ``d2y/dx1dx2``.
+        compile_seconds: seconds this call spent compiling (``torch.compile``,
+            :mod:`wrt.engines.compiling`); 0.0 when nothing was compiled.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class Partials(Mapping[Partial, torch.Tensor]):
         requested: Sequence[tuple[str, Partial]],
         engine: str,
         errors: Mapping[Partial, torch.Tensor] | None = None,
+        compile_seconds: float = 0.0,
     ) -> None:
         self._values = dict(values)
         self.inputs = tuple(inputs)
@@ -48,6 +51,7 @@ class Partials(Mapping[Partial, torch.Tensor]):
         self.requested = tuple(requested)
         self.engine = engine
         self.errors = Errors(errors or {}, self.key)
+        self.compile_seconds = compile_seconds
 
     def key(self, spec: str | Partial) -> Partial:
         """The canonical partial for ``spec`` (text or Partial).

@@ -29,6 +29,7 @@ import torch
 from wrt.data import PointsLike, as_points
 from wrt.derivatives import ModelLike, _single_output, as_model, partials
 from wrt.engines.base import Engine
+from wrt.engines.compiling import CompileOption
 from wrt.errors import DataError
 from wrt.names import did_you_mean, listing
 from wrt.spec import Partial
@@ -98,6 +99,7 @@ def sensitivity(
     variances: Mapping[str, float] | None = None,
     engine: str | Engine = "auto",
     dtype: Any = None,
+    compile: CompileOption = "auto",
 ) -> Sensitivity:
     """Sensitivity measures of ``output`` to each input over ``points``.
 
@@ -111,6 +113,7 @@ def sensitivity(
         engine: the engine computing the partials (name or engine object); the
             values, gradients and (order 2) Hessian come from one request.
         dtype: compute in this dtype (e.g. ``"float64"``).
+        compile: see :func:`wrt.partials`.
 
     Returns:
         A :class:`Sensitivity`. The DGSM and its Sobol' bound follow Sobol' and
@@ -143,7 +146,7 @@ def sensitivity(
     pairs = [(i, j) for i in range(len(names)) for j in range(i, len(names))]
     seconds = [Partial(out, [(names[i], 1), (names[j], 1)]) for i, j in pairs]
     specs = [Partial(out), *firsts, *(seconds if order == 2 else [])]
-    values = partials(model, x, specs, engine=engine)
+    values = partials(model, x, specs, engine=engine, compile=compile)
     g = torch.stack([values[p] for p in firsts], dim=1).detach()
     y = values[Partial(out)].detach().to(torch.float64)
     variance = float(y.var())

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from wrt.data import as_points, with_missing
 from wrt.derivatives import ModelLike, as_model, partials
+from wrt.engines.compiling import CompileOption
 from wrt.errors import DataError, ResumeError, WrtError
 from wrt.manifest import check_manifest, model_hash, write_manifest
 from wrt.model import DTypeLike
@@ -91,6 +92,7 @@ def partials_stream(
     names: OptionNames = OptionNames(),
     keep: Sequence[str] = (),
     rename: Mapping[str, str] | None = None,
+    compile: CompileOption = "auto",
 ) -> StreamSummary:
     """Compute ``specs`` at every row of ``source``; write them to ``sink`` in order.
 
@@ -118,6 +120,8 @@ def partials_stream(
             for row (ids, labels); from a CSV they are copied as text, as written.
         rename: old column name -> new name for the source's header (names are
             those after it: ``inputs``, ``keep``).
+        compile: see :func:`wrt.partials`; with ``"auto"`` the chunks of one
+            shape compile once their work repays it.
 
     Returns:
         A :class:`StreamSummary`.
@@ -204,6 +208,7 @@ def partials_stream(
                 first_row=first_row,
                 engine=engine,
                 chunk_size=compute_chunk,
+                compile=compile,
             )
             out = pd.concat(
                 [

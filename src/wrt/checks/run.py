@@ -21,6 +21,7 @@ from wrt.checks.neighbours import DataIndex
 from wrt.data import PointsLike, as_points
 from wrt.derivatives import ModelLike, as_model, partials
 from wrt.engines.base import Engine
+from wrt.engines.compiling import CompileOption
 from wrt.errors import EngineError, FallbackWarning, NonFiniteWarning
 from wrt.model import Model
 from wrt.names import listing
@@ -47,6 +48,7 @@ def check(
     far_factor: float = 3.0,
     roundoff_tol: float = 1e-3,
     verify: bool = True,
+    compile: CompileOption = "auto",
 ) -> CheckReport:
     """Check the partials of ``model`` at ``points``; a report of findings.
 
@@ -70,6 +72,7 @@ def check(
             own typical spacing (95th percentile) are ``far-from-data``.
         roundoff_tol: relative float32 error that makes ``float32-roundoff``.
         verify: run the finite-difference verification (``fd-disagreement``).
+        compile: for the partials checked, see :func:`wrt.partials`.
 
     Returns:
         A :class:`~wrt.checks.findings.CheckReport`, errors first. More than
@@ -101,7 +104,9 @@ def check(
     # warnings of every computation the checks make
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NonFiniteWarning)
-        values = partials(model, x, [*names, *model.outputs], engine=engine)
+        values = partials(
+            model, x, [*names, *model.outputs], engine=engine, compile=compile
+        )
         outputs = {name: values[name] for name in model.outputs}
         asked = {spec: values[spec] for spec in names}
         found: list[Finding] = numerics.nonfinite(model, x, asked, outputs)

@@ -14,6 +14,8 @@ from wrt.checks import check
 from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import EXIT_CHECK_FAILED, reports_errors
 from wrt.cli.options import (
+    Compile,
+    CompileChoice,
     DType,
     Engine,
     Inputs,
@@ -21,6 +23,7 @@ from wrt.cli.options import (
     ModuleClass,
     Outputs,
     Renames,
+    compile_note,
     load_options,
     renames,
 )
@@ -65,6 +68,7 @@ def check_command(
     outputs: Outputs = None,
     module: ModuleClass = None,
     engine: Engine = "auto",
+    compile: Compile = CompileChoice.auto,
     dtype: DType = None,
     neighbours: Annotated[
         int | None,
@@ -108,16 +112,18 @@ def check_command(
         where = train
     else:
         raise typer.BadParameter("give --data TRAIN (and optionally --points PTS).")
-    report = check(
-        loaded,
-        where,
-        data=train,
-        specs=spec,
-        engine=engine,
-        verify=not no_verify,
-        neighbours=neighbours,
-        rel_spread=rel_spread,
-    )
+    with compile_note(loaded):
+        report = check(
+            loaded,
+            where,
+            data=train,
+            specs=spec,
+            engine=engine,
+            verify=not no_verify,
+            neighbours=neighbours,
+            rel_spread=rel_spread,
+            compile=compile.value,
+        )
     if as_json:
         sys.stdout.write(report.to_json() + "\n")
     else:

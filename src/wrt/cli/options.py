@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
-from collections.abc import Sequence
-from typing import Annotated
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import pandas as pd
@@ -12,6 +15,9 @@ import typer
 
 from wrt.engines.choose import ENGINE_NAMES
 from wrt.errors import DataError, DeprecatedOptionWarning
+
+if TYPE_CHECKING:
+    from wrt.model import Model
 
 ModelPath = Annotated[
     str,
@@ -36,6 +42,27 @@ DType = Annotated[
         "--dtype",
         metavar="DTYPE",
         help="Compute in float32 or float64 (a converted copy).",
+    ),
+]
+
+
+class CompileChoice(StrEnum):
+    """The values of ``--compile``."""
+
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
+Compile = Annotated[
+    CompileChoice,
+    typer.Option(
+        "--compile",
+        help="Compile the Taylor engine's work with torch.compile: auto (once "
+        "repeated work repays the compile time), on, off. Compiled code is cached "
+        "on disk ($WRT_CACHE_DIR) for later runs.",
+        case_sensitive=False,
+        show_default=True,
     ),
 ]
 Inputs = Annotated[
@@ -236,3 +263,25 @@ def renames(items: list[str] | None) -> dict[str, str]:
             raise DataError(f"--rename gives the column {old!r} two new names.")
         out[old] = new.strip()
     return out
+
+
+@contextmanager
+def compile_note(model: Model) -> Iterator[None]:
+    """Say on stderr how long compiling took during the block, if anything was.
+
+    One line, e.g. ``wrt: compiled the Taylor programs in 3.1 s (cached for next
+    runs in ~/.cache/wrt)``: compile time is reported, never hidden.
+    """
+    before = model.cache.compile_seconds
+    try:
+        yield
+    finally:
+        spent = model.cache.compile_seconds - before
+        if spent > 0:
+            from wrt.engines.compiling import cache_dir
+
+            print(
+                f"wrt: compiled the Taylor programs in {spent:.1f} s (cached for "
+                f"next runs in {cache_dir()})",
+                file=sys.stderr,
+            )

@@ -13,6 +13,8 @@ from wrt.cli.command import Quiet, Verbose, note, verbosity
 from wrt.cli.errors import reports_errors
 from wrt.cli.interrupt import interrupted
 from wrt.cli.options import (
+    Compile,
+    CompileChoice,
     DType,
     Engine,
     Inputs,
@@ -20,6 +22,7 @@ from wrt.cli.options import (
     ModuleClass,
     Outputs,
     Renames,
+    compile_note,
     load_options,
     renames,
 )
@@ -77,6 +80,7 @@ def partials_command(
     outputs: Outputs = None,
     module: ModuleClass = None,
     engine: Engine = "auto",
+    compile: Compile = CompileChoice.auto,
     dtype: DType = None,
     output: Annotated[
         Path | None,
@@ -236,13 +240,16 @@ def partials_command(
         kept = _kept(context, columns, loaded.inputs, keep, specs)
         total = count_rows(points)
         try:
-            with progress(
-                context,
-                "partials",
-                total,
-                "points",
-                worth_a_bar=total is None or total > chunk_size,
-            ) as tracker:
+            with (
+                progress(
+                    context,
+                    "partials",
+                    total,
+                    "points",
+                    worth_a_bar=total is None or total > chunk_size,
+                ) as tracker,
+                compile_note(loaded),
+            ):
                 partials_stream(
                     loaded,
                     points,
@@ -256,6 +263,7 @@ def partials_command(
                     names=CLI_NAMES,
                     keep=kept,
                     rename=renames(rename),
+                    compile=compile.value,
                 )
             _say_left_out(context, columns, loaded.inputs, keep)
         except KeyboardInterrupt:
@@ -273,7 +281,7 @@ def partials_command(
         with progress(
             context, "partials", x.shape[0], "points",
             worth_a_bar=x.shape[0] > chunk_size,
-        ) as tracker:  # fmt: skip
+        ) as tracker, compile_note(loaded):  # fmt: skip
             result = partials(
                 loaded,
                 x,
@@ -281,6 +289,7 @@ def partials_command(
                 engine=engine,
                 chunk_size=chunk_size,
                 on_chunk=tracker.advance,
+                compile=compile.value,
             )
     except KeyboardInterrupt:
         interrupted(context, None)

@@ -11,6 +11,8 @@ from wrt.cli.check import CheckPoints, CheckSpecs, TrainData
 from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import (
+    Compile,
+    CompileChoice,
     Distribution,
     DType,
     Engine,
@@ -21,6 +23,7 @@ from wrt.cli.options import (
     Ranges,
     Renames,
     Variances,
+    compile_note,
     distribution,
     load_options,
     renames,
@@ -63,6 +66,7 @@ def report_command(
     module: ModuleClass = None,
     engine: Engine = "auto",
     dtype: DType = None,
+    compile: Compile = CompileChoice.auto,
     overwrite: Annotated[
         bool,
         typer.Option(
@@ -97,17 +101,19 @@ def report_command(
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )
-    table = read_table(data, renames(rename))
-    low_high, spread = distribution(table, loaded.inputs, ranges, variances, kind)
-    report = build_report(
-        loaded,
-        table,
-        points=read_table(points, renames(rename)) if points is not None else None,
-        specs=spec,
-        engine=engine,
-        ranges=low_high,
-        variances=spread,
-    )
+    with compile_note(loaded):
+        table = read_table(data, renames(rename))
+        low_high, spread = distribution(table, loaded.inputs, ranges, variances, kind)
+        report = build_report(
+            loaded,
+            table,
+            points=read_table(points, renames(rename)) if points is not None else None,
+            specs=spec,
+            engine=engine,
+            ranges=low_high,
+            variances=spread,
+            compile=compile.value,
+        )
     report.write(path, format)
     typer.echo(f"wrote {path}")
 

@@ -16,6 +16,8 @@ from wrt import plots
 from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import (
+    Compile,
+    CompileChoice,
     Distribution,
     DType,
     Engine,
@@ -28,6 +30,7 @@ from wrt.cli.options import (
     Ranges,
     Renames,
     Variances,
+    compile_note,
     distribution,
     load_options,
     renames,
@@ -70,6 +73,7 @@ def sens_command(
     outputs: Outputs = None,
     module: ModuleClass = None,
     engine: Engine = "auto",
+    compile: Compile = CompileChoice.auto,
     dtype: DType = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     old_output: OldOutputName = None,
@@ -94,17 +98,19 @@ def sens_command(
             f"({', '.join(loaded.outputs)}); say which one with --output-name NAME.",
             hint=f"e.g. --output-name {loaded.outputs[0]}",
         )
-    table = read_table(data, renames(rename))
-    low_high, spread = distribution(table, loaded.inputs, ranges, variances, kind)
-    result = sensitivity(
-        loaded,
-        table,
-        order=order,
-        output=output,
-        ranges=low_high,
-        variances=spread,
-        engine=engine,
-    )
+    with compile_note(loaded):
+        table = read_table(data, renames(rename))
+        low_high, spread = distribution(table, loaded.inputs, ranges, variances, kind)
+        result = sensitivity(
+            loaded,
+            table,
+            order=order,
+            output=output,
+            ranges=low_high,
+            variances=spread,
+            engine=engine,
+            compile=compile.value,
+        )
     gap = find_gap(
         f"d{result.output}/dx", result.gradients, result.points, result.inputs
     )

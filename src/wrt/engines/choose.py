@@ -38,6 +38,7 @@ import warnings
 
 from wrt.engines.autograd import AutogradEngine, backward_passes
 from wrt.engines.base import Directional, Engine, Hutchinson, Request, WeightedTrace
+from wrt.engines.compiling import CompileOption, Mode, compile_mode
 from wrt.engines.exact_norms import fused_norms
 from wrt.engines.finite_diff import FiniteDiffEngine
 from wrt.engines.taylor.engine import TaylorEngine
@@ -53,23 +54,32 @@ _FACTORIES = {
 ENGINE_NAMES = ("auto", *_FACTORIES)
 
 
-def resolve(engine: str | Engine, model: Model, request: Request) -> Engine:
+def resolve(
+    engine: str | Engine,
+    model: Model,
+    request: Request,
+    compile: CompileOption = "auto",
+) -> Engine:
     """The engine that will compute ``request`` on ``model``.
 
     Args:
         engine: ``"auto"``, an engine name, or an engine object.
         model: the model.
         request: what is asked.
+        compile: the Taylor engine's compile option ("auto", True, False) when
+            wrt makes the engine (by name or ``auto``); an engine object keeps
+            its own (:mod:`wrt.engines.compiling`).
 
     Returns:
         An engine whose ``supports`` accepted the request.
 
     Raises:
         EngineError: unknown name, or the named engine cannot compute the request
-            (the message says why and which engine can).
+            (the message says why and which engine can), or a bad ``compile``.
         IntegerInputError: the request differentiates along an integer-valued
             input (:attr:`Model.integer_inputs`), whatever the engine.
     """
+    mode = compile_mode(compile)
     if model.integer_inputs:
         model.refuse_integer_columns(differentiated_columns(model, request))
     if not isinstance(engine, str):
@@ -77,13 +87,13 @@ def resolve(engine: str | Engine, model: Model, request: Request) -> Engine:
         return engine
     name = engine.strip().lower().replace("-", "_")
     if name == "auto":
-        return _cheapest(model, request)
+        return _cheapest(model, request, mode)
     if name not in _FACTORIES:
         raise EngineError(
             f"Unknown engine {engine!r}. Valid engines are {listing(ENGINE_NAMES)}."
             f"{did_you_mean(name, ENGINE_NAMES)}"
         )
-    chosen = _FACTORIES[name]()
+    chosen = TaylorEngine(compile=mode) if name == "taylor" else _FACTORIES[name]()
     _require(chosen, model, request)
     return chosen
 
@@ -101,10 +111,10 @@ def differentiated_columns(model: Model, request: Request) -> set[int]:
     return columns
 
 
-def _cheapest(model: Model, request: Request) -> Engine:
+def _cheapest(model: Model, request: Request, mode: Mode = "auto") -> Engine:
     """The engine ``auto`` picks; see the module docstring for the cost model."""
     autograd = AutogradEngine()
-    taylor = TaylorEngine()
+    taylor = TaylorEngine(compile=mode)
     if request.max_order >= 3 and fused_norms(model):
         if taylor.supports(model, request) is True:
             return taylor  # autograd's order >= 3 through fused norms is wrong

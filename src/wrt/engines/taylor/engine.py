@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple, cast
 
 import torch
 
@@ -33,6 +34,17 @@ from wrt.engines.base import (
     Request,
     WeightedTrace,
     rademacher,
+)
+from wrt.engines.compiling import (
+    FAILED,
+    SLOWER,
+    CompileOption,
+    Mode,
+    Program,
+    Sighting,
+    compile_mode,
+    compile_program,
+    should_compile,
 )
 from wrt.engines.taylor.algebra import TRACE, Algebra, MultiIndex
 from wrt.engines.taylor.interpreter import (
@@ -96,16 +108,25 @@ class TaylorEngine:
 
     Args:
         compile: run the propagation through ``torch.compile`` (inductor on CPU:
-            the elementwise chains fuse into loops). Compiling takes seconds per
-            point shape (``compile_seconds`` adds them up) and pays off for
-            repeated calls on the same shapes; results that must stay
-            differentiable are not compiled.
+            the elementwise chains fuse into loops): ``"auto"`` when the work has
+            repeated enough to repay the compile time, True at the first call,
+            False never (:mod:`wrt.engines.compiling`). Compiling takes seconds
+            per model, request plan and point shape (any batch size), once per
+            machine thanks to the disk cache; ``compile_seconds`` adds up what
+            this engine spent. Results that must stay differentiable are not
+            compiled.
+        repeats: calls the caller still expects with the same shapes (a stream's
+            chunks), for the ``"auto"`` rule; None when unknown.
+
+    Raises:
+        EngineError: ``compile`` is not "auto", True or False.
     """
 
     name = "taylor"
 
-    def __init__(self, compile: bool = False) -> None:
-        self.compile = compile
+    def __init__(self, compile: CompileOption = "auto", repeats: int | None = None):
+        self.compile: Mode = compile_mode(compile)
+        self.repeats = repeats
         self.compile_seconds = 0.0
 
     def supports(self, model: Model, request: Request | None = None) -> bool | str:
@@ -275,38 +296,69 @@ class TaylorEngine:
             algebra: the entries kept.
             differentiable: keep the graph to the model's parameters.
         """
+        x = x.detach()
+        stack = x.new_zeros((len(algebra), *x.shape))
+        stack[0] = x
+        for r in range(algebra.n_directions):
+            stack[algebra.unit(r)] = directions[r]
+        if len(algebra) == 1:  # values only
+            with torch.set_grad_enabled(differentiable):
+                return model(x).unsqueeze(0)
+        if differentiable or self.compile == "off":
+            return _propagate(model, x, stack, algebra, differentiable)
+        key = (tuple(x.shape[1:]), x.dtype, x.device, _tensor_ids(model), algebra)
+        program = model.cache.valid_programs(model.module).get(key)
+        n = x.shape[0]
+        seen = model.cache.sighting(key, Sighting)
+        if isinstance(program, Program) and program.serves(n):
+            if self.compile == "on" or program.pays(seen) is not None:
+                with torch.no_grad():
+                    return program(stack)
+            start = time.perf_counter()  # on trial: timed like the eager calls
+            with torch.no_grad():
+                y = program(stack)
+            program.trials.append((time.perf_counter() - start) / n)
+            if program.pays(seen) is False:
+                model.cache.add_program(key, SLOWER)
+            return y
+        if program is None and should_compile(self.compile, seen, n, self.repeats):
+            graph = trace(model, x)
+            if not graph.meta.get("wrt_reads"):  # reads are checked on every call
+                start = time.perf_counter()
+                built = flat(graph, model, Jet(stack, algebra), now=True)
+                program, out = compile_program(cast(Callable, built), stack)
+                spent = time.perf_counter() - start
+                self.compile_seconds += spent
+                model.cache.compile_seconds += spent
+                model.cache.add_program(key, program or FAILED)
+                if out is not None:
+                    return out
         start = time.perf_counter()
-        compiled_before = len(model.cache.flats)
-        y = _push(model, x, directions, algebra, differentiable, self.compile)
-        if self.compile and len(model.cache.flats) != compiled_before:
-            self.compile_seconds += time.perf_counter() - start
+        y = _propagate(model, x, stack, algebra, differentiable)
+        seen.add(n, time.perf_counter() - start)
         return y
 
 
-def _push(
+def _tensor_ids(model: Model) -> tuple[int, ...]:
+    module = model.module
+    return tuple(id(t) for t in (*module.parameters(), *module.buffers()))
+
+
+def _propagate(
     model: Model,
     x: torch.Tensor,
-    directions: torch.Tensor,
+    stack: torch.Tensor,
     algebra: Algebra,
     differentiable: bool,
-    compile: bool = False,
 ) -> torch.Tensor:
-    """See :meth:`TaylorEngine._push`."""
-    x = x.detach()
-    stack = x.new_zeros((len(algebra), *x.shape))
-    stack[0] = x
-    for r in range(algebra.n_directions):
-        stack[algebra.unit(r)] = directions[r]
-    if len(algebra) == 1:  # values only
-        with torch.set_grad_enabled(differentiable):
-            return model(x).unsqueeze(0)
+    """The output stack of the input jet ``stack`` at ``x``, without compiling."""
     graph = trace(model, x)
     jet = Jet(stack, algebra)
     if not differentiable:
-        compiled = flat(graph, model, jet, compile)
-        if compiled is not None:
+        flattened = flat(graph, model, jet)
+        if flattened is not None:
             with torch.no_grad():
-                return compiled(stack)
+                return flattened(stack)
     with torch.set_grad_enabled(differentiable):
         try:
             return propagate(graph, jet).stack

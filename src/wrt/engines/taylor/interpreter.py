@@ -10,7 +10,6 @@ constants), the others go through their rule in :mod:`jet_rules`.
 from __future__ import annotations
 
 import operator
-import warnings
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -96,7 +95,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def flat(
-    graph: GraphModule, model: Model, x: Jet, compile: bool = False
+    graph: GraphModule, model: Model, x: Jet, now: bool = False
 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The propagation of jets like ``x`` through ``graph`` as one flat ATen graph.
 
@@ -104,22 +103,21 @@ def flat(
     microseconds per operation on every call; a flat graph of the ATen calls the
     rules made runs without that (measured: d4y/dx1^4 on the seed network, 12.9 ->
     9.7 ms). Tracing it costs about one propagation, so it is built on the second
-    call with the same graph, stack shape and algebra, and kept in the model's cache
+    call with the same graph, stack shape and algebra (at once with ``now``, the
+    compiler's way in: :mod:`wrt.engines.compiling`), and kept in the model's cache
     beside the graph. Only for results that need no gradient: the flat graph holds
     the parameters as constants, so the cache drops it when any of them changes.
-
-    With ``compile``, the flat graph is built at once and handed to
-    ``torch.compile`` (inductor fuses the elementwise chains of the rules into
-    loops; seconds to compile, once per shape).
+    None when the graph reads values that steer its control flow (checked on every
+    call by :func:`propagate`) or on a first sighting.
     """
     if graph.meta.get("wrt_reads"):  # reads are checked on every call
         return None
-    key = (graph, tuple(x.stack.shape), x.algebra, compile)
+    key = (graph, tuple(x.stack.shape), x.algebra)
     flats = model.cache.valid_flats(model.module)
     seen = flats.get(key)
     if callable(seen):
         return cast(Callable[[torch.Tensor], torch.Tensor], seen)
-    if seen is None and not compile:  # first sighting: interpret this time
+    if seen is None and not now:  # first sighting: interpret this time
         model.cache.add_flat(key, True)
         return None
     algebra = x.algebra
@@ -128,11 +126,6 @@ def flat(
             lambda stack: propagate(graph, Jet(stack, algebra)).stack,
             tracing_mode="real",
         )(x.stack)
-        if compile:
-            with warnings.catch_warnings():  # torch's own deprecations, not ours
-                warnings.simplefilter("ignore", DeprecationWarning)
-                built = torch.compile(built, dynamic=False)
-                built(x.stack)  # compile now, not inside someone's timing
     model.cache.add_flat(key, built)
     return built
 
