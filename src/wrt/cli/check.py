@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from wrt.checks import check
 from wrt.cli.errors import EXIT_CHECK_FAILED, reports_errors
 from wrt.cli.options import (
     DType,
@@ -21,8 +20,6 @@ from wrt.cli.options import (
     Outputs,
     load_options,
 )
-from wrt.data import read_table
-from wrt.importers import load
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -89,6 +86,10 @@ def check_command(
     Exit code 1 when any finding is an error (not-identifiable, fd-disagreement,
     nonfinite), else 0.
     """
+    from wrt.checks import check
+    from wrt.data import read_table
+    from wrt.importers import load
+
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )

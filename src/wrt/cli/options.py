@@ -1,4 +1,8 @@
-"""Options shared by several commands, declared once."""
+"""Options shared by several commands, declared once.
+
+Nothing here imports torch: the CLI's modules are imported for ``wrt --help``, so
+each command imports the heavy parts of wrt inside its function.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,10 @@ from typing import Annotated
 
 import typer
 
-from wrt.engines.choose import ENGINE_NAMES
+#: The values of --engine, as :data:`wrt.engines.choose.ENGINE_NAMES` has them
+#: (written out so that --help does not import the engines; a test keeps the two
+#: the same).
+ENGINE_NAMES = ("auto", "autograd", "taylor", "finite_diff")
 
 ModelPath = Annotated[
     str,

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -22,7 +21,6 @@ from rich.progress import (
 from rich.text import Text
 
 from wrt.cli.errors import reports_errors
-from wrt.cli.interrupt import interrupted
 from wrt.cli.options import (
     DType,
     Engine,
@@ -32,21 +30,9 @@ from wrt.cli.options import (
     Outputs,
     load_options,
 )
-from wrt.data import (
-    TABLE_SUFFIXES,
-    as_points,
-    frame_to_json,
-    read_table,
-    with_missing,
-    write_table,
-)
-from wrt.derivatives import partials
 from wrt.errors import DataError, OutputPathError, ResumeError, SpecError
-from wrt.importers import load
 from wrt.outputs import atomic_write, output_file, output_folder
-from wrt.sources import source_columns
 from wrt.spec import format_spec, partials_up_to
-from wrt.streaming import CLI_NAMES, STREAM_SUFFIXES, count_rows, partials_stream
 
 EXAMPLES = """
 Examples:
@@ -137,6 +123,22 @@ def partials_command(
     rows are streamed in chunks of --chunk-size (memory stays bounded whatever the
     file's size) and an interrupted run can be continued with --resume.
     """
+    import pandas as pd
+
+    from wrt.cli.interrupt import interrupted
+    from wrt.data import (
+        TABLE_SUFFIXES,
+        as_points,
+        frame_to_json,
+        read_table,
+        with_missing,
+        write_table,
+    )
+    from wrt.derivatives import partials
+    from wrt.importers import load
+    from wrt.sources import source_columns
+    from wrt.streaming import CLI_NAMES, count_rows, partials_stream
+
     if resume and overwrite:
         raise ResumeError(
             "--resume continues a run and --overwrite starts afresh: give one of them."
@@ -282,6 +284,8 @@ def _empty_folder(output: Path, points: Path, model: Path | str) -> None:
 
 
 def _streamable(points: Path, output: Path) -> bool:
+    from wrt.streaming import STREAM_SUFFIXES
+
     suffixes = (points.suffix.lower(), output.suffix.lower())
     return all(s in STREAM_SUFFIXES for s in suffixes)
 

@@ -17,11 +17,8 @@ from wrt.cli.options import (
     Outputs,
     load_options,
 )
-from wrt.data import read_table
 from wrt.errors import DataError
-from wrt.importers import load
 from wrt.outputs import output_file
-from wrt.report import FORMATS, build_report
 
 
 @reports_errors
@@ -52,6 +49,10 @@ def report_command(
     other existing file is kept unless --overwrite is given, and the suffix must
     fit --format (.html or .htm; .md or .markdown).
     """
+    from wrt.data import read_table
+    from wrt.importers import load
+    from wrt.report import FORMATS, build_report
+
     if format not in FORMATS:
         raise DataError(
             f"Unknown report format {format!r}; use html or md.",

@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from wrt import plots
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import (
     DType,
@@ -22,12 +21,8 @@ from wrt.cli.options import (
     Outputs,
     load_options,
 )
-from wrt.data import json_text, read_table
 from wrt.errors import DataError, NonFiniteWarning, SpecError
-from wrt.importers import load
-from wrt.nonfinite import find_gap
 from wrt.outputs import output_folder
-from wrt.sensitivity import sensitivity
 
 FIGURES = [
     f"{name}.png"
@@ -69,6 +64,12 @@ def sens_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Mean, std, rms and DGSM of each partial over the data (NeuralSens' measures)."""
+    from wrt import plots
+    from wrt.data import json_text, read_table
+    from wrt.importers import load
+    from wrt.nonfinite import find_gap
+    from wrt.sensitivity import sensitivity
+
     if plots_dir is not None:
         output_folder(plots_dir, option="--plots", inputs=[model, data], files=FIGURES)
     loaded = load(
