@@ -43,6 +43,7 @@ from wrt.errors import (
     WrtError,
     WrtWarning,
 )
+from wrt.names import did_you_mean
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, eagerly
     from wrt import checks as checks
@@ -124,7 +125,9 @@ def __getattr__(name: str) -> Any:
     elif name in _SUBMODULES:
         value = importlib.import_module(f"{__name__}.{name}")
     else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        public = [*__all__, *_SUBMODULES]
+        hint = did_you_mean(name, public) if not name.startswith("__") else ""
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}.{hint}")
     globals()[name] = value  # resolved once; later lookups skip this function
     return value
 
