@@ -3,15 +3,12 @@
 ``import wrt`` is light: torch, pandas, matplotlib, Keras and Ray are imported when
 a name that needs them is first used (``wrt.partials``, ``wrt.plots``,
 ``wrt.distributed``), so ``wrt --help`` and ``wrt --version`` answer at once
-(PEP 562 module ``__getattr__``). Every public name is still ``wrt.NAME``.
+(PEP 562, :mod:`wrt.lazy`). Every public name is still ``wrt.NAME``.
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from wrt.errors import (
     ConfigError,
@@ -43,7 +40,7 @@ from wrt.errors import (
     WrtError,
     WrtWarning,
 )
-from wrt.names import did_you_mean
+from wrt.lazy import install as _install_lazy
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, eagerly
     from wrt import checks as checks
@@ -119,41 +116,6 @@ _SUBMODULES = (
 )
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        public = [*__all__, *_SUBMODULES]
-        hint = did_you_mean(name, public) if not name.startswith("__") else ""
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}.{hint}")
-    globals()[name] = value  # resolved once; later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
-
-
-class _Package(types.ModuleType):
-    """The ``wrt`` module, whose public functions win over same-named submodules.
-
-    Importing the submodule ``wrt.sensitivity`` (or ``wrt.describe``) binds it on the
-    package, which would hide the function ``wrt.sensitivity``; the eager imports
-    this package had before made the function win, and so does this.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _EXPORTS and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-# A module's class may be set to a ModuleType subclass (Python reference, data
-# model, "Customizing module attribute access").
-sys.modules[__name__].__class__ = _Package
-
 __all__ = [
     "AutogradEngine",
     "CheckReport",
@@ -217,3 +179,5 @@ __all__ = [
     "sensitivity",
     "wrap",
 ]
+
+__getattr__, __dir__ = _install_lazy(__name__, _EXPORTS, _SUBMODULES)
