@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 import wrt
 from models import mlp, save_torchscript
 from wrt.cli import errors as cli_errors
-from wrt.cli import partials as cli_partials
 from wrt.cli.app import app
 from wrt.errors import (
     DataError,
@@ -136,7 +135,7 @@ def test_every_kind_of_failure_has_its_exit_code(
     def fails(*args, **kwargs):
         raise raised
 
-    monkeypatch.setattr(cli_partials, "partials", fails)
+    monkeypatch.setattr("wrt.derivatives.partials", fails)
     result = runner.invoke(app, _partials(files, "model.pt", "-d", "dy/dx1"))
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
@@ -228,7 +227,7 @@ def test_wrt_warnings_are_one_line_and_the_settings_do_not_outlive_the_call(
         warnings.warn("the first\nsecond line", wrt.PrecisionWarning, stacklevel=1)
         raise SpecError("then fails")
 
-    monkeypatch.setattr(cli_partials, "partials", warns)
+    monkeypatch.setattr("wrt.derivatives.partials", warns)
     filters = list(warnings.filters)
     shown = warnings.showwarning
     result = runner.invoke(app, _partials(files, "model.pt", "-d", "dy/dx1"))

@@ -190,7 +190,7 @@ def test_ctrl_c_in_memory_writes_nothing_and_exits_130(files, monkeypatch):
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("wrt.cli.partials.partials", ctrl_c)
+    monkeypatch.setattr("wrt.derivatives.partials", ctrl_c)
     result = CliRunner().invoke(
         app, ["partials", str(model), str(points), "-d", "dy/dx1", "-o", str(out)]
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import pandas as pd
 import torch
 
+from wrt import display
 from wrt.spec import Partial, parse_spec
 
 
@@ -80,6 +81,61 @@ class Partials(Mapping[Partial, torch.Tensor]):
         n = self.points.shape[0]
         specs = ", ".join(text for text, _ in self.requested)
         return f"Partials(N={n}, engine={self.engine!r}, specs=[{specs}])"
+
+    def _repr_html_(self) -> str:
+        """An HTML table for Jupyter: the inputs, then a column per spec as written.
+
+        Error estimates (``engine="finite_diff"``) follow as ``± spec`` columns.
+        More than :data:`wrt.display.MAX_ROWS` rows show as a head and a tail,
+        more than :data:`wrt.display.MAX_COLUMNS` columns as the first ones, with a
+        note of what is hidden; ``to_frame(with_inputs=True)`` has everything.
+        """
+        n = self.points.shape[0]
+        values = [(text, self._values[p]) for text, p in self.requested]
+        values += [
+            (f"\u00b1 {text}", self.errors[p])
+            for text, p in self.requested
+            if p in self.errors
+        ]
+        n_in = min(len(self.inputs), max(3, display.MAX_COLUMNS - len(values)))
+        n_val = min(len(values), max(3, display.MAX_COLUMNS - n_in))
+        rows, cut = display.head_tail(n)
+        index = torch.tensor(rows, dtype=torch.long, device=self.points.device)
+        points = self.points.detach()[index, :n_in].cpu().tolist()
+        columns = [v.detach()[index].cpu().tolist() for _, v in values[:n_val]]
+        body = [
+            [
+                str(i),
+                *map(display.number, points[k]),
+                *(display.number(c[k]) for c in columns),
+            ]
+            for k, i in enumerate(rows)
+        ]
+        header = [
+            "",
+            *(f"<i>{display.text(name)}</i>" for name in self.inputs[:n_in]),
+            *(f"<b>{display.text(name)}</b>" for name, _ in values[:n_val]),
+        ]
+        caption = display.text(
+            f"Partials at {n} point{'s' if n != 1 else ''} "
+            f"(engine {self.engine!r}; inputs in italics)"
+        )
+        out = display.table(
+            header, body, gap_after=len(rows) // 2 if cut else None, caption=caption
+        )
+        hidden = []
+        if cut:
+            hidden.append(f"{n - len(rows)} of {n} rows")
+        if n_in < len(self.inputs):
+            hidden.append(f"{len(self.inputs) - n_in} of {len(self.inputs)} inputs")
+        if n_val < len(values):
+            hidden.append(f"{len(values) - n_val} of {len(values)} value columns")
+        if hidden:
+            out += display.note(
+                f"Not shown: {', '.join(hidden)}. "
+                "P.to_frame(with_inputs=True) has every row and column."
+            )
+        return out
 
     def to_frame(self, with_inputs: bool = False) -> pd.DataFrame:
         """A DataFrame with one column per spec as written (and the inputs first).

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from wrt import display
 from wrt.data import PointsLike, as_points
 from wrt.derivatives import ModelLike, _single_output, as_model, partials
 from wrt.engines.base import Engine
@@ -64,6 +65,56 @@ class Sensitivity:
     gradients: torch.Tensor
     output_variance: float
     interactions: pd.DataFrame | None = None
+
+    def _repr_html_(self) -> str:
+        """An HTML table for Jupyter: a row per input, and the interactions.
+
+        Columns: mean, std, rms, DGSM and the Sobol' total-index bound (blank where
+        the input's distribution was not given; a bound above 1 is marked, as the
+        index itself never exceeds 1). With ``order=2`` a second table holds mean
+        ``|d2y/dx_i dx_j|``. Long or wide tables are cut with a note.
+        """
+        n = int(self.points.shape[0])
+        shown, cut = display.head_tail(len(self.table))
+        rows, loose = [], False
+        for i in shown:
+            name, row = self.table.index[i], self.table.iloc[i]
+            bound = float(row["sobol_total_bound"])
+            loose = loose or bound > 1
+            rows.append(
+                [
+                    f"<b>{display.text(name)}</b>",
+                    *(display.number(row[c]) for c in ("mean", "std", "rms", "dgsm")),
+                    ""
+                    if math.isnan(bound)
+                    else display.number(bound) + (" (&gt; 1)" if bound > 1 else ""),
+                ]
+            )
+        caption = display.text(
+            f"sensitivity of {self.output} over {n} points "
+            f"(Var({self.output}) = {display.number(self.output_variance)})"
+        )
+        out = display.table(
+            ["input", "mean", "std", "rms", "DGSM", "Sobol' total &le;"],
+            rows,
+            gap_after=len(shown) // 2 if cut else None,
+            caption=caption,
+        )
+        notes = []
+        if cut:
+            notes.append(
+                f"Not shown: {len(self.table) - len(shown)} of {len(self.table)} "
+                "inputs; S.table has them all."
+            )
+        if loose:
+            notes.append(
+                "A bound above 1 says nothing: Sobol' total indices are at most 1 "
+                "(the DGSM bound is loose for this input's distribution)."
+            )
+        out += "".join(display.note(text) for text in notes)
+        if self.interactions is not None:
+            out += _interactions_html(self.interactions, self.output)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: output, variance, per-input measures, interactions.
@@ -178,6 +229,29 @@ def sensitivity(
             columns=list(model.inputs),
         )
     return Sensitivity(out, model.inputs, table, x.detach(), g, variance, interactions)
+
+
+def _interactions_html(interactions: pd.DataFrame, output: str) -> str:
+    """Mean |d2y/dx_i dx_j| as an HTML matrix, cut to the first inputs if wide."""
+    names = list(interactions.index)
+    keep = min(len(names), display.MAX_COLUMNS)
+    values = interactions.to_numpy()
+    rows = [
+        [f"<b>{display.text(names[i])}</b>", *map(display.number, values[i, :keep])]
+        for i in range(keep)
+    ]
+    out = display.table(
+        ["", *(f"<b>{display.text(name)}</b>" for name in names[:keep])],
+        rows,
+        caption=display.text(f"mean |d2{output}/dx_i dx_j| over the points")
+        + " (interactions; the diagonal is curvature along each input)",
+    )
+    if keep < len(names):
+        out += display.note(
+            f"Not shown: {len(names) - keep} of {len(names)} inputs; "
+            "S.interactions has the whole matrix."
+        )
+    return out
 
 
 def _poincare_constants(

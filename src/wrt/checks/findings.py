@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from wrt import display
 from wrt.data import json_text
 
 SEVERITIES = ("error", "warning", "info")
@@ -147,6 +148,48 @@ class CheckReport:
         """
         return json_text(self.to_dict(), indent=2)
 
+    def _repr_html_(self) -> str:
+        """An HTML table for Jupyter: a row per finding, coloured by severity.
+
+        Columns: severity, code, specs, message, hint, and the points concerned
+        (their count and the first few indices). Errors show red, warnings amber,
+        info blue; every text is escaped. More than :data:`wrt.display.MAX_ROWS`
+        findings show as a head and a tail with a note (``list(report)`` has all).
+        """
+        if not self.findings:
+            return (
+                '<p class="wrt-none" style="color: #1b6e20"><b>No findings</b>: '
+                "nothing suggests these partials are meaningless.</p>"
+            )
+        shown, cut = display.head_tail(len(self.findings))
+        findings = [self.findings[i] for i in shown]
+        rows = [
+            [
+                f"<b>{display.text(f.severity)}</b>",
+                f"<code>{display.text(f.code)}</code>",
+                display.text(", ".join(f.specs)),
+                display.text(f.message),
+                display.text(f.hint),
+                display.text(_points_text(f.points)),
+            ]
+            for f in findings
+        ]
+        counts = {s: sum(f.severity == s for f in self.findings) for s in SEVERITIES}
+        said = ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items())
+        out = display.table(
+            ["severity", "code", "specs", "message", "hint", "points"],
+            rows,
+            gap_after=len(shown) // 2 if cut else None,
+            row_styles=[display.severity_style(f.severity) for f in findings],
+            caption=display.text(f"wrt check: {said}"),
+        )
+        if cut:
+            out += display.note(
+                f"Not shown: {len(self.findings) - len(shown)} of "
+                f"{len(self.findings)} findings; list(report) has them all."
+            )
+        return out
+
     def __str__(self) -> str:
         if not self.findings:
             return "No findings: nothing suggests these partials are meaningless."
@@ -156,6 +199,15 @@ class CheckReport:
             lines.append(f"{f.severity.upper()} {f.code}{where}: {f.message}")
             lines.append(f"  hint: {f.hint}")
         return "\n".join(lines)
+
+
+def _points_text(points: list[int], first: int = 5) -> str:
+    """``""`` (all or none), or the count and the first indices: ``3: 0, 4, 9``."""
+    if not points:
+        return ""
+    head = ", ".join(str(int(p)) for p in points[:first])
+    more = ", ..." if len(points) > first else ""
+    return f"{len(points)}: {head}{more}"
 
 
 def _plain(value: Any) -> Any:

@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from wrt.checks import check
 from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import EXIT_CHECK_FAILED, reports_errors
 from wrt.cli.options import (
@@ -27,8 +26,6 @@ from wrt.cli.options import (
     load_options,
     renames,
 )
-from wrt.data import read_table
-from wrt.importers import load
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -102,6 +99,10 @@ def check_command(
     Exit code 1 when any finding is an error (not-identifiable, fd-disagreement,
     nonfinite), else 0.
     """
+    from wrt.checks import check
+    from wrt.data import read_table
+    from wrt.importers import load
+
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -14,20 +13,13 @@ from rich.table import Table
 
 from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import reports_errors
-from wrt.data import write_table
-from wrt.demo import (
-    DemoConfig,
-    DemoResult,
-    DifferenceChecks,
-    difference_checks,
-    explanation,
-    heldout_line,
-    run_demo,
-    target_partials,
-)
-from wrt.derivatives import partials
 from wrt.errors import OutputPathError
 from wrt.outputs import output_folder
+
+if TYPE_CHECKING:  # imported when the demo runs: --help stays without torch
+    import pandas as pd
+
+    from wrt.demo import DemoResult, DifferenceChecks
 
 #: The files ``wrt demo`` writes into its ``--out`` folder.
 DEMO_FILES = ["partials_on_line.csv", "report-collinear.html", "report-grid.html"]
@@ -55,6 +47,9 @@ def demo_command(
     verbose: Verbose = False,
 ) -> None:
     """Train the seed network on collinear and on grid data; compare its partials."""
+    from wrt.data import write_table
+    from wrt.demo import DemoConfig, difference_checks, explanation, run_demo
+
     output_folder(out, option="--out", files=DEMO_FILES)
     keep_users_files(out)
     console = Console()
@@ -211,6 +206,11 @@ def _table(results: list[DemoResult]) -> Table:
 
 
 def _per_point(results: list[DemoResult], n: int) -> pd.DataFrame:
+    import pandas as pd
+
+    from wrt.demo import heldout_line, target_partials
+    from wrt.derivatives import partials
+
     X = heldout_line(n)
     truth = target_partials(X)
     columns = {"x1": X[:, 0], "x2": X[:, 1], "cos(x1)": truth[:, 0]}

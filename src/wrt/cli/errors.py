@@ -28,7 +28,6 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import click
-import torch
 import typer
 from typer.exceptions import TyperException
 
@@ -169,7 +168,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             say("error", _os_message(exc))
             say("hint", "Check the path, that its folder exists and can be written.")
             raise typer.Exit(EXIT_BAD_INPUT) from None
-        except (torch.OutOfMemoryError, MemoryError) as exc:
+        except _memory_errors() as exc:
             _traceback_if(context)
             say("error", f"out of memory: {one_line(exc)}")
             say("hint", "Lower --chunk-size (points per batch), if the command has it.")
@@ -189,6 +188,17 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_INTERNAL) from None
 
     return run
+
+
+def _memory_errors() -> tuple[type[BaseException], ...]:
+    """Out-of-memory errors: Python's, and torch's once torch is imported.
+
+    Evaluated when an exception reaches the ``except`` clause, so the CLI imports
+    torch only in the commands that compute (a torch error needs torch imported).
+    """
+    torch = sys.modules.get("torch")
+    error = getattr(torch, "OutOfMemoryError", None)
+    return (MemoryError,) if error is None else (MemoryError, error)
 
 
 def _show(shown, message, category, filename, lineno, file=None, line=None):

@@ -12,9 +12,6 @@ from rich.table import Table
 from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import Inputs, ModelPath, ModuleClass, Outputs, load_options
-from wrt.data import json_text
-from wrt.importers import load
-from wrt.inspection import describe
 
 #: How each format's parameter count is made, for people.
 _COUNTED = {
@@ -36,6 +33,10 @@ def inspect_command(
     verbose: Verbose = False,
 ) -> None:
     """Print the format, layers, parameters, activations, layout and engines."""
+    from wrt.data import json_text
+    from wrt.importers import load
+    from wrt.inspection import describe
+
     info = describe(load(model, inputs=inputs, outputs=outputs, **load_options(module)))
     if as_json:
         typer.echo(json_text(info, indent=2))

@@ -1,4 +1,8 @@
-"""Options shared by several commands, declared once."""
+"""Options shared by several commands, declared once.
+
+Nothing here imports torch: the CLI's modules are imported for ``wrt --help``, so
+each command imports the heavy parts of wrt inside its function.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,19 @@ from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import pandas as pd
 import typer
 
-from wrt.engines.choose import ENGINE_NAMES
 from wrt.errors import DataError, DeprecatedOptionWarning
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from wrt.model import Model
+
+#: The values of --engine, as :data:`wrt.engines.choose.ENGINE_NAMES` has them
+#: (written out so that --help does not import the engines; a test keeps the two
+#: the same).
+ENGINE_NAMES = ("auto", "autograd", "taylor", "finite_diff")
 
 ModelPath = Annotated[
     str,
@@ -195,6 +203,9 @@ def distribution(
     }
     if kind is None:
         return low_high, spread
+    import numpy as np
+    import pandas as pd
+
     kind = kind.strip().lower()
     if kind not in ("uniform", "normal"):
         raise DataError(

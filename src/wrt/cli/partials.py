@@ -6,12 +6,10 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from wrt.cli.command import Quiet, Verbose, note, verbosity
 from wrt.cli.errors import reports_errors
-from wrt.cli.interrupt import interrupted
 from wrt.cli.options import (
     Compile,
     CompileChoice,
@@ -27,23 +25,9 @@ from wrt.cli.options import (
     renames,
 )
 from wrt.cli.progress import progress
-from wrt.data import (
-    TABLE_SUFFIXES,
-    as_points,
-    frame_to_json,
-    kept_columns,
-    read_table,
-    with_missing,
-    write_table,
-)
-from wrt.derivatives import partials
-from wrt.distributed_read import check_row_id
 from wrt.errors import DataError, OutputPathError, ResumeError, SpecError
-from wrt.importers import load
 from wrt.outputs import atomic_write, output_file, output_folder
-from wrt.sources import source_columns
 from wrt.spec import format_spec, partials_up_to
-from wrt.streaming import CLI_NAMES, STREAM_SUFFIXES, count_rows, partials_stream
 
 EXAMPLES = """
 Examples:
@@ -155,6 +139,23 @@ def partials_command(
     rows are streamed in chunks of --chunk-size (memory stays bounded whatever the
     file's size) and an interrupted run can be continued with --resume.
     """
+    import pandas as pd
+
+    from wrt.cli.interrupt import interrupted
+    from wrt.data import (
+        TABLE_SUFFIXES,
+        as_points,
+        frame_to_json,
+        read_table,
+        with_missing,
+        write_table,
+    )
+    from wrt.derivatives import partials
+    from wrt.distributed_read import check_row_id
+    from wrt.importers import load
+    from wrt.sources import source_columns
+    from wrt.streaming import CLI_NAMES, count_rows, partials_stream
+
     if resume and overwrite:
         raise ResumeError(
             "--resume continues a run and --overwrite starts afresh: give one of them."
@@ -318,6 +319,8 @@ def _kept(
     specs: list[str],
 ) -> list[str]:
     """The --keep columns (none without --keep)."""
+    from wrt.data import kept_columns
+
     kept = kept_columns(columns, inputs, keep, option="--keep")
     clash = [name for name in kept if name in specs]
     if clash:
@@ -383,5 +386,7 @@ def _empty_folder(output: Path, points: Path, model: Path | str) -> None:
 
 
 def _streamable(points: Path, output: Path) -> bool:
+    from wrt.streaming import STREAM_SUFFIXES
+
     suffixes = (points.suffix.lower(), output.suffix.lower())
     return all(s in STREAM_SUFFIXES for s in suffixes)

@@ -28,11 +28,8 @@ from wrt.cli.options import (
     load_options,
     renames,
 )
-from wrt.data import read_table
 from wrt.errors import DataError
-from wrt.importers import load
 from wrt.outputs import output_file
-from wrt.report import FORMATS, build_report
 
 
 @reports_errors
@@ -85,6 +82,10 @@ def report_command(
     other existing file is kept unless --overwrite is given, and the suffix must
     fit --format (.html or .htm; .md or .markdown).
     """
+    from wrt.data import read_table
+    from wrt.importers import load
+    from wrt.report import build_report
+
     format = _format(format, output)
     if data is None:
         raise typer.BadParameter(
@@ -134,6 +135,8 @@ def _format(given: str | None, output: Path | None) -> str:
     )
     if given is None:
         return by_suffix or "html"
+    from wrt.report import FORMATS
+
     format = given.strip().lower()
     if format not in FORMATS:
         raise DataError(

@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from wrt import plots
 from wrt.cli.command import Quiet, Verbose
 from wrt.cli.errors import reports_errors
 from wrt.cli.options import (
@@ -36,12 +35,11 @@ from wrt.cli.options import (
     renames,
 )
 from wrt.cli.options import output_name as pick_output
-from wrt.data import json_text, read_table
 from wrt.errors import NonFiniteWarning, SpecError
-from wrt.importers import load
-from wrt.nonfinite import find_gap
 from wrt.outputs import output_folder
-from wrt.sensitivity import Sensitivity, sensitivity
+
+if TYPE_CHECKING:
+    from wrt.sensitivity import Sensitivity
 
 FIGURES = [
     f"{name}.png"
@@ -86,6 +84,12 @@ def sens_command(
     total Sobol' index (DGSM times the Poincare constant over the variance:
     Sobol' and Kucherenko); --order 2 adds the mean |second partial| of each pair.
     """
+    from wrt import plots
+    from wrt.data import json_text, read_table
+    from wrt.importers import load
+    from wrt.nonfinite import find_gap
+    from wrt.sensitivity import sensitivity
+
     output = pick_output(output_name, old_output)
     if plots_dir is not None:
         output_folder(plots_dir, option="--plots", inputs=[model, data], files=FIGURES)

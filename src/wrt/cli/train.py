@@ -14,9 +14,6 @@ from wrt.cli.errors import EXIT_BAD_INPUT, reports_errors
 from wrt.cli.progress import progress
 from wrt.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from wrt.outputs import output_folder
-from wrt.training.config import TrainConfig
-from wrt.training.distributed import init_from_environment, launch
-from wrt.training.runner import prepare, run
 
 #: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
@@ -95,6 +92,10 @@ def train_command(
 def _train(
     context: typer.Context, config: Path, resume: bool, overwrite: bool, nproc: int
 ) -> None:
+    from wrt.training.config import TrainConfig
+    from wrt.training.distributed import init_from_environment, launch
+    from wrt.training.runner import prepare, run
+
     parsed = TrainConfig.read(config)
     output_folder(parsed.folder, option="[output] folder", inputs=[config])
     if nproc > 1:
