@@ -248,6 +248,9 @@ _CLI_WORDS: list[tuple[re.Pattern[str], Any]] = [
         (r"Pass layout=", "In Python, pass layout="),
         (r"\b(After )?rename=", r"\1--rename"),
         (r"\bkeep=", "--keep"),
+        (r"\bcompile=True\b", "--compile on"),
+        (r"\bcompile=False\b", "--compile off"),
+        (r"\bcompile must be\b", "--compile must be"),
     ]
 ]  # fmt: skip
 

@@ -71,9 +71,9 @@ def compile_mode(value: Any, engine: str) -> str | bool:
         raise DataError(f'compile must be "auto", True or False, not {value!r}.')
     if value and engine not in ENGINES:
         raise DataError(
-            f"compile=True compiles the Taylor form of the terms, and engine="
-            f"{engine!r} was asked: pass engine='auto' (or 'taylor'), or "
-            "compile=False."
+            f"compile=True compiles the Taylor form of the terms, which the "
+            f"{engine!r} engine does not compute: pass engine='auto' (or "
+            "'taylor'), or compile=False."
         )
     return value
 
