@@ -2,7 +2,8 @@
 
 :func:`source_columns` checks a CSV or Parquet source before anything is computed
 (not empty, has a column per input, has rows); :func:`read_chunks` yields it in
-chunks of exactly ``size`` rows whatever the Parquet row groups.
+chunks of exactly ``size`` rows whatever the Parquet row groups (CSV as pandas
+DataFrames, Parquet as Arrow tables of the inputs' columns: no pandas round trip).
 """
 
 from __future__ import annotations
@@ -69,18 +70,36 @@ def source_columns(source: Path, inputs: Sequence[str]) -> list[str]:
 
 def read_chunks(
     source: Path, size: int, inputs: Sequence[str]
-) -> Iterator[pd.DataFrame]:
-    """The source in chunks of exactly ``size`` rows (the last may be shorter)."""
-    suffix = source.suffix.lower()
-    if suffix == ".csv":
-        try:
-            with pd.read_csv(source, chunksize=size) as reader:  # closed on any exit
-                for number, chunk in enumerate(reader):
-                    check_csv_rows(chunk, source, number * size)
-                    yield chunk
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise DataError(f"Cannot read {source} as CSV: {exc}.") from exc
-        return
+) -> Iterator[pd.DataFrame | pa.Table]:
+    """The source in chunks of exactly ``size`` rows (the last may be shorter).
+
+    A CSV file yields pandas DataFrames (every column, as pandas read them); a
+    Parquet file yields Arrow tables of the inputs' columns only, zero-copy slices
+    of the record batches where a chunk lies within one.
+
+    Raises:
+        DataError: the file cannot be read as CSV / Parquet, or a CSV row holds
+            more values than the header has names.
+    """
+    if source.suffix.lower() == ".csv":
+        yield from _csv_chunks(source, size)
+    else:
+        yield from _parquet_chunks(source, size, inputs)
+
+
+def _csv_chunks(source: Path, size: int) -> Iterator[pd.DataFrame]:
+    try:
+        with pd.read_csv(source, chunksize=size) as reader:  # closed on any exit
+            for number, chunk in enumerate(reader):
+                check_csv_rows(chunk, source, number * size)
+                yield chunk
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"Cannot read {source} as CSV: {exc}.") from exc
+
+
+def _parquet_chunks(
+    source: Path, size: int, inputs: Sequence[str]
+) -> Iterator[pa.Table]:
     try:
         file = pq.ParquetFile(source)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -89,13 +108,16 @@ def read_chunks(
     columns = [name for name in inputs if name in names] or None
     pending: list[pa.RecordBatch] = []
     held = 0
-    for batch in file.iter_batches(batch_size=size, columns=columns):
-        pending.append(batch)
-        held += batch.num_rows
-        while held >= size:
-            table = pa.Table.from_batches(pending)
-            yield table.slice(0, size).to_pandas()
-            rest = table.slice(size)
-            pending, held = rest.to_batches(), rest.num_rows
-    if held:
-        yield pa.Table.from_batches(pending).to_pandas()
+    try:
+        for batch in file.iter_batches(batch_size=size, columns=columns):
+            pending.append(batch)
+            held += batch.num_rows
+            while held >= size:
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, size)
+                rest = table.slice(size)
+                pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            yield pa.Table.from_batches(pending)
+    except (pa.ArrowInvalid, OSError) as exc:  # a corrupt page, met mid-file
+        raise DataError(f"Cannot read {source} as Parquet: {exc}.") from exc

@@ -20,24 +20,26 @@ created; a new run never deletes an earlier run's parts unless ``overwrite``.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from wrt.data import as_points, with_missing
-from wrt.derivatives import ModelLike, as_model, partials
+from wrt.chunks import Chunk, Part, Profile, Work, points, table
+from wrt.data import with_missing
+from wrt.derivatives import ModelLike, as_model
 from wrt.errors import DataError, ResumeError, WrtError
 from wrt.manifest import check_manifest, model_hash, write_manifest
 from wrt.model import DTypeLike
 from wrt.outputs import atomic_write, output_file
+from wrt.pipeline import ReadAhead, WriteBehind
 from wrt.sources import count_rows as count_rows  # re-exported: wrt.cli.partials
 from wrt.sources import read_chunks, source_columns
 
@@ -67,6 +69,11 @@ class StreamSummary:
         chunks: chunks in all.
         seconds: wall time of this call.
         sink: the output file.
+        phases: seconds per phase, summed over the chunks: ``"read: decode"``,
+            ``"read: to arrays"``, ``"check: NaN / Inf"`` (reader thread),
+            ``"compute"``, ``"screen: NaN outputs"`` (main thread), ``"write"``
+            (writer thread), ``"join"``. The threads overlap, so the phases may
+            add up to more than ``seconds``.
     """
 
     rows: int
@@ -74,6 +81,7 @@ class StreamSummary:
     chunks: int
     seconds: float
     sink: Path
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def partials_stream(
@@ -147,10 +155,6 @@ def partials_stream(
     )
     columns = source_columns(source, model.inputs)
     specs = list(dict.fromkeys(specs))
-    # computing a chunk holds the nested graphs of every layer; sub-chunks of 16384
-    # rows cap that (measured, seed network, 2nd order: 985 -> 629 MiB peak RSS at
-    # the same speed) while the files are still read and written in big chunks
-    compute_chunk = min(chunk_size, COMPUTE_CHUNK)
     parts = parts_folder(sink)
     manifest = {
         "model": model_hash(model),
@@ -169,49 +173,45 @@ def partials_stream(
     }
     new_folder = _first_missing(sink.parent)
     done, created = _prepare(parts, sink, manifest, resume, overwrite, names)
+    work = Work(model, specs, engine, count_rows(source))
+    # computing a chunk holds the nested graphs of every layer; sub-chunks of 16384
+    # rows cap that (measured, seed network, 2nd order: 985 -> 629 MiB peak RSS at
+    # the same speed) while the files are still read and written in big chunks
+    compute_chunk = min(chunk_size, work.compute_chunk or COMPUTE_CHUNK)
+    profile = Profile()
+    writer: WriteBehind[Part] = WriteBehind(_Parts(on_chunk, profile))
+    reader: ReadAhead[Chunk | None] = ReadAhead(
+        _chunks(source, chunk_size, model, done, profile)
+    )
     computed = 0
     chunks = 0
     try:
-        for index, frame in enumerate(read_chunks(source, chunk_size, model.inputs)):
+        for index, chunk in enumerate(reader):
             chunks += 1
-            if index < done:
+            if chunk is None:  # finished by the interrupted run
                 continue
-            first_row = index * chunk_size
-            try:
-                x = as_points(
-                    frame, model.inputs, dtype=model.dtype, device=model.device
-                )
-            except DataError as exc:
-                raise DataError(
-                    f"In rows {first_row}..{first_row + len(frame) - 1}: {exc}"
-                ) from exc
-            result = partials(  # NaN outputs: partials missing, a warning names the row
-                model,
-                x,
-                specs,
-                first_row=first_row,
-                engine=engine,
-                chunk_size=compute_chunk,
-            )
-            out = pd.concat(
-                [_inputs_as_floats(frame, model.inputs), result.to_frame()],
-                axis=1,
-            )
-            _write_part(out, parts / f"part-{index:08d}{sink.suffix.lower()}")
-            computed += len(frame)
-            if on_chunk is not None:
-                on_chunk(len(frame))
-        rows = _join(parts, sink, chunks)
+            part = work.compute(chunk, compute_chunk, profile)
+            name = f"part-{index:08d}{sink.suffix.lower()}"
+            writer.submit(part._replace(path=parts / name))
+            computed += chunk.rows
+        writer.finish()
+        with profile.timed("join"):
+            rows = _join(parts, sink, chunks)
     except WrtError:
         # bad data or a bad request: the parts cannot be resumed to a result
+        reader.close()
+        writer.close()
         if created:
             shutil.rmtree(new_folder or parts, ignore_errors=True)
         raise
     finally:  # an interruption keeps the finished parts, never a half-written one
+        reader.close()
+        writer.close()
         for stale in parts.glob("*.tmp"):
             stale.unlink(missing_ok=True)
     shutil.rmtree(parts)
-    return StreamSummary(rows, computed, chunks, time.perf_counter() - start, sink)
+    seconds = time.perf_counter() - start
+    return StreamSummary(rows, computed, chunks, seconds, sink, profile.seconds())
 
 
 def parts_folder(sink: str | Path) -> Path:
@@ -298,27 +298,61 @@ def _version() -> str:
     return __version__
 
 
-def _inputs_as_floats(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFrame:
-    """The input columns of a chunk as float64, whatever one chunk's cells looked like.
+def _chunks(
+    source: Path, size: int, model, done: int, profile: Profile
+) -> Iterator[Chunk | None]:
+    """The source's chunks, read and checked; None for the first ``done`` ones."""
+    reading = read_chunks(source, size, model.inputs)
+    try:
+        for index in itertools.count():
+            with profile.timed("read: decode"):
+                chunk = next(reading, None)
+            if chunk is None:
+                return
+            if index < done:  # its part is kept: not converted, not checked
+                yield None
+            else:
+                yield points(chunk, model.inputs, model, index * size, profile)
+    finally:
+        reading.close()
 
-    A CSV column of whole numbers in one chunk reads as integers and as floats in the
-    next; every part must have the same schema to be joined (and a Parquet file has
-    one), so inputs are written as the float64 values the model was evaluated at.
-    CSV text keeps every value: floats are written in the shortest form that
-    reads back exactly.
+
+class _Parts:
+    """The writer thread's work: each part's file, then ``on_chunk``."""
+
+    def __init__(
+        self, on_chunk: Callable[[int], None] | None, profile: Profile
+    ) -> None:
+        self.on_chunk = on_chunk
+        self.profile = profile
+        self.schema: pa.Schema | None = None
+
+    def __call__(self, part: Part) -> None:
+        rows = len(next(iter(part.columns.values())))
+        with self.profile.timed("write"):
+            if part.path.suffix == ".csv":
+                _write_part(pd.DataFrame(part.columns), part.path)
+            else:
+                arrow = table(part, self.schema)
+                self.schema = arrow.schema
+                _write_part(arrow, part.path)
+        if self.on_chunk is not None:
+            self.on_chunk(rows)
+
+
+def _write_part(part: pd.DataFrame | pa.Table, path: Path) -> None:
+    """Write one part atomically: a temporary file, then a rename.
+
+    A CSV part is a DataFrame (NaN and Inf written as empty cells); a Parquet part
+    an Arrow table (nulls already in place), written uncompressed and without
+    dictionaries: parts are read once, by the join, which writes the sink with
+    pyarrow's defaults.
     """
-    columns = cast(pd.DataFrame, frame[list(inputs)])  # a list of names: a frame
-    return columns.astype("float64").reset_index(drop=True)
-
-
-def _write_part(frame: pd.DataFrame, path: Path) -> None:
-    """Write one part atomically: a temporary file, then a rename."""
     temporary = path.with_name(path.name + ".tmp")
-    frame = with_missing(frame)  # NaN and Inf: one missing value in every format
-    if path.suffix == ".csv":
-        frame.to_csv(temporary, index=False)
+    if isinstance(part, pd.DataFrame):
+        with_missing(part).to_csv(temporary, index=False)
     else:
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), temporary)
+        pq.write_table(part, temporary, compression="none", use_dictionary=False)
     os.replace(temporary, path)
 
 
