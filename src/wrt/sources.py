@@ -8,7 +8,7 @@ DataFrames, Parquet as Arrow tables of the inputs' columns: no pandas round trip
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -70,7 +70,7 @@ def source_columns(source: Path, inputs: Sequence[str]) -> list[str]:
 
 def read_chunks(
     source: Path, size: int, inputs: Sequence[str]
-) -> Iterator[pd.DataFrame | pa.Table]:
+) -> Generator[pd.DataFrame | pa.Table, None, None]:
     """The source in chunks of exactly ``size`` rows (the last may be shorter).
 
     A CSV file yields pandas DataFrames (every column, as pandas read them); a
