@@ -646,7 +646,7 @@ def test_a_compiled_stream_agrees_with_autograd_and_a_failed_compile_falls_back(
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"x": rng.normal(size=300), "t": rng.normal(size=300)})
     frame.to_parquet(tmp_path / "in.parquet")
-    specs = ["d3y/dx^3", "d2y/dxdt"]
+    specs = ["d3y/dx^3", "d4y/dx^4"]  # auto: the Taylor engine
     expected = wrt.partials(model, frame[["x", "t"]], specs, engine="autograd")
     summary = partials_stream(model, tmp_path / "in.parquet", specs,
                               tmp_path / "c.parquet", chunk_size=100)  # fmt: skip
@@ -655,7 +655,7 @@ def test_a_compiled_stream_agrees_with_autograd_and_a_failed_compile_falls_back(
         scale = float(expected[spec].abs().max())
         np.testing.assert_allclose(got[spec], expected[spec].numpy(), rtol=1e-4,
                                    atol=1e-5 * scale)  # fmt: skip
-    assert summary.rows == 300
+    assert summary.rows == 300 and summary.engine == "taylor (compiled)"
 
     def no_compiler(*args, **kwargs):
         raise RuntimeError("no C compiler found")
@@ -663,8 +663,9 @@ def test_a_compiled_stream_agrees_with_autograd_and_a_failed_compile_falls_back(
     monkeypatch.setattr(torch, "compile", no_compiler)
     other = wrt.wrap(mlp(2, 1, width=8, seed=1), inputs=["x", "t"])  # not cached
     with pytest.warns(wrt.FallbackWarning, match="no C compiler.*uncompiled"):
-        partials_stream(other, tmp_path / "in.parquet", specs, tmp_path / "e.parquet",
+        summary = partials_stream(other, tmp_path / "in.parquet", specs, tmp_path / "e.parquet",
                         chunk_size=100)  # fmt: skip
+    assert summary.engine == "taylor"
     eager = wrt.partials(other, frame[["x", "t"]], specs, engine="taylor")
     got = pd.read_parquet(tmp_path / "e.parquet")
     for spec in specs:

@@ -223,6 +223,11 @@ class Work:
                 columns[text] = masked[partial].detach().cpu().numpy()
         return Part(columns, Path())
 
+    def described(self) -> str:
+        """The engine's name, and whether it is compiled."""
+        compiled = getattr(self.engine, "compile", False) is True
+        return self.engine.name + (" (compiled)" if compiled else "")
+
     def _eager(self, exc: Exception) -> None:
         warnings.warn(
             f"Compiling the {self.engine.name} engine failed "

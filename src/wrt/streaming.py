@@ -74,6 +74,8 @@ class StreamSummary:
             ``"compute"``, ``"screen: NaN outputs"`` (main thread), ``"write"``
             (writer thread), ``"join"``. The threads overlap, so the phases may
             add up to more than ``seconds``.
+        engine: the engine that computed the chunks (``"taylor (compiled)"``
+            when compiled).
     """
 
     rows: int
@@ -82,6 +84,7 @@ class StreamSummary:
     seconds: float
     sink: Path
     phases: dict[str, float] = field(default_factory=dict)
+    engine: str = ""
 
 
 def partials_stream(
@@ -211,7 +214,9 @@ def partials_stream(
             stale.unlink(missing_ok=True)
     shutil.rmtree(parts)
     seconds = time.perf_counter() - start
-    return StreamSummary(rows, computed, chunks, seconds, sink, profile.seconds())
+    return StreamSummary(
+        rows, computed, chunks, seconds, sink, profile.seconds(), work.described()
+    )
 
 
 def parts_folder(sink: str | Path) -> Path:
