@@ -10,7 +10,9 @@
   goes through :func:`wrt.data.as_points`, which gives today's messages.
 - :meth:`Work.compute` (main thread): the engine layer (:func:`wrt.engines.run`)
   on the chunk, the request parsed and the engine chosen once per run; the
-  outputs' values screen the partials as in :func:`wrt.partials`.
+  outputs' values screen the partials as in :func:`wrt.partials` (one fused
+  finiteness check first: :func:`wrt.nonfinite.screen` runs only when something
+  is NaN or Inf).
 - :func:`table` (writer thread): the part, as an Arrow table (Parquet) or a
   DataFrame (CSV) with the same columns, types and missing values as the frame
   :func:`wrt.partials` and pandas would give.
@@ -207,13 +209,12 @@ class Work:
         with profile.timed("screen: NaN outputs"):
             values = {p: computed.values[p][:n] for p in self.request.partials}
             outputs = {o: values[Partial(o)] for o in self.model.outputs}
-            masked, gaps = screen(
-                {p: values[p] for p in self.asked},
-                outputs,
-                chunk.x,
-                self.model.inputs,
-                chunk.first_row,
-            )
+            asked = {p: values[p] for p in self.asked}
+            masked, gaps = asked, []
+            if not bool(torch.isfinite(torch.stack(list(values.values()))).all()):
+                masked, gaps = screen(
+                    asked, outputs, chunk.x, self.model.inputs, chunk.first_row
+                )
             if gaps:
                 warnings.warn(
                     warning_text(gaps), NonFiniteWarning, stacklevel=caller_level()
