@@ -108,7 +108,7 @@ print(json.dumps({"start-up: imports, model": ready - start, **summary.phases,
 def profile(model: Path, points: Path, out: Path, specs: list[str]) -> dict:
     """The phases of one streamed run (a fresh process, through the API)."""
     args = ["-c", PROFILE, str(model), str(points), str(out), ",".join(specs), "65536"]
-    said = child(args, module=False)[3]
+    said = child(args, module=False)[3] or ""
     return json.loads(said.strip().splitlines()[-1])
 
 
