@@ -663,10 +663,23 @@ def test_a_compiled_stream_agrees_with_autograd_and_a_failed_compile_falls_back(
     monkeypatch.setattr(torch, "compile", no_compiler)
     other = wrt.wrap(mlp(2, 1, width=8, seed=1), inputs=["x", "t"])  # not cached
     with pytest.warns(wrt.FallbackWarning, match="no C compiler.*uncompiled"):
-        summary = partials_stream(other, tmp_path / "in.parquet", specs, tmp_path / "e.parquet",
-                        chunk_size=100)  # fmt: skip
+        summary = partials_stream(other, tmp_path / "in.parquet", specs,
+                                  tmp_path / "e.parquet", chunk_size=100)  # fmt: skip
     assert summary.engine == "taylor"
     eager = wrt.partials(other, frame[["x", "t"]], specs, engine="taylor")
     got = pd.read_parquet(tmp_path / "e.parquet")
     for spec in specs:
         np.testing.assert_array_equal(got[spec], eager[spec].numpy())
+
+
+@pytest.mark.parametrize(
+    ("specs", "engine", "error"),
+    [(["dz/dx"], "auto", wrt.SpecError), (["dy/dx"], "warp", wrt.EngineError)],
+)
+def test_a_bad_request_is_refused_before_any_part_is_made(setup, specs, engine, error):
+    model, _, tmp = setup
+    before = sorted(p.name for p in tmp.iterdir())
+    with pytest.raises(error):
+        partials_stream(model, tmp / "in.parquet", specs, tmp / "new" / "o.parquet",
+                        engine=engine)  # fmt: skip
+    assert sorted(p.name for p in tmp.iterdir()) == before

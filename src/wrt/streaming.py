@@ -158,6 +158,7 @@ def partials_stream(
     )
     columns = source_columns(source, model.inputs)
     specs = list(dict.fromkeys(specs))
+    work = Work(model, specs, engine, count_rows(source))  # bad specs: nothing made
     parts = parts_folder(sink)
     manifest = {
         "model": model_hash(model),
@@ -176,7 +177,6 @@ def partials_stream(
     }
     new_folder = _first_missing(sink.parent)
     done, created = _prepare(parts, sink, manifest, resume, overwrite, names)
-    work = Work(model, specs, engine, count_rows(source))
     # computing a chunk holds the nested graphs of every layer; sub-chunks of 16384
     # rows cap that (measured, seed network, 2nd order: 985 -> 629 MiB peak RSS at
     # the same speed) while the files are still read and written in big chunks
