@@ -240,6 +240,36 @@ comes before the stream.
 
 {profile}
 
+## Against the targets (issue 14: >= 2 M rows/s first order, >= 1 M second order)
+
+Not met here. On 2 cores, 2 M rows/s leaves 1.0 us of CPU per row for
+everything (reading, checking, computing, writing); 1 M rows/s leaves 2.0 us.
+The profile shows the compute is what is left: the I/O phases run in their
+threads and take a few percent. The compute itself, measured per row in CPU
+seconds with one thread (16384 rows a call, the seed network, float32, on this
+machine under load, 2026-11-30, interleaved runs; `time.process_time`):
+
+| per row, one thread | first order (dy/dx1, dy/dx2) | second order (3 entries) |
+|---|--:|--:|
+| bare `torch.autograd.grad`, forward + backward | 1.27 us | |
+| wrt autograd engine (what `auto` takes) | 1.34-1.37 us | 3.5-3.8 us |
+| wrt Taylor engine, `compile=True` | 2.3-2.4 us | 4.6 us (8192 rows) |
+| wrt Taylor engine, eager | 3.1-5.5 us | 6.2-6.6 us |
+
+So even a bare eager forward and backward pass costs more than the first-order
+budget, and the compiled Taylor engine (forward mode: three to six times the
+matrix work of one forward pass for these two inputs) is slower than reverse
+mode at first and second order; the stream therefore compiles only where `auto`
+takes the Taylor engine (higher orders). What would be needed: a compiled
+reverse-mode path (forward and backward traced into one graph with the batch
+dimension dynamic, the activations' derivatives fused into the elementwise
+loops), which is helper "compile"'s part of issue 14; the stream takes it at the
+one marked place (`wrt.chunks.stream_engine`). A fixed cost comes on top:
+start-up is about 4.3 CPU seconds here (importing torch 1.0 s, wrt and its CLI
+1.4 s, loading the `.pt2` program 1.9 s, most of it `torch.export.load`
+importing `torch._dynamo`), a quarter of the whole budget of a 10^7-row run at
+2 M rows/s.
+
 ## How it should scale
 
 Streaming is bounded by one chunk: peak memory is the interpreter and libraries
