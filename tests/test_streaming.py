@@ -392,15 +392,16 @@ def test_an_interrupted_join_keeps_the_parts_and_no_half_file(setup, monkeypatch
     whole = tmp / "whole.parquet"
     partials_stream(model, source, SPECS, whole, chunk_size=300)
 
-    def ctrl_c(path, write):
+    def ctrl_c(joined, sink):
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(streaming, "atomic_write", ctrl_c)
+        patch.setattr(streaming, "_publish", ctrl_c)
         with pytest.raises(KeyboardInterrupt):
             partials_stream(model, source, SPECS, out, chunk_size=300)
     assert not out.exists()
     assert len(list((tmp / "out.parquet.parts").glob("part-*"))) == 4
+    assert not list((tmp / "out.parquet.parts").glob("joining*"))
     summary = partials_stream(model, source, SPECS, out, chunk_size=300, resume=True)
     assert summary.computed == 0 and out.read_bytes() == whole.read_bytes()
 

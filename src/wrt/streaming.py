@@ -3,9 +3,11 @@
 :func:`partials_stream` reads the source (Parquet by record batches, CSV by
 pandas chunks) in chunks of exactly ``chunk_size`` rows, computes the partials of
 each chunk, and writes each chunk's output as its own part file, atomically (a
-temporary name, then a rename), into ``<sink>.parts/``. When every chunk is done
-the parts are joined, in order, into the sink, and the folder is removed. Memory
-stays bounded by one chunk whatever the number of rows.
+temporary name, then a rename), into ``<sink>.parts/``, and appends it, in order,
+to the joined file growing beside them; when every chunk is done the joined file
+is renamed to the sink and the folder is removed. Reading runs ahead in one
+thread and writing behind in another (:mod:`wrt.pipeline`), overlapped with the
+compute; memory stays bounded by a few chunks whatever the number of rows.
 
 Before anything is computed, the sink is checked (:mod:`wrt.outputs`: never the
 source, a writable file) and so is the source (not empty, has the inputs' columns,
@@ -27,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -38,7 +41,7 @@ from wrt.derivatives import ModelLike, as_model
 from wrt.errors import DataError, ResumeError, WrtError
 from wrt.manifest import check_manifest, model_hash, write_manifest
 from wrt.model import DTypeLike
-from wrt.outputs import atomic_write, output_file
+from wrt.outputs import output_file
 from wrt.pipeline import ReadAhead, WriteBehind
 from wrt.sources import count_rows as count_rows  # re-exported: wrt.cli.partials
 from wrt.sources import read_chunks, source_columns
@@ -182,7 +185,8 @@ def partials_stream(
     # the same speed) while the files are still read and written in big chunks
     compute_chunk = min(chunk_size, work.compute_chunk or COMPUTE_CHUNK)
     profile = Profile()
-    writer: WriteBehind[Part] = WriteBehind(_Parts(on_chunk, profile))
+    written = _Parts(parts, sink.suffix.lower(), done, on_chunk, profile)
+    writer: WriteBehind[Part] = WriteBehind(written)
     reader: ReadAhead[Chunk | None] = ReadAhead(
         _chunks(source, chunk_size, model, done, profile)
     )
@@ -199,7 +203,8 @@ def partials_stream(
             computed += chunk.rows
         writer.finish()
         with profile.timed("join"):
-            rows = _join(parts, sink, chunks)
+            rows = written.close()
+            _publish(written.joined, sink)
     except WrtError:
         # bad data or a bad request: the parts cannot be resumed to a result
         reader.close()
@@ -210,6 +215,8 @@ def partials_stream(
     finally:  # an interruption keeps the finished parts, never a half-written one
         reader.close()
         writer.close()
+        written.abort()
+        written.joined.unlink(missing_ok=True)
         for stale in parts.glob("*.tmp"):
             stale.unlink(missing_ok=True)
     shutil.rmtree(parts)
@@ -323,26 +330,111 @@ def _chunks(
 
 
 class _Parts:
-    """The writer thread's work: each part's file, then ``on_chunk``."""
+    """The writer thread's work: each part's file, the joined file, ``on_chunk``.
+
+    The joined file grows in the parts folder (``joining<suffix>``) as the parts
+    are written, in order, so no pass at the end reads them again; it becomes the
+    sink by one rename (:func:`_publish`). A resumed run first appends the parts
+    the interrupted run kept (it starts the joined file afresh). Ctrl-C or an
+    error removes it; after a kill it stays in the parts folder until the next
+    run replaces it.
+
+    Args:
+        parts: the parts folder.
+        suffix: ``.parquet`` / ``.pq`` or ``.csv``.
+        kept: parts the interrupted run finished (numbered from 0).
+        on_chunk: called with each part's rows once it is written.
+        profile: where ``write`` and ``join`` are timed.
+    """
 
     def __init__(
-        self, on_chunk: Callable[[int], None] | None, profile: Profile
+        self,
+        parts: Path,
+        suffix: str,
+        kept: int,
+        on_chunk: Callable[[int], None] | None,
+        profile: Profile,
     ) -> None:
+        self.parts, self.suffix = parts, suffix
+        self.joined = parts / f"joining{suffix}"
+        self.kept = kept
         self.on_chunk = on_chunk
         self.profile = profile
         self.schema: pa.Schema | None = None
+        self.rows = 0
+        self._parquet: pq.ParquetWriter | None = None
+        self._csv: BinaryIO | None = None
+        self._started = False
 
     def __call__(self, part: Part) -> None:
+        self._start()
         rows = len(next(iter(part.columns.values())))
+        arrow = None
         with self.profile.timed("write"):
-            if part.path.suffix == ".csv":
+            if self.suffix == ".csv":
                 _write_part(pd.DataFrame(part.columns), part.path)
             else:
                 arrow = table(part, self.schema)
                 self.schema = arrow.schema
                 _write_part(arrow, part.path)
+        with self.profile.timed("join"):
+            if arrow is None:
+                self._append_csv(part.path)
+            else:
+                self._append_parquet(arrow)
         if self.on_chunk is not None:
             self.on_chunk(rows)
+
+    def _start(self) -> None:
+        """Open the joined file and append the kept parts (once)."""
+        if self._started:
+            return
+        self._started = True
+        if self.suffix == ".csv":
+            self._csv = self.joined.open("wb")
+        with self.profile.timed("join"):
+            for number in range(self.kept):
+                path = self.parts / f"part-{number:08d}{self.suffix}"
+                if self.suffix == ".csv":
+                    self._append_csv(path)
+                else:
+                    self._append_parquet(pq.read_table(path))
+
+    def _append_parquet(self, arrow: pa.Table) -> None:
+        if self._parquet is None:  # pyarrow's defaults, as the sink always had
+            self._parquet = pq.ParquetWriter(self.joined, arrow.schema)
+        self._parquet.write_table(arrow)
+        self.rows += arrow.num_rows
+
+    def _append_csv(self, path: Path) -> None:
+        assert self._csv is not None
+        with path.open("rb") as part:
+            header = part.readline()
+            if not self._csv.tell():
+                self._csv.write(header)  # the header, written once
+            for line in part:
+                self._csv.write(line)
+                self.rows += 1
+
+    def close(self) -> int:
+        """Finish the joined file (after the last part); its rows."""
+        self._start()  # a resume with every part kept: only the kept ones
+        self.abort()
+        return self.rows
+
+    def abort(self) -> None:
+        """Close the joined file where it stands (the caller removes it)."""
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+        if self._csv is not None:
+            self._csv.close()
+            self._csv = None
+
+
+def _publish(joined: Path, sink: Path) -> None:
+    """The joined file becomes the sink: one atomic rename, the old sink replaced."""
+    os.replace(joined, sink)
 
 
 def _write_part(part: pd.DataFrame | pa.Table, path: Path) -> None:
@@ -359,40 +451,3 @@ def _write_part(part: pd.DataFrame | pa.Table, path: Path) -> None:
     else:
         pq.write_table(part, temporary, compression="none", use_dictionary=False)
     os.replace(temporary, path)
-
-
-def _join(parts: Path, sink: Path, chunks: int) -> int:
-    """Concatenate the parts, in order, into the sink (atomically); the rows."""
-    files = [parts / f"part-{i:08d}{sink.suffix.lower()}" for i in range(chunks)]
-    missing = [f.name for f in files if not f.exists()]
-    if missing:
-        raise DataError(f"Parts missing from {parts}: {', '.join(missing[:3])}.")
-    rows = 0
-
-    def write(temporary: Path) -> None:
-        nonlocal rows
-        if sink.suffix.lower() == ".csv":
-            with temporary.open("wb") as out:
-                for i, file in enumerate(files):
-                    with file.open("rb") as part:
-                        header = part.readline()
-                        if not i:
-                            out.write(header)  # the header, written once
-                        for line in part:
-                            out.write(line)
-                            rows += 1
-            return
-        writer = None
-        try:
-            for file in files:
-                table = pq.read_table(file)
-                if writer is None:
-                    writer = pq.ParquetWriter(temporary, table.schema)
-                writer.write_table(table)
-                rows += table.num_rows
-        finally:
-            if writer is not None:
-                writer.close()
-
-    atomic_write(sink, write)
-    return rows
