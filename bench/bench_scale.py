@@ -272,11 +272,13 @@ importing `torch._dynamo`), a quarter of the whole budget of a 10^7-row run at
 
 ## How it should scale
 
-Streaming is bounded by one chunk: peak memory is the interpreter and libraries
+Streaming is bounded by a few chunks (the one computed, at most two read ahead
+and two waiting to be written): peak memory is the interpreter and libraries
 (about 400-500 MiB here) plus a few times `--chunk-size` x (inputs + specs) x 8
 bytes, whatever the number of rows; time is linear in the rows.
 
-On a cluster the Ray path is data-parallel with no communication between actors:
+The Ray rows (without `--no-ray`; the Ray path's own measurements are in
+[benchmarks_ray.md](benchmarks_ray.md) once written): on a cluster the Ray path is data-parallel with no communication between actors:
 with W actors of c cores each, throughput should approach W times that of one
 process with c cores (per-actor rows per second as in the local row above),
 until reading and writing the files or the driver, which collects the batches in
