@@ -278,8 +278,9 @@ and two waiting to be written): peak memory is the interpreter and libraries
 bytes, whatever the number of rows; time is linear in the rows.
 
 The Ray rows (without `--no-ray`; the Ray path's own measurements are in
-[benchmarks_ray.md](benchmarks_ray.md) once written): on a cluster the Ray path is data-parallel with no communication between actors:
-with W actors of c cores each, throughput should approach W times that of one
+[benchmarks_ray.md](benchmarks_ray.md) once written): on a cluster the Ray path
+is data-parallel with no communication between actors: with W actors of c cores
+each, throughput should approach W times that of one
 process with c cores (per-actor rows per second as in the local row above),
 until reading and writing the files or the driver, which collects the batches in
 order to write one file, become the limit (writing to one file runs at the
