@@ -232,11 +232,11 @@ the page was written: {load}.
 
 Each job again, in a fresh process through `wrt.partials_stream`, whose summary
 times every phase (summed over the chunks). Reading (decoding Parquet, Arrow to
-NumPy) and the NaN / Inf check run in a reader thread, writing the parts in a
-writer thread, both overlapped with the compute in the main thread, so the
-shares may add up to more than 100%; the join (the parts into the one output
-file) runs after the last chunk. Start-up (imports, loading the `.pt2` program)
-comes before the stream.
+NumPy) and the NaN / Inf check run in a reader thread; writing the parts and
+the join (appending each part to the one output file) in a writer thread; both
+overlap the compute in the main thread, so the shares may add up to more than
+100% (and a thread's wall time on a loaded machine includes waiting for a core).
+Start-up (imports, loading the `.pt2` program) comes before the stream.
 
 {profile}
 
@@ -244,10 +244,11 @@ comes before the stream.
 
 Not met here. On 2 cores, 2 M rows/s leaves 1.0 us of CPU per row for
 everything (reading, checking, computing, writing); 1 M rows/s leaves 2.0 us.
-The profile shows the compute is what is left: the I/O phases run in their
-threads and take a few percent. The compute itself, measured per row in CPU
-seconds with one thread (16384 rows a call, the seed network, float32, on this
-machine under load, 2026-11-30, interleaved runs; `time.process_time`):
+The profile shows the compute is what is left: the stream's wall time is the
+compute's plus a few percent, the I/O running beside it in its threads. The
+compute itself, measured per row in CPU seconds with one thread (16384 rows a
+call, the seed network, float32, on this machine under load, 2026-11-30,
+interleaved runs; `time.process_time`):
 
 | per row, one thread | first order (dy/dx1, dy/dx2) | second order (3 entries) |
 |---|--:|--:|
@@ -267,8 +268,7 @@ loops), which is helper "compile"'s part of issue 14; the stream takes it at the
 one marked place (`wrt.chunks.stream_engine`). A fixed cost comes on top:
 start-up is about 4.3 CPU seconds here (importing torch 1.0 s, wrt and its CLI
 1.4 s, loading the `.pt2` program 1.9 s, most of it `torch.export.load`
-importing `torch._dynamo`), a quarter of the whole budget of a 10^7-row run at
-2 M rows/s.
+importing `torch._dynamo`), most of the 5 s a 10^7-row run has at 2 M rows/s.
 
 ## How it should scale
 
@@ -280,8 +280,8 @@ bytes, whatever the number of rows; time is linear in the rows.
 The Ray rows (without `--no-ray`; the Ray path's own measurements are in
 [benchmarks_ray.md](benchmarks_ray.md) once written): on a cluster the Ray path
 is data-parallel with no communication between actors: with W actors of c cores
-each, throughput should approach W times that of one
-process with c cores (per-actor rows per second as in the local row above),
+each, throughput should approach W times that of one process with c cores
+(per-actor rows per second as in the local row above),
 until reading and writing the files or the driver, which collects the batches in
 order to write one file, become the limit (writing to one file runs at the
 driver's disk speed; `dataset.write_parquet` of the returned dataset writes a
