@@ -232,13 +232,19 @@ class Work:
     def _eager(self, exc: Exception) -> None:
         warnings.warn(
             f"Compiling the {self.engine.name} engine failed "
-            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}); "
+            f"({type(exc).__name__}: {_first_line(exc)}); "
             "the stream continues uncompiled.",
             FallbackWarning,
             stacklevel=caller_level(),
         )
         self.engine = resolve(self.given, self.model, self.request)
         self.fixed, self.compute_chunk = False, None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else "no message"
 
 
 # ---------------------------------------------------------------------------

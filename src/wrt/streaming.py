@@ -38,8 +38,8 @@ import pyarrow.parquet as pq
 from wrt.chunks import Chunk, Part, Profile, Work, points, table
 from wrt.data import with_missing
 from wrt.derivatives import ModelLike, as_model
-from wrt.errors import DataError, ResumeError, WrtError
-from wrt.manifest import check_manifest, model_hash, write_manifest
+from wrt.errors import DataError, WrtError
+from wrt.manifest import first_missing, model_hash, prepare_parts
 from wrt.model import DTypeLike
 from wrt.outputs import output_file
 from wrt.pipeline import ReadAhead, WriteBehind
@@ -178,8 +178,10 @@ def partials_stream(
         "format": sink.suffix.lower(),
         "wrt_version": _version(),
     }
-    new_folder = _first_missing(sink.parent)
-    done, created = _prepare(parts, sink, manifest, resume, overwrite, names)
+    new_folder = first_missing(sink.parent)
+    done, created = prepare_parts(
+        parts, sink, manifest, resume, overwrite, names.resume, names.restart
+    )
     # computing a chunk holds the nested graphs of every layer; sub-chunks of 16384
     # rows cap that (measured, seed network, 2nd order: 985 -> 629 MiB peak RSS at
     # the same speed) while the files are still read and written in big chunks
@@ -244,59 +246,6 @@ def kept(sink: str | Path) -> tuple[int, int]:
         else:
             rows += pq.ParquetFile(file).metadata.num_rows
     return len(files), rows
-
-
-def _prepare(
-    parts: Path,
-    sink: Path,
-    manifest: dict,
-    resume: bool,
-    overwrite: bool,
-    names: OptionNames,
-) -> tuple[int, bool]:
-    """Create (or, resuming, check) the parts folder.
-
-    Returns:
-        (finished parts to skip, whether this call created the folder).
-    """
-    if resume:
-        if parts.exists():
-            check_manifest(parts, manifest, restart=names.restart)
-            for stale in parts.glob("*.tmp"):
-                stale.unlink()
-            finished = sorted(parts.glob("part-*"))
-            numbers = {int(p.name[5:13]) for p in finished}
-            done = 0
-            while done in numbers:  # only a contiguous run of parts counts
-                done += 1
-            for extra in [p for p in finished if int(p.name[5:13]) >= done]:
-                extra.unlink(missing_ok=True)
-            return done, False
-        if sink.exists():
-            raise ResumeError(
-                f"Nothing to resume into {sink}: it is complete (there is no "
-                f"{parts.name} folder of an interrupted run). Use it as it is, or "
-                f"compute it again with {names.restart}."
-            )
-    elif parts.exists():
-        if not overwrite:
-            raise ResumeError(
-                f"{parts} holds the parts of an interrupted run into {sink}. Continue "
-                f"it with {names.resume}, or start afresh with {names.restart} (its "
-                "parts are then deleted)."
-            )
-        shutil.rmtree(parts)
-    parts.mkdir(parents=True)
-    write_manifest(parts, manifest)
-    return 0, True
-
-
-def _first_missing(folder: Path) -> Path | None:
-    """The outermost folder on the way to ``folder`` that does not exist yet."""
-    missing = None
-    while not folder.exists() and folder.parent != folder:
-        missing, folder = folder, folder.parent
-    return missing
 
 
 def _model_file(model) -> Path | None:
