@@ -5,13 +5,15 @@ that changes a number or a column of the output: the model's content hash, its
 input and output names, the source file (path, size, modification time, columns),
 the specs, chunk size, engine, dtype, output format and wrt's version. A resume
 compares the new request with it field by field and refuses any difference,
-naming the fields and both values.
+naming the fields and both values. :func:`prepare_parts` creates the parts
+folder with its manifest, or checks it when resuming.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,73 @@ def check_manifest(folder: Path, manifest: dict[str, Any], restart: str) -> None
             f"interrupted run ({details}). Resume with the same model, points file, "
             f"specs and options, or start afresh with {restart}."
         )
+
+
+def prepare_parts(
+    parts: Path,
+    sink: Path,
+    manifest: dict,
+    resume: bool,
+    overwrite: bool,
+    resume_option: str,
+    restart_option: str,
+) -> tuple[int, bool]:
+    """Create (or, resuming, check) the parts folder of a streamed run.
+
+    Args:
+        parts: the parts folder.
+        sink: the output file.
+        manifest: the run's manifest (written, or checked when resuming).
+        resume: continue an interrupted run.
+        overwrite: an interrupted run's parts may be deleted.
+        resume_option: how messages name the resume option.
+        restart_option: how messages name the option that starts afresh.
+
+    Returns:
+        (finished parts to skip, whether this call created the folder).
+
+    Raises:
+        ResumeError: the manifest differs, there is nothing to resume, or an
+            interrupted run's parts are in the way and ``overwrite`` is False.
+    """
+    if resume:
+        if parts.exists():
+            check_manifest(parts, manifest, restart=restart_option)
+            for stale in parts.glob("*.tmp"):
+                stale.unlink()
+            finished = sorted(parts.glob("part-*"))
+            numbers = {int(p.name[5:13]) for p in finished}
+            done = 0
+            while done in numbers:  # only a contiguous run of parts counts
+                done += 1
+            for extra in [p for p in finished if int(p.name[5:13]) >= done]:
+                extra.unlink(missing_ok=True)
+            return done, False
+        if sink.exists():
+            raise ResumeError(
+                f"Nothing to resume into {sink}: it is complete (there is no "
+                f"{parts.name} folder of an interrupted run). Use it as it is, or "
+                f"compute it again with {restart_option}."
+            )
+    elif parts.exists():
+        if not overwrite:
+            raise ResumeError(
+                f"{parts} holds the parts of an interrupted run into {sink}. Continue "
+                f"it with {resume_option}, or start afresh with {restart_option} (its "
+                "parts are then deleted)."
+            )
+        shutil.rmtree(parts)
+    parts.mkdir(parents=True)
+    write_manifest(parts, manifest)
+    return 0, True
+
+
+def first_missing(folder: Path) -> Path | None:
+    """The outermost folder on the way to ``folder`` that does not exist yet."""
+    missing = None
+    while not folder.exists() and folder.parent != folder:
+        missing, folder = folder, folder.parent
+    return missing
 
 
 def _short(value: Any) -> str:

@@ -2,12 +2,13 @@
 
 :func:`source_columns` checks a CSV or Parquet source before anything is computed
 (not empty, has a column per input, has rows); :func:`read_chunks` yields it in
-chunks of exactly ``size`` rows whatever the Parquet row groups.
+chunks of exactly ``size`` rows whatever the Parquet row groups (CSV as pandas
+DataFrames, Parquet as Arrow tables of the inputs' columns: no pandas round trip).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,49 +78,67 @@ def read_chunks(
     inputs: Sequence[str],
     keep: Sequence[str] = (),
     rename: Mapping[str, str] | None = None,
-) -> Iterator[pd.DataFrame]:
+) -> Generator[pd.DataFrame | pa.Table, None, None]:
     """The source in chunks of exactly ``size`` rows (the last may be shorter).
 
-    Columns ``keep`` are read too (from a CSV as text, as written); names are
-    those after ``rename`` (old -> new).
+    A CSV file yields pandas DataFrames (every column, as pandas read them; the
+    ``keep`` columns as text, as written); a Parquet file yields Arrow tables of
+    the inputs' and ``keep`` columns only, zero-copy slices of the record batches
+    where a chunk lies within one. Column names are those after ``rename``
+    (old -> new).
+
+    Raises:
+        DataError: the file cannot be read as CSV / Parquet, or a CSV row holds
+            more values than the header has names.
     """
     back = {new: old for old, new in (rename or {}).items()}
-    for chunk in _chunks(source, size, [back.get(n, n) for n in [*inputs, *keep]],
-                         [back.get(n, n) for n in keep]):  # fmt: skip
-        yield chunk.rename(columns=dict(rename)) if rename else chunk
+    if source.suffix.lower() == ".csv":
+        for chunk in _csv_chunks(source, size, [back.get(n, n) for n in keep]):
+            yield chunk.rename(columns=dict(rename)) if rename else chunk
+    else:
+        wanted = [back.get(n, n) for n in [*inputs, *keep]]
+        for table in _parquet_chunks(source, size, wanted):
+            yield (
+                table.rename_columns([rename.get(n, n) for n in table.column_names])
+                if rename
+                else table
+            )
 
 
-def _chunks(
-    source: Path, size: int, wanted: Sequence[str], keep: Sequence[str]
+def _csv_chunks(
+    source: Path, size: int, text: Sequence[str] = ()
 ) -> Iterator[pd.DataFrame]:
-    suffix = source.suffix.lower()
-    if suffix == ".csv":
-        text: dict[Any, Any] = dict.fromkeys(keep, "str")
-        try:
-            with pd.read_csv(
-                source, chunksize=size, dtype=text
-            ) as reader:  # closed on any exit
-                for number, chunk in enumerate(reader):
-                    check_csv_rows(chunk, source, number * size)
-                    yield chunk
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise DataError(f"Cannot read {source} as CSV: {exc}.") from exc
-        return
+    as_text: dict[Any, Any] = dict.fromkeys(text, "str")
+    try:
+        with pd.read_csv(source, chunksize=size, dtype=as_text) as reader:
+            for number, chunk in enumerate(reader):  # closed on any exit
+                check_csv_rows(chunk, source, number * size)
+                yield chunk
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"Cannot read {source} as CSV: {exc}.") from exc
+
+
+def _parquet_chunks(
+    source: Path, size: int, inputs: Sequence[str]
+) -> Iterator[pa.Table]:
     try:
         file = pq.ParquetFile(source)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"Cannot read {source} as Parquet: {exc}.") from exc
     names = file.schema_arrow.names
-    columns = [name for name in wanted if name in names] or None
+    columns = [name for name in inputs if name in names] or None
     pending: list[pa.RecordBatch] = []
     held = 0
-    for batch in file.iter_batches(batch_size=size, columns=columns):
-        pending.append(batch)
-        held += batch.num_rows
-        while held >= size:
-            table = pa.Table.from_batches(pending)
-            yield table.slice(0, size).to_pandas()
-            rest = table.slice(size)
-            pending, held = rest.to_batches(), rest.num_rows
-    if held:
-        yield pa.Table.from_batches(pending).to_pandas()
+    try:
+        for batch in file.iter_batches(batch_size=size, columns=columns):
+            pending.append(batch)
+            held += batch.num_rows
+            while held >= size:
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, size)
+                rest = table.slice(size)
+                pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            yield pa.Table.from_batches(pending)
+    except (pa.ArrowInvalid, OSError) as exc:  # a corrupt page, met mid-file
+        raise DataError(f"Cannot read {source} as Parquet: {exc}.") from exc

@@ -3,9 +3,11 @@
 :func:`partials_stream` reads the source (Parquet by record batches, CSV by
 pandas chunks) in chunks of exactly ``chunk_size`` rows, computes the partials of
 each chunk, and writes each chunk's output as its own part file, atomically (a
-temporary name, then a rename), into ``<sink>.parts/``. When every chunk is done
-the parts are joined, in order, into the sink, and the folder is removed. Memory
-stays bounded by one chunk whatever the number of rows.
+temporary name, then a rename), into ``<sink>.parts/``, and appends it, in order,
+to the joined file growing beside them; when every chunk is done the joined file
+is renamed to the sink and the folder is removed. Reading runs ahead in one
+thread and writing behind in another (:mod:`wrt.pipeline`), overlapped with the
+compute; memory stays bounded by a few chunks whatever the number of rows.
 
 Before anything is computed, the sink is checked (:mod:`wrt.outputs`: never the
 source, a writable file) and so is the source (not empty, has the inputs' columns,
@@ -20,25 +22,28 @@ created; a new run never deletes an earlier run's parts unless ``overwrite``.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from wrt.data import as_points, with_missing
-from wrt.derivatives import ModelLike, as_model, partials
+from wrt.chunks import Chunk, Part, Profile, Work, points, table
+from wrt.data import with_missing
+from wrt.derivatives import ModelLike, as_model
 from wrt.engines.compiling import CompileOption
-from wrt.errors import DataError, ResumeError, WrtError
-from wrt.manifest import check_manifest, model_hash, write_manifest
+from wrt.errors import DataError, WrtError
+from wrt.manifest import first_missing, model_hash, prepare_parts
 from wrt.model import DTypeLike
-from wrt.outputs import atomic_write, output_file
+from wrt.outputs import output_file
+from wrt.pipeline import ReadAhead, WriteBehind
 from wrt.sources import count_rows as count_rows  # re-exported: wrt.cli.partials
 from wrt.sources import read_chunks, source_columns
 
@@ -68,6 +73,13 @@ class StreamSummary:
         chunks: chunks in all.
         seconds: wall time of this call.
         sink: the output file.
+        phases: seconds per phase, summed over the chunks: ``"read: decode"``,
+            ``"read: to arrays"``, ``"check: NaN / Inf"`` (reader thread),
+            ``"compute"``, ``"screen: NaN outputs"`` (main thread), ``"write"``
+            (writer thread), ``"join"``. The threads overlap, so the phases may
+            add up to more than ``seconds``.
+        engine: the engine that computed the chunks (``"taylor (compiled)"``
+            when compiled).
     """
 
     rows: int
@@ -75,6 +87,8 @@ class StreamSummary:
     chunks: int
     seconds: float
     sink: Path
+    phases: dict[str, float] = field(default_factory=dict)
+    engine: str = ""
 
 
 def partials_stream(
@@ -120,8 +134,8 @@ def partials_stream(
             for row (ids, labels); from a CSV they are copied as text, as written.
         rename: old column name -> new name for the source's header (names are
             those after it: ``inputs``, ``keep``).
-        compile: see :func:`wrt.partials`; with ``"auto"`` the chunks of one
-            shape compile once their work repays it.
+        compile: see :func:`wrt.partials`; with ``"auto"`` a long stream whose
+            engine is Taylor compiles it once (its chunks all have one shape).
 
     Returns:
         A :class:`StreamSummary`.
@@ -157,10 +171,9 @@ def partials_stream(
     )
     columns = source_columns(source, model.inputs, rename)
     specs = list(dict.fromkeys(specs))
-    # computing a chunk holds the nested graphs of every layer; sub-chunks of 16384
-    # rows cap that (measured, seed network, 2nd order: 985 -> 629 MiB peak RSS at
-    # the same speed) while the files are still read and written in big chunks
-    compute_chunk = min(chunk_size, COMPUTE_CHUNK)
+    work = Work(
+        model, specs, engine, count_rows(source), compile
+    )  # bad specs: nothing made
     parts = parts_folder(sink)
     manifest = {
         "model": model_hash(model),
@@ -179,60 +192,54 @@ def partials_stream(
         **({"rename": dict(rename)} if rename else {}),
         "wrt_version": _version(),
     }
-    new_folder = _first_missing(sink.parent)
-    done, created = _prepare(parts, sink, manifest, resume, overwrite, names)
+    new_folder = first_missing(sink.parent)
+    done, created = prepare_parts(
+        parts, sink, manifest, resume, overwrite, names.resume, names.restart
+    )
+    # computing a chunk holds the nested graphs of every layer; sub-chunks of 16384
+    # rows cap that (measured, seed network, 2nd order: 985 -> 629 MiB peak RSS at
+    # the same speed) while the files are still read and written in big chunks
+    compute_chunk = min(chunk_size, work.compute_chunk or COMPUTE_CHUNK)
+    profile = Profile()
+    written = _Parts(parts, sink.suffix.lower(), done, on_chunk, profile)
+    writer: WriteBehind[Part] = WriteBehind(written)
+    reader: ReadAhead[Chunk | None] = ReadAhead(
+        _chunks(source, chunk_size, model, done, profile, keep, rename)
+    )
     computed = 0
     chunks = 0
     try:
-        for index, frame in enumerate(
-            read_chunks(source, chunk_size, model.inputs, keep, rename)
-        ):
+        for index, chunk in enumerate(reader):
             chunks += 1
-            if index < done:
+            if chunk is None:  # finished by the interrupted run
                 continue
-            first_row = index * chunk_size
-            try:  # rows named as rows of the file, not of the chunk
-                x = as_points(
-                    frame,
-                    model.inputs,
-                    dtype=model.dtype,
-                    device=model.device,
-                    first_row=first_row,
-                )
-            except DataError as exc:
-                raise DataError(f"{source}: {exc}", hint=exc.hint) from exc
-            result = partials(  # NaN outputs: partials missing, a warning names the row
-                model,
-                x,
-                specs,
-                first_row=first_row,
-                engine=engine,
-                chunk_size=compute_chunk,
-                compile=compile,
-            )
-            out = pd.concat(
-                [
-                    _inputs_as_floats(frame, model.inputs),
-                    _kept(frame, keep, text=source.suffix.lower() == ".csv"),
-                    result.to_frame(),
-                ],
-                axis=1,
-            )
-            _write_part(out, parts / f"part-{index:08d}{sink.suffix.lower()}")
-            computed += len(frame)
-            if on_chunk is not None:
-                on_chunk(len(frame))
-        rows = _join(parts, sink, chunks)
+            part = work.compute(chunk, compute_chunk, profile)
+            name = f"part-{index:08d}{sink.suffix.lower()}"
+            writer.submit(part._replace(path=parts / name))
+            computed += chunk.rows
+        writer.finish()
+        with profile.timed("join"):
+            rows = written.close()
+            _publish(written.joined, sink)
     except WrtError:
         # bad data or a bad request: the parts cannot be resumed to a result
+        reader.close()
+        writer.close()
         if created:
             shutil.rmtree(new_folder or parts, ignore_errors=True)
         raise
     finally:  # an interruption keeps the finished parts, never a half-written one
+        reader.close()
+        writer.close()
+        written.abort()
+        written.joined.unlink(missing_ok=True)
         for stale in parts.glob("*.tmp"):
             stale.unlink(missing_ok=True)
     shutil.rmtree(parts)
-    return StreamSummary(rows, computed, chunks, time.perf_counter() - start, sink)
+    seconds = time.perf_counter() - start
+    return StreamSummary(
+        rows, computed, chunks, seconds, sink, profile.seconds(), work.described()
+    )
 
 
 def parts_folder(sink: str | Path) -> Path:
@@ -255,59 +262,6 @@ def kept(sink: str | Path) -> tuple[int, int]:
     return len(files), rows
 
 
-def _prepare(
-    parts: Path,
-    sink: Path,
-    manifest: dict,
-    resume: bool,
-    overwrite: bool,
-    names: OptionNames,
-) -> tuple[int, bool]:
-    """Create (or, resuming, check) the parts folder.
-
-    Returns:
-        (finished parts to skip, whether this call created the folder).
-    """
-    if resume:
-        if parts.exists():
-            check_manifest(parts, manifest, restart=names.restart)
-            for stale in parts.glob("*.tmp"):
-                stale.unlink()
-            finished = sorted(parts.glob("part-*"))
-            numbers = {int(p.name[5:13]) for p in finished}
-            done = 0
-            while done in numbers:  # only a contiguous run of parts counts
-                done += 1
-            for extra in [p for p in finished if int(p.name[5:13]) >= done]:
-                extra.unlink(missing_ok=True)
-            return done, False
-        if sink.exists():
-            raise ResumeError(
-                f"Nothing to resume into {sink}: it is complete (there is no "
-                f"{parts.name} folder of an interrupted run). Use it as it is, or "
-                f"compute it again with {names.restart}."
-            )
-    elif parts.exists():
-        if not overwrite:
-            raise ResumeError(
-                f"{parts} holds the parts of an interrupted run into {sink}. Continue "
-                f"it with {names.resume}, or start afresh with {names.restart} (its "
-                "parts are then deleted)."
-            )
-        shutil.rmtree(parts)
-    parts.mkdir(parents=True)
-    write_manifest(parts, manifest)
-    return 0, True
-
-
-def _first_missing(folder: Path) -> Path | None:
-    """The outermost folder on the way to ``folder`` that does not exist yet."""
-    missing = None
-    while not folder.exists() and folder.parent != folder:
-        missing, folder = folder, folder.parent
-    return missing
-
-
 def _model_file(model) -> Path | None:
     source = Path(str(model.source))
     return source if model.source not in ("module", "") and source.is_file() else None
@@ -319,72 +273,152 @@ def _version() -> str:
     return __version__
 
 
-def _inputs_as_floats(frame: pd.DataFrame, inputs: Sequence[str]) -> pd.DataFrame:
-    """The input columns of a chunk as float64, whatever one chunk's cells looked like.
+def _chunks(
+    source: Path,
+    size: int,
+    model,
+    done: int,
+    profile: Profile,
+    keep: Sequence[str] = (),
+    rename: Mapping[str, str] | None = None,
+) -> Iterator[Chunk | None]:
+    """The source's chunks, read and checked; None for the first ``done`` ones."""
+    reading = read_chunks(source, size, model.inputs, keep, rename)
+    try:
+        for index in itertools.count():
+            with profile.timed("read: decode"):
+                chunk = next(reading, None)
+            if chunk is None:
+                return
+            if index < done:  # its part is kept: not converted, not checked
+                yield None
+            else:
+                yield points(
+                    chunk, model.inputs, model, index * size, profile, keep, source
+                )
+    finally:
+        reading.close()
 
-    A CSV column of whole numbers in one chunk reads as integers and as floats in the
-    next; every part must have the same schema to be joined (and a Parquet file has
-    one), so inputs are written as the float64 values the model was evaluated at.
-    CSV text keeps every value: floats are written in the shortest form that
-    reads back exactly.
+
+class _Parts:
+    """The writer thread's work: each part's file, the joined file, ``on_chunk``.
+
+    The joined file grows in the parts folder (``joining<suffix>``) as the parts
+    are written, in order, so no pass at the end reads them again; it becomes the
+    sink by one rename (:func:`_publish`). A resumed run first appends the parts
+    the interrupted run kept (it starts the joined file afresh). Ctrl-C or an
+    error removes it; after a kill it stays in the parts folder until the next
+    run replaces it.
+
+    Args:
+        parts: the parts folder.
+        suffix: ``.parquet`` / ``.pq`` or ``.csv``.
+        kept: parts the interrupted run finished (numbered from 0).
+        on_chunk: called with each part's rows once it is written.
+        profile: where ``write`` and ``join`` are timed.
     """
-    columns = cast(pd.DataFrame, frame[list(inputs)])  # a list of names: a frame
-    return columns.astype("float64").reset_index(drop=True)
 
+    def __init__(
+        self,
+        parts: Path,
+        suffix: str,
+        kept: int,
+        on_chunk: Callable[[int], None] | None,
+        profile: Profile,
+    ) -> None:
+        self.parts, self.suffix = parts, suffix
+        self.joined = parts / f"joining{suffix}"
+        self.kept = kept
+        self.on_chunk = on_chunk
+        self.profile = profile
+        self.schema: pa.Schema | None = None
+        self.rows = 0
+        self._parquet: pq.ParquetWriter | None = None
+        self._csv: BinaryIO | None = None
+        self._started = False
 
-def _kept(frame: pd.DataFrame, keep: Sequence[str], text: bool) -> pd.DataFrame:
-    """The pass-through columns of a chunk, as text when read from a CSV.
+    def __call__(self, part: Part) -> None:
+        self._start()
+        rows = len(next(iter(part.columns.values())))
+        arrow = None
+        with self.profile.timed("write"):
+            if self.suffix == ".csv":
+                _write_part(pd.DataFrame(part.columns), part.path)
+            else:
+                arrow = table(part, self.schema)
+                self.schema = arrow.schema
+                _write_part(arrow, part.path)
+        with self.profile.timed("join"):
+            if arrow is None:
+                self._append_csv(part.path)
+            else:
+                self._append_parquet(arrow)
+        if self.on_chunk is not None:
+            self.on_chunk(rows)
 
-    Text gives every chunk one schema whatever its cells; a Parquet source's
-    types are its schema's already.
-    """
-    columns = cast(pd.DataFrame, frame[list(keep)]).reset_index(drop=True)
-    return columns.astype("string") if text else columns
-
-
-def _write_part(frame: pd.DataFrame, path: Path) -> None:
-    """Write one part atomically: a temporary file, then a rename."""
-    temporary = path.with_name(path.name + ".tmp")
-    frame = with_missing(frame)  # NaN and Inf: one missing value in every format
-    if path.suffix == ".csv":
-        frame.to_csv(temporary, index=False)
-    else:
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), temporary)
-    os.replace(temporary, path)
-
-
-def _join(parts: Path, sink: Path, chunks: int) -> int:
-    """Concatenate the parts, in order, into the sink (atomically); the rows."""
-    files = [parts / f"part-{i:08d}{sink.suffix.lower()}" for i in range(chunks)]
-    missing = [f.name for f in files if not f.exists()]
-    if missing:
-        raise DataError(f"Parts missing from {parts}: {', '.join(missing[:3])}.")
-    rows = 0
-
-    def write(temporary: Path) -> None:
-        nonlocal rows
-        if sink.suffix.lower() == ".csv":
-            with temporary.open("wb") as out:
-                for i, file in enumerate(files):
-                    with file.open("rb") as part:
-                        header = part.readline()
-                        if not i:
-                            out.write(header)  # the header, written once
-                        for line in part:
-                            out.write(line)
-                            rows += 1
+    def _start(self) -> None:
+        """Open the joined file and append the kept parts (once)."""
+        if self._started:
             return
-        writer = None
-        try:
-            for file in files:
-                table = pq.read_table(file)
-                if writer is None:
-                    writer = pq.ParquetWriter(temporary, table.schema)
-                writer.write_table(table)
-                rows += table.num_rows
-        finally:
-            if writer is not None:
-                writer.close()
+        self._started = True
+        if self.suffix == ".csv":
+            self._csv = self.joined.open("wb")
+        with self.profile.timed("join"):
+            for number in range(self.kept):
+                path = self.parts / f"part-{number:08d}{self.suffix}"
+                if self.suffix == ".csv":
+                    self._append_csv(path)
+                else:
+                    self._append_parquet(pq.read_table(path))
 
-    atomic_write(sink, write)
-    return rows
+    def _append_parquet(self, arrow: pa.Table) -> None:
+        if self._parquet is None:  # pyarrow's defaults, as the sink always had
+            self._parquet = pq.ParquetWriter(self.joined, arrow.schema)
+        self._parquet.write_table(arrow)
+        self.rows += arrow.num_rows
+
+    def _append_csv(self, path: Path) -> None:
+        assert self._csv is not None
+        with path.open("rb") as part:
+            header = part.readline()
+            if not self._csv.tell():
+                self._csv.write(header)  # the header, written once
+            for line in part:
+                self._csv.write(line)
+                self.rows += 1
+
+    def close(self) -> int:
+        """Finish the joined file (after the last part); its rows."""
+        self._start()  # a resume with every part kept: only the kept ones
+        self.abort()
+        return self.rows
+
+    def abort(self) -> None:
+        """Close the joined file where it stands (the caller removes it)."""
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+        if self._csv is not None:
+            self._csv.close()
+            self._csv = None
+
+
+def _publish(joined: Path, sink: Path) -> None:
+    """The joined file becomes the sink: one atomic rename, the old sink replaced."""
+    os.replace(joined, sink)
+
+
+def _write_part(part: pd.DataFrame | pa.Table, path: Path) -> None:
+    """Write one part atomically: a temporary file, then a rename.
+
+    A CSV part is a DataFrame (NaN and Inf written as empty cells); a Parquet part
+    an Arrow table (nulls already in place), written uncompressed and without
+    dictionaries: parts are read once, by the join, which writes the sink with
+    pyarrow's defaults.
+    """
+    temporary = path.with_name(path.name + ".tmp")
+    if isinstance(part, pd.DataFrame):
+        with_missing(part).to_csv(temporary, index=False)
+    else:
+        pq.write_table(part, temporary, compression="none", use_dictionary=False)
+    os.replace(temporary, path)

@@ -60,6 +60,6 @@ CASES = [
             _model(), _points(3, 1, 1e300, fill=0.5, dtype=torch.float64)
         ),
         DataError,
-        r"row 3, column 'b' is 1e\+300, beyond the range of float32",
+        r"row 3, column 'b' is 1e\+300, a finite number beyond the range of float32",
     ),
 ]

@@ -25,7 +25,7 @@ CASES = [
     Api("fit-compile-number", _fit(compile=1), DataError,
         r'compile must be "auto", True or False, not 1'),
     Api("fit-compile-with-autograd", _fit(compile=True, engine="autograd"),
-        DataError, r"compile=True .*engine='autograd'.*engine='auto'.*compile=False"),
+        DataError, r"compile=True .*'autograd' engine.*engine='auto'.*compile=False"),
     _config_case("train-compile-word", "lr = 1e-3", 'lr = 1e-3\ncompile = "fast"',
                  r"train\.compile.*\"auto\", true or false"),
     _config_case("train-compile-number", "lr = 1e-3", "lr = 1e-3\ncompile = 1",
