@@ -326,6 +326,14 @@ def read(
     See :func:`wrt.distributed_read.read`: the pieces are read by Ray tasks, each
     row tagged with its index in the input (``row_id``, int64; None for none).
 
+    Args:
+        path: a ``.csv`` file, or a Parquet file or folder (or a folder of CSVs).
+        columns: the columns to read (None: all).
+        row_id: the row-id column's name; None for none.
+
+    Returns:
+        A lazy ``ray.data.Dataset``.
+
     Raises:
         DataError: no such file, a folder without data files, or Ray missing.
         RowIdError: ``row_id`` is empty or already a column of the input.
