@@ -97,7 +97,9 @@ def wrt_methods(task: str, p: Problem) -> list[Method]:
     """wrt with each engine; ``auto`` says which engine it picked.
 
     The rows on ``p.model`` measure the steady state of repeated calls (its
-    :class:`~wrt.cache.Cache` keeps traces between calls). One more row runs the
+    :class:`~wrt.cache.Cache` keeps traces between calls); the engines asked by
+    name run eagerly (``compile=False``), ``auto`` with ``compile="auto"`` (it
+    compiles once the repeated work repays it, during warm-up). One more row runs the
     Taylor engine through ``torch.compile`` (``TaylorEngine(compile=True)``),
     compiled here, before timing; its compile time is part of its name. The
     ``one-shot`` row wraps the network afresh on every call (``engine="auto"``):
@@ -112,21 +114,23 @@ def wrt_methods(task: str, p: Problem) -> list[Method]:
         else:
             picked = wrt.partials(p.model, p.X[:4], asked, engine="auto").engine
 
-    def call(engine: Any, fresh: bool = False) -> Callable[[], torch.Tensor]:
+    def call(
+        engine: Any, fresh: bool = False, compile: Any = "auto"
+    ) -> Callable[[], torch.Tensor]:
         def model() -> wrt.Model:
             if not fresh:
                 return p.model
             return wrt.wrap(p.net, inputs=list(p.inputs), outputs=[p.output])
 
         if task == "grad":
-            return lambda: wrt.grad(model(), p.X, engine=engine)
+            return lambda: wrt.grad(model(), p.X, engine=engine, compile=compile)
         if task == "hessian":
-            return lambda: wrt.hessian(model(), p.X, engine=engine)
+            return lambda: wrt.hessian(model(), p.X, engine=engine, compile=compile)
         if task == "laplacian":
-            return lambda: wrt.laplacian(model(), p.X, engine=engine)
+            return lambda: wrt.laplacian(model(), p.X, engine=engine, compile=compile)
 
         def partials() -> torch.Tensor:
-            result = wrt.partials(model(), p.X, asked, engine=engine)
+            result = wrt.partials(model(), p.X, asked, engine=engine, compile=compile)
             if len(asked) == 1:
                 return result[asked[0]]
             return torch.stack([result[s] for s in asked], dim=1)
@@ -141,8 +145,10 @@ def wrt_methods(task: str, p: Problem) -> list[Method]:
         what = f"wrt.partials([{len(asked)} specs])"
     rows = []
     for engine in ENGINES:
+        # the engines by name run eagerly; auto may compile (compile="auto")
         label = f"auto: {picked}" if engine == "auto" else engine
-        rows.append(Method(f"{what} [{label}]", WRT, call(engine)))
+        mode = "auto" if engine == "auto" else False
+        rows.append(Method(f"{what} [{label}]", WRT, call(engine, compile=mode)))
     one_shot = call("auto", fresh=True)
     rows.append(
         Method(f"{what} [auto, one-shot: a fresh model per call]", WRT, one_shot)
