@@ -202,7 +202,16 @@ def test_inductor_end_to_end(monkeypatch):
     torch.testing.assert_close(p_fast, p_eager, rtol=1e-12, atol=1e-14)
 
 
+def test_auto_trains_eagerly_on_the_cpu_where_compiling_did_not_pay(monkeypatch):
+    monkeypatch.setattr(compiled, "WORK_TO_COMPILE", 1.0)  # any work is enough
+    history, _ = _run(_burgers, "adam", "auto", steps=3)
+    assert not history.compiled  # the CPU is not in PAYS_ON
+    assert _run(_burgers, "adam", True, steps=3)[0].compiled  # asked: compiled
+
+
 def test_auto_compiles_only_when_the_steps_repay_it(monkeypatch):
+    # the rule itself, on a device where compiling pays (the CPU stands in)
+    monkeypatch.setattr(compiled, "PAYS_ON", ("cuda", "cpu"))
     few, p_few = _run(_burgers, "adam", "auto", steps=6)
     assert not few.compiled  # 6 steps of a tiny net cannot repay a compile
     model, terms = _burgers()
