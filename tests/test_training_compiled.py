@@ -22,6 +22,7 @@ from wrt.engines.taylor.functional import bound_partials
 from wrt.errors import (
     CompileWarning,
     DataError,
+    EngineError,
     NonFiniteLossError,
     TrainingInterrupted,
     UnboundedLossError,
@@ -326,16 +327,16 @@ def test_an_op_without_a_taylor_rule_falls_back_with_a_warning():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "says"),
+    ("kwargs", "error", "says"),
     [
-        ({"compile": "yes"}, 'compile must be "auto", True or False'),
-        ({"compile": 1}, 'compile must be "auto", True or False'),
-        ({"compile": True, "engine": "autograd"}, "engine='auto'"),
+        ({"compile": "yes"}, EngineError, "compile must be 'auto', True or False"),
+        ({"compile": 1}, EngineError, "compile must be 'auto', True or False"),
+        ({"compile": True, "engine": "autograd"}, DataError, "engine='auto'"),
     ],
 )
-def test_bad_compile_arguments_are_refused(kwargs, says):
+def test_bad_compile_arguments_are_refused(kwargs, error, says):
     model, terms = _burgers()
-    with pytest.raises(DataError, match=says):
+    with pytest.raises(error, match=says):
         wrt.fit(model, terms, steps=1, **kwargs)
 
 

@@ -1,0 +1,93 @@
+"""Bad input found by the new-user tester (fixb): compile=, and more."""
+
+from __future__ import annotations
+
+import torch
+
+import wrt
+from bad_input.harness import Api, Cli, model_file, points_file
+from models import mlp
+from wrt.errors import DataError, EngineError
+
+
+def _model():
+    return wrt.wrap(mlp(2, 1).double(), inputs=["x1", "x2"])
+
+
+def _x():
+    return torch.rand(4, 2, dtype=torch.float64)
+
+
+def _fit(**kw):
+    def call(folder):
+        model = wrt.mlp(["x"], ["u"], hidden=[3])
+        x = torch.linspace(0, 1, 6)[:, None]
+        return wrt.fit(model, [wrt.match("u", x, torch.zeros(6))], steps=1, **kw)
+
+    return call
+
+
+def _partials_cli(*extra):
+    def argv(folder):
+        return [
+            "partials",
+            str(model_file(folder)),
+            str(points_file(folder)),
+            "-d",
+            "dy/dx1",
+            "--json",
+            *extra,
+        ]
+
+    return argv
+
+
+CASES = [
+    # compile=True with an engine that never compiles
+    Api(
+        "fixb-partials-autograd-compile",
+        lambda f: wrt.partials(_model(), _x(), ["dy/dx1"], engine="autograd",
+                               compile=True),
+        EngineError,
+        r"compile=True applies to the Taylor engine \(engine='taylor' or 'auto'\)"
+        r".*'autograd'.*compile=False",
+    ),
+    Api(
+        "fixb-partials-finite-diff-compile-on",
+        lambda f: wrt.partials(_model(), _x(), ["dy/dx1"], engine="finite_diff",
+                               compile="on"),
+        EngineError,
+        r"compile=True applies to the Taylor engine.*'finite_diff'",
+    ),
+    Cli(
+        "fixb-cli-autograd-compile-on",
+        _partials_cli("-e", "autograd", "--compile", "on"),
+        2,
+        r"--compile on applies to the Taylor engine \(--engine taylor",
+    ),
+    Api(
+        "fixb-fit-pso-compile",
+        _fit(optimizer="pso", compile=True),
+        DataError,
+        r"compile=True: compile is used by optimizer='adam'.*not by 'pso'",
+    ),
+    # one rule for compile= values
+    Api(
+        "fixb-partials-compile-true-string",
+        lambda f: wrt.partials(_model(), _x(), ["dy/dx1"], compile="True"),
+        EngineError,
+        r"compile must be 'auto', True or False, not 'True' \('on' and 'off'",
+    ),
+    Api(
+        "fixb-partials-compile-false-string",
+        lambda f: wrt.partials(_model(), _x(), ["dy/dx1"], compile="false"),
+        EngineError,
+        r"compile must be 'auto', True or False, not 'false'",
+    ),
+    Api(
+        "fixb-fit-compile-true-string",
+        _fit(compile="true"),
+        EngineError,
+        r"compile must be 'auto', True or False, not 'true' \('on' and 'off'",
+    ),
+]  # fmt: skip
