@@ -91,3 +91,22 @@ CASES = [
         r"compile must be 'auto', True or False, not 'true' \('on' and 'off'",
     ),
 ]  # fmt: skip
+
+CASES += [
+    # --row-id only names the row-id column of a --ray run into a folder
+    Cli(
+        "fixb-cli-row-id-without-ray",
+        lambda f: [
+            "partials", str(model_file(f)), str(points_file(f)), "-d", "dy/dx1",
+            "--row-id", "myrow", "-o", str(f / "nr.csv"),
+        ],
+        2,
+        r"--row-id names the row-id column of a --ray run into a folder",
+    ),
+    Cli(
+        "fixb-cli-row-id-default-name-without-ray",
+        _partials_cli("--row-id", "row"),
+        2,
+        r"--row-id names the row-id column",
+    ),
+]  # fmt: skip
