@@ -420,11 +420,12 @@ def test_overwrite_decides_over_an_earlier_run(setup):
         partials_stream(model, source, SPECS, out, chunk_size=100,
                         on_chunk=_interrupt_at(1))  # fmt: skip
     with pytest.raises(ResumeError, match="interrupted run.*resume=True"):
-        partials_stream(model, source, SPECS, out, chunk_size=100, overwrite=False)
-    summary = partials_stream(model, source, SPECS, out, chunk_size=100)
-    assert summary.computed == 1000  # overwrite=True (the API's default): afresh
-    with pytest.raises(OutputPathError, match="exists"):
-        partials_stream(model, source, SPECS, out, chunk_size=100, overwrite=False)
+        partials_stream(model, source, SPECS, out, chunk_size=100)  # the default
+    summary = partials_stream(model, source, SPECS, out, chunk_size=100,
+                              overwrite=True)  # fmt: skip
+    assert summary.computed == 1000  # overwrite=True: afresh
+    with pytest.raises(OutputPathError, match="exists.*overwrite=True"):
+        partials_stream(model, source, SPECS, out, chunk_size=100)  # the default
     with pytest.raises(ResumeError, match="Nothing to resume"):
         partials_stream(model, source, SPECS, out, chunk_size=100, resume=True)
 

@@ -7,7 +7,8 @@ import torch
 import wrt
 from bad_input.harness import Api, Cli, model_file, points_file
 from models import mlp
-from wrt.errors import DataError, EngineError
+from wrt.errors import DataError, EngineError, OutputPathError
+from wrt.streaming import partials_stream
 
 
 def _model():
@@ -109,4 +110,67 @@ CASES += [
         2,
         r"--row-id names the row-id column",
     ),
+]  # fmt: skip
+
+
+def _stream_over_a_file(folder):
+    points_file(folder, name="small.csv")
+    (folder / "precious.csv").write_text("keep me\n")
+    model = wrt.wrap(mlp(2, 1), inputs=["x1", "x2"])
+    try:
+        return partials_stream(
+            model, folder / "small.csv", ["dy/dx1"], folder / "precious.csv"
+        )
+    finally:
+        assert (folder / "precious.csv").read_text() == "keep me\n"
+        assert sorted(p.name for p in folder.iterdir()) == ["precious.csv", "small.csv"]
+
+
+def _stream_keep_unknown(folder):
+    points_file(folder, name="small.csv")
+    model = wrt.wrap(mlp(2, 1), inputs=["x1", "x2"])
+    try:
+        return partials_stream(
+            model, folder / "small.csv", ["dy/dx1"], folder / "o.csv", keep=["nope"]
+        )
+    finally:
+        assert sorted(p.name for p in folder.iterdir()) == ["small.csv"]
+
+
+CASES += [
+    # partials_stream never replaces a user's file unless overwrite=True
+    Api("fixb-stream-existing-sink", _stream_over_a_file, OutputPathError,
+        r"precious\.csv.*overwrite=True", new_files=True),
+    Api("fixb-stream-keep-unknown", _stream_keep_unknown, DataError,
+        r"keep=.*'nope'", new_files=True),
+]  # fmt: skip
+
+
+def _sens(folder, *extra):
+    return ["sens", str(model_file(folder)), "--data", str(points_file(folder)), *extra]
+
+
+def _sensitivity(**options):
+    def call(folder):
+        return wrt.sensitivity(_model(), _x(), **options)
+
+    return call
+
+
+CASES += [
+    # non-finite ranges and variances, repeated names
+    Cli("fixb-sens-variance-inf", lambda f: _sens(f, "--variance", "x1=inf"), 2,
+        r"--variance 'x1' = inf: it must be a finite, positive number"),
+    Cli("fixb-sens-range-inf", lambda f: _sens(f, "--range", "x1=0:inf"), 2,
+        r"--range 'x1' = \(0\.0, inf\): low and high must be finite"),
+    Cli("fixb-sens-variance-twice",
+        lambda f: _sens(f, "--variance", "x1=1", "--variance", "x1=2"), 2,
+        r"--variance x1=\.\.\. is given twice"),
+    Cli("fixb-sens-range-twice",
+        lambda f: _sens(f, "--range", "x1=0:1", "--range", "x1=0:2"), 2,
+        r"--range x1=\.\.\. is given twice"),
+    Api("fixb-api-variance-nan", _sensitivity(variances={"x1": float("nan")}),
+        DataError, r"variances\['x1'\] = nan: it must be a finite, positive number"),
+    Api("fixb-api-range-inf", _sensitivity(ranges={"x1": (float("-inf"), 0.0)}),
+        DataError, r"ranges\['x1'\] = \(-inf, 0\.0\): low and high must be finite"),
 ]  # fmt: skip
