@@ -177,7 +177,9 @@ def test_missing_columns_and_nan_rows(files):
             "dy/dx",
         ],
     )
-    assert result.exit_code == 2 and "row 1, column 'x' is nan" in result.stderr
+    assert (
+        result.exit_code == 2 and "Row 1 (from 0), column 'x' is nan" in result.stderr
+    )
 
 
 def test_a_points_file_given_as_model(files):

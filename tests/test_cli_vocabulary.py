@@ -548,7 +548,7 @@ def test_a_nan_in_a_later_chunk_is_named_by_its_row_of_the_file(tmp_path, bad_ro
         str(model), points, "--chunk-size", "5", "-o", str(tmp_path / "o.csv")
     )
     assert result.exit_code == 2
-    assert f"Point row {bad_row}, column 'x2' is nan" in result.stderr, result.stderr
+    assert f"Row {bad_row} (from 0), column 'x2' is nan" in result.stderr, result.stderr
 
 
 def test_column_names_are_quoted_so_that_spaces_show(tmp_path):

@@ -242,7 +242,7 @@ def test_compile_mode_values():
     assert compile_mode("auto") == "auto"
     assert compile_mode(True) == "on" and compile_mode("ON") == "on"
     assert compile_mode(False) == "off" and compile_mode("off") == "off"
-    for bad in ("sometimes", 1, None, 0.5):
+    for bad in ("sometimes", 1, None, 0.5, "True", "false"):
         with pytest.raises(EngineError, match="compile must be 'auto', True or False"):
             compile_mode(bad)
 
@@ -335,6 +335,8 @@ def test_a_failed_compile_falls_back_with_a_warning(monkeypatch):
     model = _model(zoo)
     with pytest.warns(CompileWarning, match=r"RuntimeError: no C\+\+ compiler"):
         result = wrt.partials(model, zoo.points, "d3y/dx1^3", compile=True)
+    # the time of a failed compile is not compile time of a program
+    assert result.compile_seconds == 0 and model.cache.compile_seconds == 0
     expected = zoo.partial(zoo.points, 0, (3, 0))
     assert_partial_close(result["d3y/dx1^3"], expected, **TAYLOR, what="fallback")
     # the failure is remembered: no second attempt, no second warning
@@ -436,3 +438,19 @@ def test_auto_drops_a_program_slower_than_eager(monkeypatch):
     assert len(runs) == 1 + compiling.TRIALS  # eager again
     expected = zoo.partial(zoo.points, 0, (3, 0))
     assert_partial_close(result["d3y/dx1^3"], expected, **TAYLOR, what="eager")
+
+
+def test_an_unusable_cache_folder_warns_and_compiles_without_it(
+    monkeypatch, tmp_path, no_inductor
+):
+    not_a_folder = tmp_path / "cache-file"
+    not_a_folder.write_text("a file, not a folder")
+    monkeypatch.setenv("WRT_CACHE_DIR", str(not_a_folder))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    model = wrt.wrap(mlp(2, 1).double(), inputs=["a", "b"])
+    x = torch.rand(8, 2, dtype=torch.float64)
+    with pytest.warns(CompileWarning, match=r"\$WRT_CACHE_DIR.*without the disk cache"):
+        result = wrt.partials(model, x, "d3y/da^3", compile=True, engine="taylor")
+    assert len(no_inductor) == 1 and result.compile_seconds > 0
+    assert "TORCHINDUCTOR_CACHE_DIR" not in os.environ
+    assert not_a_folder.read_text() == "a file, not a folder"

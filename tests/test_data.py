@@ -37,9 +37,9 @@ def test_missing_columns_list_the_expected_ones():
 
 def test_nan_and_inf_name_row_and_column():
     frame = pd.DataFrame({"x": [0.0, 1.0, 2.0], "t": [0.0, 0.0, float("inf")]})
-    with pytest.raises(DataError, match="row 2, column 't' is inf"):
+    with pytest.raises(DataError, match=r"Row 2 \(from 0\), column 't' is inf"):
         as_points(frame, NAMES)
-    with pytest.raises(DataError, match="row 1, column 'x' is nan"):
+    with pytest.raises(DataError, match=r"Row 1 \(from 0\), column 'x' is nan"):
         as_points(torch.tensor([[0.0, 1.0], [float("nan"), 1.0]]), NAMES)
 
 
@@ -104,9 +104,32 @@ def test_a_finite_point_beyond_float32_is_not_called_infinite():
 
     table = pd.DataFrame({"a": [0.5, 1e40], "b": [0.1, 0.2]})
     with pytest.raises(
-        DataError, match=r"row 1, column 'a' is 1e\+40, a finite number beyond"
+        DataError,
+        match=r"Row 1 \(from 0\), column 'a' is 1e\+40, a finite number beyond",
     ):
         as_points(table, ["a", "b"], dtype=torch.float32)
     assert as_points(table, ["a", "b"], dtype=torch.float64)[1, 0] == 1e40
     with pytest.raises(DataError, match=r"column 'b' is inf"):
         as_points(pd.DataFrame({"a": [0.5], "b": [np.inf]}), ["a", "b"])
+
+
+def test_unreadable_parquet_is_named_as_parquet_in_one_sentence(tmp_path):
+    from wrt.sources import source_columns
+
+    bad = tmp_path / "bad.parquet"
+    bad.write_text("not parquet")
+    with pytest.raises(DataError) as whole:
+        read_table(bad)
+    with pytest.raises(DataError) as streamed:
+        source_columns(bad, ["x1"])
+    for caught in (whole, streamed):
+        said = str(caught.value)
+        assert "as Parquet: " in said and not said.endswith(".."), said
+
+
+def test_rows_are_said_alike_for_nan_and_for_text():
+    with pytest.raises(DataError, match=r"Row 1 \(from 0\), column 'b' is nan"):
+        as_points(torch.tensor([[0.0, 1.0], [2.0, float("nan")]]), ["a", "b"])
+    table = pd.DataFrame({"a": [0.0, 1.0], "b": ["1.5", "abc"]})
+    with pytest.raises(DataError, match=r"row 1 \(from 0\) holds 'abc'"):
+        as_points(table, ["a", "b"])

@@ -95,7 +95,7 @@ def test_bad_requests():
         wrt.partials(m, x, "dy/dx1", engine="taylr")
     with pytest.raises(wrt.ModelError, match="Expected a wrt Model"):
         wrt.partials(42, x, "dy/dx1")  # type: ignore[arg-type]
-    with pytest.raises(wrt.DataError, match="row 1, column 'x2'"):
+    with pytest.raises(wrt.DataError, match=r"Row 1 \(from 0\), column 'x2'"):
         wrt.partials(m, [[0.0, 0.0], [0.0, float("nan")]], "dy/dx1")
 
 

@@ -129,7 +129,7 @@ def test_points_whose_sum_overflows_are_accepted_and_a_late_inf_is_named():
     got = as_points(x, ["a", "b"])  # nothing refused, nothing copied
     assert got.data_ptr() == x.data_ptr() and torch.equal(got, x)
     x[4, 1] = math.inf
-    with pytest.raises(DataError, match=r"row 4, column 'b'"):
+    with pytest.raises(DataError, match=r"Row 4 \(from 0\), column 'b'"):
         as_points(x, ["a", "b"])
 
 

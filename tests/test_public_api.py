@@ -279,3 +279,12 @@ def test_readme_objective_is_refused_before_training():
     assert all(
         torch.equal(a, b) for a, b in zip(before, net.module.parameters(), strict=True)
     )
+
+
+def test_plots_exposes_only_its_figures():
+    import wrt.plots
+
+    figures = {"derivative_vs_input", "importance_bars", "interaction_heatmap"}
+    assert set(wrt.plots.__all__) == {*figures, "mean_sd_scatter"}
+    public = {n for n in vars(wrt.plots) if not n.startswith("_")}
+    assert "np" not in public

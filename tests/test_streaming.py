@@ -103,7 +103,9 @@ def test_a_nan_row_is_named_by_its_row_in_the_file(tmp_path):
     frame = pd.DataFrame({"x": np.zeros(300), "t": np.zeros(300)})
     frame.loc[257, "t"] = np.nan
     frame.to_parquet(tmp_path / "in.parquet")
-    with pytest.raises(wrt.DataError, match=r"in\.parquet: Point row 257, column 't'"):
+    with pytest.raises(
+        wrt.DataError, match=r"in\.parquet: Row 257 \(from 0\), column 't'"
+    ):
         partials_stream(model, tmp_path / "in.parquet", SPECS, tmp_path / "o.parquet",
                         chunk_size=100)  # fmt: skip
 
@@ -374,7 +376,9 @@ def test_bad_data_mid_run_leaves_no_parts_but_a_resume_keeps_its_own(tmp_path):
     frame.loc[857, "t"] = np.inf
     frame.to_csv(tmp_path / "bad.csv", index=False)
     for sink in (tmp_path / "o.csv", tmp_path / "new" / "deeper" / "o.parquet"):
-        with pytest.raises(wrt.DataError, match="bad.csv: Point row 857, column 't'"):
+        with pytest.raises(
+            wrt.DataError, match=r"bad\.csv: Row 857 \(from 0\), column 't'"
+        ):
             partials_stream(model, tmp_path / "bad.csv", SPECS, sink, chunk_size=100)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "ok.csv"]
     out = tmp_path / "o.csv"
@@ -385,7 +389,9 @@ def test_bad_data_mid_run_leaves_no_parts_but_a_resume_keeps_its_own(tmp_path):
     before = {p.name: p.read_bytes() for p in parts.glob("part-*")}
     assert before
     # met on resuming
-    with pytest.raises(wrt.DataError, match="bad.csv: Point row 857, column 't'"):
+    with pytest.raises(
+        wrt.DataError, match=r"bad\.csv: Row 857 \(from 0\), column 't'"
+    ):
         partials_stream(model, tmp_path / "bad.csv", SPECS, out, chunk_size=100,
                         resume=True)  # fmt: skip
     # the parts were there before this call: they are the user's, kept
@@ -420,11 +426,12 @@ def test_overwrite_decides_over_an_earlier_run(setup):
         partials_stream(model, source, SPECS, out, chunk_size=100,
                         on_chunk=_interrupt_at(1))  # fmt: skip
     with pytest.raises(ResumeError, match="interrupted run.*resume=True"):
-        partials_stream(model, source, SPECS, out, chunk_size=100, overwrite=False)
-    summary = partials_stream(model, source, SPECS, out, chunk_size=100)
-    assert summary.computed == 1000  # overwrite=True (the API's default): afresh
-    with pytest.raises(OutputPathError, match="exists"):
-        partials_stream(model, source, SPECS, out, chunk_size=100, overwrite=False)
+        partials_stream(model, source, SPECS, out, chunk_size=100)  # the default
+    summary = partials_stream(model, source, SPECS, out, chunk_size=100,
+                              overwrite=True)  # fmt: skip
+    assert summary.computed == 1000  # overwrite=True: afresh
+    with pytest.raises(OutputPathError, match="exists.*overwrite=True"):
+        partials_stream(model, source, SPECS, out, chunk_size=100)  # the default
     with pytest.raises(ResumeError, match="Nothing to resume"):
         partials_stream(model, source, SPECS, out, chunk_size=100, resume=True)
 

@@ -22,6 +22,7 @@ from wrt.engines.taylor.functional import bound_partials
 from wrt.errors import (
     CompileWarning,
     DataError,
+    EngineError,
     NonFiniteLossError,
     TrainingInterrupted,
     UnboundedLossError,
@@ -299,10 +300,13 @@ def test_unbounded_objective_is_refused_before_compiling():
 @pytest.mark.parametrize("optimizer", ["pso", "cma"])
 def test_gradient_free_optimisers_never_compile(optimizer):
     eager, p_eager = _run(_burgers, optimizer, False, steps=2, population=4)
-    asked, p_asked = _run(_burgers, optimizer, True, steps=2, population=4)
-    assert not asked.compiled and asked.compile_seconds == 0
-    pd.testing.assert_frame_equal(asked.frame, eager.frame)
-    assert torch.equal(p_asked, p_eager)
+    auto, p_auto = _run(_burgers, optimizer, "auto", steps=2, population=4)
+    assert not auto.compiled and auto.compile_seconds == 0
+    pd.testing.assert_frame_equal(auto.frame, eager.frame)
+    assert torch.equal(p_auto, p_eager)
+    # compile=True would be silently ignored: refused, as train.compile is
+    with pytest.raises(DataError, match=rf"compile is used by .*not by '{optimizer}'"):
+        _run(_burgers, optimizer, True, steps=2, population=4)
 
 
 def test_a_callable_residual_falls_back_with_a_warning():
@@ -335,16 +339,16 @@ def test_an_op_without_a_taylor_rule_falls_back_with_a_warning():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "says"),
+    ("kwargs", "error", "says"),
     [
-        ({"compile": "yes"}, 'compile must be "auto", True or False'),
-        ({"compile": 1}, 'compile must be "auto", True or False'),
-        ({"compile": True, "engine": "autograd"}, "engine='auto'"),
+        ({"compile": "yes"}, EngineError, "compile must be 'auto', True or False"),
+        ({"compile": 1}, EngineError, "compile must be 'auto', True or False"),
+        ({"compile": True, "engine": "autograd"}, DataError, "engine='auto'"),
     ],
 )
-def test_bad_compile_arguments_are_refused(kwargs, says):
+def test_bad_compile_arguments_are_refused(kwargs, error, says):
     model, terms = _burgers()
-    with pytest.raises(DataError, match=says):
+    with pytest.raises(error, match=says):
         wrt.fit(model, terms, steps=1, **kwargs)
 
 

@@ -37,7 +37,7 @@ from wrt.data import as_points
 from wrt.derivatives import _parse_all
 from wrt.engines.base import Engine, Request
 from wrt.engines.choose import resolve
-from wrt.engines.compiling import CompileOption, compile_mode
+from wrt.engines.compiling import CompileOption, compile_mode, refuse_ignored
 from wrt.engines.run import run
 from wrt.engines.taylor.engine import TaylorEngine
 from wrt.errors import (
@@ -318,7 +318,7 @@ def stream_engine(
     resolved as :func:`wrt.partials` does (a Taylor engine with ``"auto"`` then
     compiles by its own rule, :mod:`wrt.engines.compiling`).
     """
-    compile = compile_mode(compile)
+    compile = refuse_ignored(engine, compile)
     chosen = resolve(engine, model, request, compile)
     long_enough = compile == "on" or (rows is not None and rows >= COMPILE_ROWS)
     if (

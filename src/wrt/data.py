@@ -28,6 +28,9 @@ PointsLike = (
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".json")
 
+#: How messages name the table formats, by suffix.
+_FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet", ".json": "JSON"}
+
 _READ_HINTS = {
     ".csv": "A CSV of points has a header row of column names, then one row per "
     "point, separated by commas.",
@@ -124,7 +127,7 @@ def as_points(
         bad = ~torch.isfinite(converted)
         row, col = (int(i) for i in bad.nonzero()[0])
         raise DataError(
-            f"Point row {first_row + row}, column {inputs[col]!r} is "
+            f"Row {first_row + row} (from 0), column {inputs[col]!r} is "
             f"{tensor[row, col].item():g}, a finite number beyond the range of "
             f"{str(target).removeprefix('torch.')} (the model's "
             f"dtype; largest {torch.finfo(target).max:.3g}); {int(bad.sum())} value(s) "
@@ -177,7 +180,10 @@ def _from_columns(
 
 
 def _first_text(array: np.ndarray, first_row: int) -> str:
-    """``: row 3 holds 'abc'``: the first cell that is not a number, if any."""
+    """``: row 3 (from 0) holds 'abc'``: the first cell that is not a number, if any.
+
+    Rows are said as :func:`check_finite` says them: "row N (from 0)".
+    """
     numbers = np.asarray(pd.to_numeric(pd.Series(array), errors="coerce"), float)
     bad = np.flatnonzero(np.isnan(numbers) & np.asarray(pd.notna(array)))
     if len(bad) == 0:
@@ -206,7 +212,7 @@ def check_finite(
         row, col = (int(i) for i in bad.nonzero()[0])
         count = int(bad.sum())
         raise DataError(
-            f"Point row {first_row + row}, column {columns[col]!r} is "
+            f"Row {first_row + row} (from 0), column {columns[col]!r} is "
             f"{points[row, col].item()} "
             f"({count} non-finite value(s) in all). Remove or fill those rows first.",
             hint="Drop or fill the rows with missing values (e.g. pandas dropna) "
@@ -303,7 +309,8 @@ def read_table(
         raise
     except Exception as exc:
         raise DataError(
-            f"Cannot read {path} as {suffix[1:].upper()}: {one_line(exc)}",
+            f"Cannot read {path} as {_FORMATS.get(suffix, suffix[1:].upper())}: "
+            f"{one_line(exc)}",
             hint=_READ_HINTS.get(suffix, "Check the file."),
         ) from exc
     if table is not None:

@@ -21,7 +21,7 @@ from torch import nn
 from wrt.data import PointsLike, as_points
 from wrt.engines.base import Engine, Request
 from wrt.engines.choose import resolve
-from wrt.engines.compiling import CompileOption, compile_seconds
+from wrt.engines.compiling import CompileOption, compile_seconds, refuse_ignored
 from wrt.engines.run import check_chunk_size, run
 from wrt.errors import ModelError, NonFiniteWarning, SpecError, caller_level
 from wrt.model import DTypeLike, Model, is_sklearn, wrap
@@ -87,7 +87,9 @@ def partials(
         SpecError: malformed spec or unknown name.
         DataError: bad points (shape, columns, NaN / Inf), or a bad ``chunk_size``.
         EngineError: unknown engine, or one that cannot compute the request, or a
-            ``compile`` other than "auto", True or False.
+            ``compile`` other than "auto", True or False ("on" / "off"), or
+            compile=True with an engine that never compiles (autograd,
+            finite_diff).
 
     Warns:
         NonFiniteWarning: an output or a partial is NaN or Inf at some points.
@@ -100,6 +102,7 @@ def partials(
         (tensor([2.]), tensor([2.]))
     """
     check_chunk_size(chunk_size)
+    refuse_ignored(engine, compile)
     model = as_model(model).converted(dtype)
     requested = _parse_all(specs, model)
     x = as_points(points, model.inputs, dtype=model.dtype, device=model.device)

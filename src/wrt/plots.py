@@ -11,10 +11,17 @@ labelled gap, and axis limits come from the finite values.
 
 from __future__ import annotations
 
-import numpy as np
+import numpy as _np
 from matplotlib.figure import Figure
 
 from wrt.sensitivity import Sensitivity
+
+__all__ = [
+    "derivative_vs_input",
+    "importance_bars",
+    "interaction_heatmap",
+    "mean_sd_scatter",
+]
 
 
 def importance_bars(s: Sensitivity) -> Figure:
@@ -30,9 +37,9 @@ def importance_bars(s: Sensitivity) -> Figure:
     fig = Figure(figsize=(6, 0.5 + 0.4 * len(table)), layout="constrained")
     ax = fig.add_subplot()
     rms = table["rms"].to_numpy(dtype=float)
-    finite = np.isfinite(rms)
-    ax.barh(list(table.index), np.where(finite, rms, 0.0), color="#3b6ea8")
-    for row in np.flatnonzero(~finite):
+    finite = _np.isfinite(rms)
+    ax.barh(list(table.index), _np.where(finite, rms, 0.0), color="#3b6ea8")
+    for row in _np.flatnonzero(~finite):
         ax.text(
             0.0, float(row), " not finite (NaN or Inf)", va="center", color="#b02a37"
         )
@@ -57,7 +64,7 @@ def mean_sd_scatter(s: Sensitivity) -> Figure:
     ax = fig.add_subplot()
     mean = s.table["mean"].to_numpy(dtype=float)
     std = s.table["std"].to_numpy(dtype=float)
-    shown = np.isfinite(mean) & np.isfinite(std)
+    shown = _np.isfinite(mean) & _np.isfinite(std)
     ax.scatter(mean[shown], std[shown], color="#3b6ea8")
     for (name, row), ok in zip(s.table.iterrows(), shown, strict=True):
         if not ok:
@@ -69,7 +76,7 @@ def mean_sd_scatter(s: Sensitivity) -> Figure:
             xytext=(4, 4),
         )
     ax.axvline(0.0, color="grey", lw=0.8)
-    reach = 1.15 * _finite_max(np.abs(mean[shown]))
+    reach = 1.15 * _finite_max(_np.abs(mean[shown]))
     ax.set_xlim(-reach, reach)  # the sign of each mean at a glance
     ax.set_ylim(0.0, 1.15 * _finite_max(std[shown]))
     if not shown.all():
@@ -101,11 +108,11 @@ def derivative_vs_input(s: Sensitivity, bins: int = 40) -> Figure:
     g = s.gradients.detach().cpu().double().numpy()
     for i, name in enumerate(s.inputs):
         ax = fig.add_subplot(rows, columns, i + 1)
-        finite = np.isfinite(x[:, i]) & np.isfinite(g[:, i])
+        finite = _np.isfinite(x[:, i]) & _np.isfinite(g[:, i])
         xi, gi = x[finite, i], g[finite, i]
         if xi.size:
             density = _density(xi, gi, bins)
-            order = np.argsort(density)
+            order = _np.argsort(density)
             ax.scatter(xi[order], gi[order], c=density[order], s=6, cmap="viridis")
         if not finite.all():
             ax.set_title(f"{int((~finite).sum())} non-finite left out", fontsize=8)
@@ -134,7 +141,7 @@ def interaction_heatmap(s: Sensitivity) -> Figure:
     n = len(s.inputs)
     fig = Figure(figsize=(3.6 + 0.7 * n, 2.8 + 0.6 * n), layout="constrained")
     ax = fig.add_subplot()
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="magma_r")
+    image = ax.imshow(_np.ma.masked_invalid(values), cmap="magma_r")
     half = _finite_max(values) / 2
     ax.set_xticks(range(n), s.inputs)
     ax.set_yticks(range(n), s.inputs)
@@ -153,15 +160,15 @@ def interaction_heatmap(s: Sensitivity) -> Figure:
     return fig
 
 
-def _finite_max(values: np.ndarray, floor: float = 1e-12) -> float:
+def _finite_max(values: _np.ndarray, floor: float = 1e-12) -> float:
     """The largest finite value (at least ``floor``): a safe axis limit."""
-    finite = values[np.isfinite(values)]
+    finite = values[_np.isfinite(values)]
     return max(float(finite.max()), floor) if finite.size else 1.0
 
 
-def _density(a: np.ndarray, b: np.ndarray, bins: int) -> np.ndarray:
+def _density(a: _np.ndarray, b: _np.ndarray, bins: int) -> _np.ndarray:
     """Points per 2-D histogram cell, looked up for each point."""
-    counts, xe, ye = np.histogram2d(a, b, bins=bins)
-    i = np.clip(np.searchsorted(xe, a, side="right") - 1, 0, bins - 1)
-    j = np.clip(np.searchsorted(ye, b, side="right") - 1, 0, bins - 1)
+    counts, xe, ye = _np.histogram2d(a, b, bins=bins)
+    i = _np.clip(_np.searchsorted(xe, a, side="right") - 1, 0, bins - 1)
+    j = _np.clip(_np.searchsorted(ye, b, side="right") - 1, 0, bins - 1)
     return counts[i, j]

@@ -173,7 +173,8 @@ def sensitivity(
 
     Raises:
         DataError: bad points, an ``order`` other than 1 or 2, or ``ranges`` /
-            ``variances`` naming an unknown input or holding an empty interval.
+            ``variances`` naming an unknown input or holding an empty interval,
+            a bound or a variance that is not finite, or a variance <= 0.
         SpecError: an unknown ``output``.
         EngineError: unknown engine, or one that cannot compute the request.
 
@@ -262,6 +263,11 @@ def _poincare_constants(
     constants: dict[str, float] = {}
     for name, (low, high) in (ranges or {}).items():
         _known(name, inputs, "ranges")
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise DataError(
+                f"ranges[{name!r}] = ({low}, {high}): low and high must be finite "
+                "numbers (a uniform input lies in a bounded interval)."
+            )
         if not high > low:
             raise DataError(
                 f"ranges[{name!r}] = ({low}, {high}): high must exceed low."
@@ -269,8 +275,10 @@ def _poincare_constants(
         constants[name] = (high - low) ** 2 / math.pi**2
     for name, value in (variances or {}).items():
         _known(name, inputs, "variances")
-        if not value > 0:
-            raise DataError(f"variances[{name!r}] = {value}: it must be positive.")
+        if not (value > 0 and math.isfinite(value)):
+            raise DataError(
+                f"variances[{name!r}] = {value}: it must be a finite, positive number."
+            )
         if name in constants:
             raise DataError(f"{name!r} has both a range and a variance; give one.")
         constants[name] = float(value)

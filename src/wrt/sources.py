@@ -55,7 +55,7 @@ def source_columns(
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
             pa.ArrowInvalid, OSError) as exc:  # fmt: skip
         kind = "CSV" if suffix == ".csv" else "Parquet"
-        raise DataError(f"Cannot read {source} as {kind}: {exc}.") from exc
+        raise DataError(f"Cannot read {source} as {kind}: {_sentence(exc)}") from exc
     columns = renamed(columns, rename)
     missing = [name for name in inputs if name not in columns]
     if missing:
@@ -115,7 +115,7 @@ def _csv_chunks(
                 check_csv_rows(chunk, source, number * size)
                 yield chunk
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"Cannot read {source} as CSV: {exc}.") from exc
+        raise DataError(f"Cannot read {source} as CSV: {_sentence(exc)}") from exc
 
 
 def _parquet_chunks(
@@ -124,7 +124,7 @@ def _parquet_chunks(
     try:
         file = pq.ParquetFile(source)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"Cannot read {source} as Parquet: {exc}.") from exc
+        raise DataError(f"Cannot read {source} as Parquet: {_sentence(exc)}") from exc
     names = file.schema_arrow.names
     columns = [name for name in inputs if name in names] or None
     pending: list[pa.RecordBatch] = []
@@ -141,4 +141,9 @@ def _parquet_chunks(
         if held:
             yield pa.Table.from_batches(pending)
     except (pa.ArrowInvalid, OSError) as exc:  # a corrupt page, met mid-file
-        raise DataError(f"Cannot read {source} as Parquet: {exc}.") from exc
+        raise DataError(f"Cannot read {source} as Parquet: {_sentence(exc)}") from exc
+
+
+def _sentence(exc: BaseException) -> str:
+    """``exc``'s message ending with one period (Arrow's often end with one)."""
+    return f"{str(exc).strip().rstrip('.')}."

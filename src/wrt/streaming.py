@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from wrt.chunks import Chunk, Part, Profile, Work, points, table
-from wrt.data import with_missing
+from wrt.data import kept_columns, with_missing
 from wrt.derivatives import ModelLike, as_model
 from wrt.engines.compiling import CompileOption
 from wrt.errors import DataError, WrtError
@@ -101,7 +101,7 @@ def partials_stream(
     engine: str = "auto",
     dtype: DTypeLike = None,
     resume: bool = False,
-    overwrite: bool = True,
+    overwrite: bool = False,
     on_chunk: Callable[[int], None] | None = None,
     names: OptionNames = OptionNames(),
     keep: Sequence[str] = (),
@@ -125,8 +125,9 @@ def partials_stream(
             (:class:`~wrt.errors.ResumeError`) unless the model (content hash),
             names, source, specs and every option are those of the interrupted run.
         overwrite: whether an existing ``sink``, or the parts of an earlier
-            interrupted run, may be replaced by a new run (``wrt partials`` passes
-            its ``--overwrite``, False by default).
+            interrupted run, may be replaced by a new run; False by default (an
+            existing file is never lost unless asked), like ``wrt partials``'s
+            ``--overwrite``.
         on_chunk: called with the rows of each finished chunk (progress).
         names: how messages name the options (``wrt partials`` passes
             :data:`CLI_NAMES`).
@@ -142,8 +143,8 @@ def partials_stream(
 
     Raises:
         DataError: unknown suffixes, an empty source or one without the model's
-            inputs, NaN or Inf in a row (named with its row number in the whole
-            file).
+            inputs, a ``keep`` name that is not a column of the source, NaN
+            or Inf in a row (named with its row number in the whole file).
         ResumeError: a resume whose manifest does not match, or nothing to resume.
         OutputPathError: ``sink`` is the source, a folder, under a file, not
             writable, or exists and ``overwrite`` is False.
@@ -168,8 +169,10 @@ def partials_stream(
         option=names.sink,
         inputs=[source, _model_file(model)],
         overwrite=overwrite or resume,
+        how_to_replace=names.restart,
     )
     columns = source_columns(source, model.inputs, rename)
+    keep = kept_columns(columns, model.inputs, list(keep)) if keep else []
     specs = list(dict.fromkeys(specs))
     work = Work(
         model, specs, engine, count_rows(source), compile

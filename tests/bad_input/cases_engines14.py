@@ -40,19 +40,19 @@ CASES = [
         "engines14-inf-among-values-whose-sum-overflows",
         lambda f: wrt.grad(_model(), _points(5, 1, math.inf)),
         DataError,
-        r"row 5, column 'b' is inf",
+        r"row 5 \(from 0\), column 'b' is inf",
     ),
     Api(
         "engines14-inf-beside-minus-inf",
         lambda f: wrt.grad(_model(), _points(2, 0, -math.inf, fill=math.inf)),
         DataError,
-        r"row 0, column 'a' is inf \(12 non-finite",
+        r"row 0 \(from 0\), column 'a' is inf \(12 non-finite",
     ),
     Api(
         "engines14-nan-at-the-last-row",
         lambda f: wrt.grad(_model(), _points(5, 0, math.nan, fill=0.5)),
         DataError,
-        r"row 5, column 'a' is nan",
+        r"row 5 \(from 0\), column 'a' is nan",
     ),
     Api(
         "engines14-float64-beyond-float32",
@@ -60,6 +60,7 @@ CASES = [
             _model(), _points(3, 1, 1e300, fill=0.5, dtype=torch.float64)
         ),
         DataError,
-        r"row 3, column 'b' is 1e\+300, a finite number beyond the range of float32",
+        r"row 3 \(from 0\), column 'b' is 1e\+300, a finite number beyond "
+        r"the range of float32",
     ),
 ]

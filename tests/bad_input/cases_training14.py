@@ -7,7 +7,7 @@ import torch
 import wrt
 from bad_input.cases_training import _config_case
 from bad_input.harness import Api
-from wrt.errors import DataError
+from wrt.errors import DataError, EngineError
 
 
 def _fit(**kw):
@@ -20,10 +20,10 @@ def _fit(**kw):
 
 
 CASES = [
-    Api("fit-compile-word", _fit(compile="always"), DataError,
-        r'compile must be "auto", True or False, not \'always\''),
-    Api("fit-compile-number", _fit(compile=1), DataError,
-        r'compile must be "auto", True or False, not 1'),
+    Api("fit-compile-word", _fit(compile="always"), EngineError,
+        r"compile must be 'auto', True or False, not 'always'"),
+    Api("fit-compile-number", _fit(compile=1), EngineError,
+        r"compile must be 'auto', True or False, not 1"),
     Api("fit-compile-with-autograd", _fit(compile=True, engine="autograd"),
         DataError, r"compile=True .*'autograd' engine.*engine='auto'.*compile=False"),
     _config_case("train-compile-word", "lr = 1e-3", 'lr = 1e-3\ncompile = "fast"',

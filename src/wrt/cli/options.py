@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
@@ -172,6 +172,15 @@ def output_name(name: str | None, old: str | None) -> str | None:
     return old
 
 
+def _once(name: str, given: Mapping[str, object], option: str) -> None:
+    """Refuse a second ``option NAME=...`` for the same input (never last-wins)."""
+    if name in given:
+        raise DataError(
+            f"{option} {name}=... is given twice; give each input once.",
+            hint=f"Drop one of the {option} {name}=... options.",
+        )
+
+
 def distribution(
     table: pd.DataFrame,
     inputs: Sequence[str],
@@ -189,18 +198,19 @@ def distribution(
         kind: ``--distribution``: None, ``"uniform"`` or ``"normal"``.
 
     Raises:
-        DataError: a value not written as the option says, an unknown kind.
+        DataError: a value not written as the option says, an input given twice
+            to --range or to --variance, an unknown kind.
     """
-    low_high = {
-        name: _pair(name, text, item)
-        for item in ranges or []
-        for name, text in [_split(item, "--range", "NAME=LOW:HIGH, e.g. x1=0:1")]
-    }
-    spread = {
-        name: _float(text, f"--variance {item!r}: V")
-        for item in variances or []
-        for name, text in [_split(item, "--variance", "NAME=V, e.g. x1=0.25")]
-    }
+    low_high: dict[str, tuple[float, float]] = {}
+    for item in ranges or []:
+        name, text = _split(item, "--range", "NAME=LOW:HIGH, e.g. x1=0:1")
+        _once(name, low_high, "--range")
+        low_high[name] = _pair(name, text, item)
+    spread: dict[str, float] = {}
+    for item in variances or []:
+        name, text = _split(item, "--variance", "NAME=V, e.g. x1=0.25")
+        _once(name, spread, "--variance")
+        spread[name] = _float(text, f"--variance {item!r}: V")
     if kind is None:
         return low_high, spread
     import numpy as np

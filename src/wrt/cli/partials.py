@@ -122,13 +122,14 @@ def partials_command(
         typer.Option("--ray-address", help="The Ray cluster's head, e.g. HEAD:6379."),
     ] = None,
     row_id: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--row-id",
             help="With --ray and -o FOLDER: the name of the row-id column (each "
-            "row's index in POINTS, int64) that keeps the order.",
+            "row's index in POINTS, int64) that keeps the order [default: row].",
+            show_default=False,
         ),
-    ] = "row",
+    ] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -169,6 +170,13 @@ def partials_command(
             hint="Drop --json, or drop -o.",
         )
     to_folder = bool(ray or ray_address) and output is not None and _is_folder(output)
+    if row_id is not None and not to_folder:
+        raise DataError(
+            "--row-id names the row-id column of a --ray run into a folder; this "
+            "run writes no row-id column.",
+            hint="Drop --row-id, or add --ray with -o FOLDER.",
+        )
+    row_id = "row" if row_id is None else row_id
     if output is not None and to_folder:
         _empty_folder(output, points, model)
     elif output is not None:

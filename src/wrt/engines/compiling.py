@@ -97,13 +97,17 @@ _NAMES: dict[object, Mode] = {
     "auto": "auto",
     "on": "on",
     "off": "off",
-    "true": "on",
-    "false": "off",
 }
 
 
 def compile_mode(value: object) -> Mode:
-    """``value`` ("auto", True, False; "on" / "off" too) as a :data:`Mode`.
+    """``value`` as a :data:`Mode`: the one rule of every ``compile=`` argument.
+
+    ``"auto"``, True or False; the command line's words ``"on"`` and ``"off"``
+    are accepted too (any case). Other strings, "true" and "false" included,
+    are refused, like numbers and None. :func:`wrt.partials` and the other
+    derivative functions, :class:`~wrt.engines.taylor.engine.TaylorEngine` and
+    :func:`wrt.fit` all check ``compile`` here and raise the same error.
 
     Raises:
         EngineError: any other value.
@@ -112,9 +116,37 @@ def compile_mode(value: object) -> Mode:
     if isinstance(key, (bool, str)) and key in _NAMES:
         return _NAMES[key]
     raise EngineError(
-        f"compile must be 'auto', True or False, not {value!r}: 'auto' compiles "
-        "when the work repeats enough to repay the compile time."
+        f"compile must be 'auto', True or False, not {value!r} ('on' and 'off' "
+        "are accepted too): 'auto' compiles when the work repeats enough to repay "
+        "the compile time."
     )
+
+
+#: Engines that never compile: ``compile=True`` with one of them is refused.
+EAGER_ENGINES = ("autograd", "finite_diff")
+
+
+def refuse_ignored(engine: object, compile: object) -> Mode:
+    """``compile``'s mode, refused when it asks to compile an engine that never does.
+
+    ``compile=True`` (``on``) with ``engine="autograd"`` or ``"finite_diff"``
+    would be silently ignored: it is refused. ``"auto"`` (the default) and
+    False are accepted with any engine; an engine object keeps its own setting.
+
+    Raises:
+        EngineError: a bad ``compile`` value, or compile=True with an engine that
+            never compiles.
+    """
+    mode = compile_mode(compile)
+    if mode == "on" and isinstance(engine, str):
+        name = engine.strip().lower().replace("-", "_")
+        if name in EAGER_ENGINES:
+            raise EngineError(
+                f"compile=True applies to the Taylor engine (engine='taylor' or "
+                f"'auto'); the {name!r} engine never compiles: pass compile=False "
+                "or 'auto', or another engine."
+            )
+    return mode
 
 
 def cache_dir() -> Path:
@@ -152,7 +184,21 @@ def disk_cache() -> Iterator[Path]:
     # another value is the user's choice
     users = before if before and before != _absolute(default_cache_dir()) else None
     folder = Path(users) if users else cache_dir() / "inductor"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _probe(folder)
+    except OSError as exc:
+        where = "$TORCHINDUCTOR_CACHE_DIR" if users else f"${CACHE_ENV}"
+        warnings.warn(
+            f"The compile cache folder {folder} ({where}) cannot be used "
+            f"({type(exc).__name__}: {_first_line(exc)}); compiling without the "
+            f"disk cache (the next run compiles again). Point {where} at a "
+            "writable folder to keep compiled programs.",
+            CompileWarning,
+            stacklevel=caller_level(),
+        )
+        yield folder
+        return
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
     try:
         with (
@@ -165,6 +211,13 @@ def disk_cache() -> Iterator[Path]:
             os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
         else:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = before
+
+
+def _probe(folder: Path) -> None:
+    """Raise OSError unless a file can be written in ``folder``."""
+    probe = folder / f".wrt-probe-{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
 
 
 def _absolute(path: str) -> str:

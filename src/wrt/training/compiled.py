@@ -41,6 +41,7 @@ from torch._dynamo.backends.registry import lookup_backend
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from wrt.engines.base import Request
+from wrt.engines.compiling import compile_mode as engine_compile_mode
 from wrt.engines.taylor.engine import TaylorEngine
 from wrt.engines.taylor.functional import bound_partials, traceable
 from wrt.errors import CompileWarning, DataError, caller_level, one_line
@@ -74,12 +75,19 @@ BACKEND = "inductor"
 
 
 def compile_mode(value: Any, engine: str) -> str | bool:
-    """Check ``compile=``: ``"auto"``, True or False (DataError otherwise)."""
-    if isinstance(value, str) and value.strip().lower() == "auto":
-        return "auto"
-    if not isinstance(value, bool):
-        raise DataError(f'compile must be "auto", True or False, not {value!r}.')
-    if value and engine not in ENGINES:
+    """Check ``compile=``: ``"auto"``, True or False ("on" / "off" too).
+
+    The values follow :func:`wrt.engines.compiling.compile_mode`, the rule of
+    every ``compile=`` argument.
+
+    Raises:
+        EngineError: a value that rule refuses.
+        DataError: compile=True with an engine whose results the compiled Taylor
+            form does not reproduce.
+    """
+    mode = engine_compile_mode(value)
+    value = "auto" if mode == "auto" else mode == "on"
+    if value is True and engine not in ENGINES:
         raise DataError(
             f"compile=True compiles the Taylor form of the terms, which the "
             f"{engine!r} engine does not compute: pass engine='auto' (or "

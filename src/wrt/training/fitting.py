@@ -80,7 +80,9 @@ def fit(
         compile: compile the loss and its backward over the parameters (the
             Taylor form through ``torch.compile``; :mod:`wrt.training.compiled`):
             ``"auto"`` when the steps left after two eager ones repay the compile
-            time, True at once, False never. Gradient optimisers only; a failure
+            time, True at once, False never ("on" / "off" too; the rule of
+            :func:`wrt.engines.compiling.compile_mode`). Gradient optimisers
+            only (compile=True with pso or cma is refused); a failure
             warns (:class:`~wrt.errors.CompileWarning`) and trains eagerly. The
             compile time is in ``History.compile_seconds``.
         callback: called after each step with (step, total, per-term losses).
@@ -96,6 +98,8 @@ def fit(
         NonFiniteLossError: a loss became NaN or Inf (gradient optimisers).
         NotATermError: an entry of ``terms`` is not a term.
         DataError, SpecError: an argument or a term does not fit the model.
+        EngineError: a ``compile`` value other than "auto", True, False, "on" or
+            "off" (the same error as :func:`wrt.partials`).
         TrainingInterrupted: Ctrl-C (a KeyboardInterrupt raised in a step or a
             callback); the model keeps the parameters of ``err.step`` completed
             steps, whose rows are ``err.history``.
@@ -111,6 +115,12 @@ def fit(
     if not (math.isfinite(lr) and lr > 0):
         raise DataError(f"lr must be a finite number > 0, not {lr!r}.")
     mode = compile_mode(compile, engine)
+    if mode is True and name in ("pso", "cma"):
+        raise DataError(
+            f"compile=True: compile is used by optimizer='adam', 'lbfgs' or "
+            f"'adam+lbfgs', not by {name!r} (gradient-free, never compiled); "
+            "pass compile='auto' or False, or change the optimizer."
+        )
     model = as_model(model)
     problem = Problem(model, flatten_terms(terms), engine)
     record = Record(problem.names)

@@ -328,8 +328,9 @@ class TaylorEngine:
                 built = flat(graph, model, Jet(stack, algebra), now=True)
                 program, out = compile_program(cast(Callable, built), stack)
                 spent = time.perf_counter() - start
-                self.compile_seconds += spent
-                model.cache.compile_seconds += spent
+                if program is not None:  # a failed compile built no program
+                    self.compile_seconds += spent
+                    model.cache.compile_seconds += spent
                 model.cache.add_program(key, program or FAILED)
                 if out is not None:
                     return out
