@@ -38,7 +38,7 @@ import warnings
 
 from wrt.engines.autograd import AutogradEngine, backward_passes
 from wrt.engines.base import Directional, Engine, Hutchinson, Request, WeightedTrace
-from wrt.engines.compiling import CompileOption, Mode, compile_mode
+from wrt.engines.compiling import CompileOption, Mode, refuse_ignored
 from wrt.engines.exact_norms import fused_norms
 from wrt.engines.finite_diff import FiniteDiffEngine
 from wrt.engines.taylor.engine import TaylorEngine
@@ -75,11 +75,12 @@ def resolve(
 
     Raises:
         EngineError: unknown name, or the named engine cannot compute the request
-            (the message says why and which engine can), or a bad ``compile``.
+            (the message says why and which engine can), a bad ``compile``, or
+            compile=True with an engine that never compiles.
         IntegerInputError: the request differentiates along an integer-valued
             input (:attr:`Model.integer_inputs`), whatever the engine.
     """
-    mode = compile_mode(compile)
+    mode = refuse_ignored(engine, compile)  # compile=True with autograd: refused
     if model.integer_inputs:
         model.refuse_integer_columns(differentiated_columns(model, request))
     if not isinstance(engine, str):
