@@ -113,7 +113,7 @@ def check_command(
         where = train
     else:
         raise typer.BadParameter("give --data TRAIN (and optionally --points PTS).")
-    with compile_note(loaded):
+    with compile_note(loaded, context):
         report = check(
             loaded,
             where,

@@ -6,7 +6,6 @@ each command imports the heavy parts of wrt inside its function.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -277,11 +276,12 @@ def renames(items: list[str] | None) -> dict[str, str]:
 
 
 @contextmanager
-def compile_note(model: Model) -> Iterator[None]:
+def compile_note(model: Model, context: typer.Context | None) -> Iterator[None]:
     """Say on stderr how long compiling took during the block, if anything was.
 
-    One line, e.g. ``wrt: compiled the Taylor programs in 3.1 s (cached for next
-    runs in ~/.cache/wrt)``: compile time is reported, never hidden.
+    One note, e.g. ``wrt: note: compiled the Taylor programs in 3.1 s (cached for
+    next runs in ~/.cache/wrt)``: compile time is reported, never hidden, except
+    that ``--quiet`` silences it as it does every note.
     """
     before = model.cache.compile_seconds
     try:
@@ -289,10 +289,11 @@ def compile_note(model: Model) -> Iterator[None]:
     finally:
         spent = model.cache.compile_seconds - before
         if spent > 0:
+            from wrt.cli.command import note
             from wrt.engines.compiling import cache_dir
 
-            print(
-                f"wrt: compiled the Taylor programs in {spent:.1f} s (cached for "
+            note(
+                context,
+                f"compiled the Taylor programs in {spent:.1f} s (cached for "
                 f"next runs in {cache_dir()})",
-                file=sys.stderr,
             )

@@ -107,7 +107,7 @@ def report_command(
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )
-    with compile_note(loaded):
+    with compile_note(loaded, context):
         table = read_table(data, renames(rename))
         low_high, spread = distribution(table, loaded.inputs, ranges, variances, kind)
         report = build_report(

@@ -102,7 +102,7 @@ def sens_command(
             f"({', '.join(loaded.outputs)}); say which one with --output-name NAME.",
             hint=f"e.g. --output-name {loaded.outputs[0]}",
         )
-    with compile_note(loaded):
+    with compile_note(loaded, context):
         table = read_table(data, renames(rename))
         low_high, spread = distribution(table, loaded.inputs, ranges, variances, kind)
         result = sensitivity(
