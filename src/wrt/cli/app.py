@@ -10,7 +10,7 @@ import typer
 from wrt import __version__
 from wrt.cli.bench import bench_command
 from wrt.cli.check import check_command
-from wrt.cli.command import WrtCommand
+from wrt.cli.command import WrtCommand, WrtGroup
 from wrt.cli.demo import demo_command
 from wrt.cli.errors import EXIT_BROKEN_PIPE, stdout_closed
 from wrt.cli.inspect import inspect_command
@@ -21,6 +21,7 @@ from wrt.cli.train import train_command
 
 app = typer.Typer(
     name="wrt",
+    cls=WrtGroup,
     help="Exact partial derivatives of neural networks with respect to named inputs.",
     no_args_is_help=True,
     add_completion=False,
