@@ -274,6 +274,22 @@ _CLI_WORDS: list[tuple[re.Pattern[str], Any]] = [
         (r"\bcompile=True\b", "--compile on"),
         (r"\bcompile=False\b", "--compile off"),
         (r"\bcompile must be\b", "--compile must be"),
+        (r"\(attribute (\w+), per point\)",
+         r"(the field \1 of the finding in wrt check --json, per point)"),
+        (r"\bneighbours=(\S+) is", r"--neighbours \1 is"),
+        (r"\bpass neighbours between", "pass --neighbours between"),
+        (r", or None for the default", ", or leave the option out for the default"),
+        (r"\brel_spread=", "--rel-spread "),
+        (r"\(data=\.\.\.\)", "(--data)"),
+        (r"\bchunk_size = the chunk size:", "--chunk-size:"),
+        (r"\bchunk_size changed", "--chunk-size changed"),
+        (r"\bsource_bytes, source_mtime_ns changed",
+         "the points file changed (size / modification time)"),
+        (r"\bsource_mtime_ns changed", "the points file changed (modification time)"),
+        (r"\bsource_bytes changed", "the points file changed (size)"),
+        (r"\bsource_(bytes|mtime_ns) = ", ""),
+        (r"Use 'float32' or 'float64' \(or torch\.float32 / torch\.float64\)",
+         "Use --dtype float32 or --dtype float64"),
     ]
 ]  # fmt: skip
 

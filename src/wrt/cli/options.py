@@ -297,3 +297,28 @@ def compile_note(model: Model, context: typer.Context | None) -> Iterator[None]:
                 f"compiled the Taylor programs in {spent:.1f} s (cached for "
                 f"next runs in {cache_dir()})",
             )
+
+
+def checked_table(
+    table: pd.DataFrame, path: object, option: str, inputs: Sequence[str], what: str
+) -> None:
+    """Refuse a table the model cannot read, naming its file and option.
+
+    The checks read ``--data`` and ``--points`` as the model's inputs deep inside;
+    checked here first, a missing column, a cell that is not a number or a NaN is
+    said with what and which file it is (``The training data bad.csv (--data):
+    ...``) and its own hint.
+
+    Raises:
+        DataError: what :func:`wrt.data.as_points` refuses, prefixed by the file.
+    """
+    import torch
+
+    from wrt.data import as_points
+
+    try:
+        as_points(table, inputs, dtype=torch.float64)
+    except DataError as exc:
+        raise DataError(
+            f"{what} {path} ({option}): {exc}", hint=getattr(exc, "hint", None)
+        ) from exc
