@@ -108,4 +108,18 @@ CASES = [
         2,
         PY + r".*Use --dtype float32 or --dtype float64",
     ),
+    Cli(
+        "sens-unknown-output-name-hint",
+        lambda f: [
+            "sens",
+            str(model_file(f)),
+            "--data",
+            str(points_file(f, rows=40)),
+            "--output-name",
+            "z",
+        ],
+        2,
+        r"^(?!.*specs look).*no output 'z'.*hint: give --output-name with one of the "
+        r"model's outputs",
+    ),
 ]
