@@ -122,4 +122,28 @@ CASES = [
         r"^(?!.*specs look).*no output 'z'.*hint: give --output-name with one of the "
         r"model's outputs",
     ),
+    Cli(
+        "check-header-stray-spaces-hint-rename",
+        lambda f: [
+            "check",
+            str(model_file(f)),
+            "--data",
+            str(write(f, "sp.csv", "x1 , x2\n1,2\n3,4\n5,7\n")),
+        ],
+        2,
+        r"'x1 ', ' x2'.*hint: .*--rename 'x1 =x1' --rename ' x2=x2'",
+    ),
+    Cli(
+        "report-data-other-columns-hint-inputs",
+        lambda f: [
+            "report",
+            str(model_file(f)),
+            "--data",
+            str(write(f, "ab.csv", "a,b\n1,2\n3,4\n5,7\n")),
+            "-o",
+            str(f / "r.html"),
+        ],
+        2,
+        r"ab\.csv \(--data\).*hint: (?!.*see the command's --help).*--inputs",
+    ),
 ]

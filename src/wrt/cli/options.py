@@ -320,5 +320,22 @@ def checked_table(
         as_points(table, inputs, dtype=torch.float64)
     except DataError as exc:
         raise DataError(
-            f"{what} {path} ({option}): {exc}", hint=getattr(exc, "hint", None)
+            f"{what} {path} ({option}): {exc}",
+            hint=_stray_spaces(table, inputs) or getattr(exc, "hint", None),
         ) from exc
+
+
+def _stray_spaces(table: pd.DataFrame, inputs: Sequence[str]) -> str | None:
+    """A hint at --rename for columns named as inputs but for spaces, if any."""
+    stray = [
+        str(c)
+        for c in table.columns
+        if str(c) != str(c).strip() and str(c).strip() in inputs and c not in inputs
+    ]
+    if not stray:
+        return None
+    pairs = " ".join(f"--rename '{c}={c.strip()}'" for c in stray)
+    return (
+        f"The header has spaces around column names: {pairs} (or remove the "
+        "spaces in the file)."
+    )

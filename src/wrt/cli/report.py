@@ -23,6 +23,7 @@ from wrt.cli.options import (
     Ranges,
     Renames,
     Variances,
+    checked_table,
     compile_note,
     distribution,
     load_options,
@@ -109,6 +110,7 @@ def report_command(
     )
     with compile_note(loaded, context):
         table = read_table(data, renames(rename))
+        checked_table(table, data, "--data", loaded.inputs, "The training data")
         low_high, spread = distribution(table, loaded.inputs, ranges, variances, kind)
         report = build_report(
             loaded,
