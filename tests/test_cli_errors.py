@@ -236,3 +236,25 @@ def test_wrt_warnings_are_one_line_and_the_settings_do_not_outlive_the_call(
     assert warnings.filters == filters and warnings.showwarning is shown
     with pytest.warns(wrt.PrecisionWarning):  # pytest's own handling is back
         warnings.warn("again", wrt.PrecisionWarning, stacklevel=1)
+
+
+def test_a_closed_stdout_ends_quietly_with_exit_141(tmp_path):
+    """``wrt partials ... | head -1``: no error, no hint, no "Exception ignored"."""
+    import subprocess
+    import sys
+
+    save_torchscript(mlp(2, 1), tmp_path / "model.pt")
+    rng = np.random.default_rng(0)
+    pd.DataFrame(rng.normal(size=(40000, 2)), columns=["x1", "x2"]).to_csv(
+        tmp_path / "points.csv", index=False
+    )
+    argv = [sys.executable, "-m", "wrt", *_partials(tmp_path), "--order", "2", "-q"]
+    run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert run.stdout is not None and run.stderr is not None
+    assert run.stdout.readline().startswith(b"x1,x2,")
+    run.stdout.close()  # as head -1 does
+    with run.stderr:
+        stderr = run.stderr.read().decode()
+    assert run.wait(timeout=300) == cli_errors.EXIT_BROKEN_PIPE, stderr
+    assert "error" not in stderr and "hint" not in stderr
+    assert "Exception ignored" not in stderr and "BrokenPipe" not in stderr

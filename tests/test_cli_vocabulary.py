@@ -35,6 +35,12 @@ def test_help_has_no_bool_type_and_upper_case_arguments(command):
     assert all(w.strip("[]").isupper() for w in words), usage
 
 
+def test_the_top_level_help_has_no_bool_type():
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "--version" in result.output and "<bool>" not in result.output
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_takes_quiet_and_verbose(command):
     text = _help(command)

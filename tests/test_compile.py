@@ -403,6 +403,8 @@ def test_cli_reports_the_compile_time(tmp_path, no_inductor, _cache_folder):
     assert on.exit_code == 0, on.output
     assert "compiled the Taylor programs in" in on.stderr
     assert f"cached for next runs in {_cache_folder}" in on.stderr
+    quiet = runner.invoke(app, [*args, "--engine", "taylor", "--compile", "on", "-q"])
+    assert quiet.exit_code == 0 and "compiled" not in quiet.stderr  # a note
     off = runner.invoke(app, [*args, "--engine", "taylor", "--compile", "off"])
     assert off.exit_code == 0 and "compiled" not in off.stderr
     assert off.stdout == on.stdout

@@ -216,7 +216,7 @@ def check_finite(
             f"{points[row, col].item()} "
             f"({count} non-finite value(s) in all). Remove or fill those rows first.",
             hint="Drop or fill the rows with missing values (e.g. pandas dropna) "
-            "before computing partials.",
+            "in that file or table, then run again.",
         )
 
 

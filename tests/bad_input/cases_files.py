@@ -383,7 +383,7 @@ CASES = [
         "files-resume-other-chunk-size",
         lambda f: _resume(f, "--chunk-size", "3"),
         2,
-        r"chunk_size.*changed.*2 then, 3 now",
+        r"--chunk-size changed.*2 then, 3 now",
     ),
     Cli(
         "files-resume-other-dtype",
@@ -401,7 +401,7 @@ CASES = [
         "files-resume-rows-rewritten-in-other-order",
         _changed_points,
         2,
-        r"source_(bytes|mtime_ns).*changed",
+        r"the points file changed \((size|modification time)",
     ),
     Cli(
         "files-resume-parts-without-manifest",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -9,8 +10,9 @@ import typer
 from wrt import __version__
 from wrt.cli.bench import bench_command
 from wrt.cli.check import check_command
-from wrt.cli.command import WrtCommand
+from wrt.cli.command import WrtCommand, WrtGroup
 from wrt.cli.demo import demo_command
+from wrt.cli.errors import EXIT_BROKEN_PIPE, stdout_closed
 from wrt.cli.inspect import inspect_command
 from wrt.cli.partials import EXAMPLES, partials_command
 from wrt.cli.report import report_command
@@ -19,6 +21,7 @@ from wrt.cli.train import train_command
 
 app = typer.Typer(
     name="wrt",
+    cls=WrtGroup,
     help="Exact partial derivatives of neural networks with respect to named inputs.",
     no_args_is_help=True,
     add_completion=False,
@@ -83,5 +86,19 @@ def _global(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="wrt")
+    """Console-script entry point.
+
+    Output still buffered when the command ends is flushed here, so that a closed
+    stdout (``wrt partials ... | head -1``) ends quietly with exit code 141 too.
+    """
+    try:
+        app(prog_name="wrt")
+        code: object = 0
+    except SystemExit as exit:
+        code = exit.code
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_closed()
+        code = EXIT_BROKEN_PIPE
+    sys.exit(code)

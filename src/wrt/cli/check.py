@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from wrt.cli.command import Quiet, Verbose
-from wrt.cli.errors import EXIT_CHECK_FAILED, reports_errors
+from wrt.cli.errors import EXIT_CHECK_FAILED, cli_words, reports_errors
 from wrt.cli.options import (
     Compile,
     CompileChoice,
@@ -22,6 +22,7 @@ from wrt.cli.options import (
     ModuleClass,
     Outputs,
     Renames,
+    checked_table,
     compile_note,
     load_options,
     renames,
@@ -107,13 +108,16 @@ def check_command(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )
     train = read_table(data, renames(rename)) if data is not None else None
+    if train is not None:
+        checked_table(train, data, "--data", loaded.inputs, "The training data")
     if points is not None:
         where = read_table(points, renames(rename))
+        checked_table(where, points, "--points", loaded.inputs, "The points")
     elif train is not None:
         where = train
     else:
         raise typer.BadParameter("give --data TRAIN (and optionally --points PTS).")
-    with compile_note(loaded):
+    with compile_note(loaded, context):
         report = check(
             loaded,
             where,
@@ -139,9 +143,10 @@ def check_command(
             console.print(
                 f"[{STYLE[finding.severity]}]{finding.severity}[/] "
                 f"[bold]{finding.code}[/bold]{escape(where_specs)}: "
-                f"{escape(finding.message)}",
+                f"{escape(cli_words(finding.message))}",
                 highlight=False,
             )
-            console.print(f"  [dim]hint:[/dim] {escape(finding.hint)}", highlight=False)
+            hint = escape(cli_words(finding.hint))
+            console.print(f"  [dim]hint:[/dim] {hint}", highlight=False)
     if report.has_errors:
         raise typer.Exit(EXIT_CHECK_FAILED)

@@ -1,7 +1,8 @@
 """How every ``wrt`` command reads on the terminal: help text and verbosity.
 
-:class:`WrtCommand` is the Typer command class of every command: its help shows
-flags without a ``<bool>`` type, arguments as ``MODEL POINTS`` (upper case, in the
+:class:`WrtCommand` is the Typer command class of every command (and
+:class:`WrtGroup` the app's, for ``wrt --help``): its help shows flags without a
+``<bool>`` type, arguments as ``MODEL POINTS`` (upper case, in the
 usage line too). :data:`Quiet` and :data:`Verbose` are the ``-q`` / ``-v`` options
 every command takes; :func:`verbosity` reads them back.
 """
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 #: Where the verbosity of the running command is kept (``typer.Context.meta``).
 _KEY = "wrt.verbosity"
@@ -53,6 +54,18 @@ class WrtCommand(TyperCommand):
                 name = param.metavar or (param.name or "").upper()
                 pieces.append(name if param.required else f"[{name}]")
         return pieces
+
+
+class WrtGroup(TyperGroup):
+    """The ``wrt`` app's group: its help shows flags without ``<bool>`` too."""
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        """The global options, flags without a value type."""
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""  # a flag takes no value: no <bool>
+        return params
 
 
 def _remember(level: int):

@@ -12,14 +12,19 @@ Exit codes:
 - 3: an internal error: an exception wrt did not expect (a bug in wrt, or in the
   model's own code). One line of cause, and a request to report it with the
   command and wrt's version;
-- 130: interrupted (Ctrl-C); :class:`~wrt.errors.Interrupted` says what was kept.
+- 130: interrupted (Ctrl-C); :class:`~wrt.errors.Interrupted` says what was kept;
+- 141: stdout was closed before the command finished writing to it
+  (``wrt partials ... | head -1``): quietly, no error and no hint, as Unix tools
+  do (128 + SIGPIPE); see :func:`stdout_closed`.
 
 ``wrt --debug`` prints the traceback as well, for every kind.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import re
 import sys
 import traceback
@@ -52,6 +57,7 @@ EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 #: Fallback hints by class, for errors raised without ``hint=``; the first match
 #: wins, so subclasses come before their bases. Each must hold for every error of
@@ -164,6 +170,9 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             say("hint", hint(exc))
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except OSError as exc:  # the user's files and disks, not wrt's logic
+            if exc.errno == errno.EPIPE:  # a reader (head) closed stdout: done
+                stdout_closed()
+                raise typer.Exit(EXIT_BROKEN_PIPE) from None
             _traceback_if(context)
             say("error", _os_message(exc))
             say("hint", "Check the path, that its folder exists and can be written.")
@@ -188,6 +197,20 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_INTERNAL) from None
 
     return run
+
+
+def stdout_closed() -> None:
+    """Point stdout at the null device: its reader is gone.
+
+    Python's last flush at exit then does not fail again ("Exception ignored ...
+    BrokenPipeError"), as the Python docs recommend for SIGPIPE.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor behind sys.stdout
+        pass
 
 
 def _memory_errors() -> tuple[type[BaseException], ...]:
@@ -251,6 +274,22 @@ _CLI_WORDS: list[tuple[re.Pattern[str], Any]] = [
         (r"\bcompile=True\b", "--compile on"),
         (r"\bcompile=False\b", "--compile off"),
         (r"\bcompile must be\b", "--compile must be"),
+        (r"\(attribute (\w+), per point\)",
+         r"(the field \1 of the finding in wrt check --json, per point)"),
+        (r"\bneighbours=(\S+) is", r"--neighbours \1 is"),
+        (r"\bpass neighbours between", "pass --neighbours between"),
+        (r", or None for the default", ", or leave the option out for the default"),
+        (r"\brel_spread=", "--rel-spread "),
+        (r"\(data=\.\.\.\)", "(--data)"),
+        (r"\bchunk_size = the chunk size:", "--chunk-size:"),
+        (r"\bchunk_size changed", "--chunk-size changed"),
+        (r"\bsource_bytes, source_mtime_ns changed",
+         "the points file changed (size / modification time)"),
+        (r"\bsource_mtime_ns changed", "the points file changed (modification time)"),
+        (r"\bsource_bytes changed", "the points file changed (size)"),
+        (r"\bsource_(bytes|mtime_ns) = ", ""),
+        (r"Use 'float32' or 'float64' \(or torch\.float32 / torch\.float64\)",
+         "Use --dtype float32 or --dtype float64"),
     ]
 ]  # fmt: skip
 

@@ -6,7 +6,6 @@ each command imports the heavy parts of wrt inside its function.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -287,11 +286,12 @@ def renames(items: list[str] | None) -> dict[str, str]:
 
 
 @contextmanager
-def compile_note(model: Model) -> Iterator[None]:
+def compile_note(model: Model, context: typer.Context | None) -> Iterator[None]:
     """Say on stderr how long compiling took during the block, if anything was.
 
-    One line, e.g. ``wrt: compiled the Taylor programs in 3.1 s (cached for next
-    runs in ~/.cache/wrt)``: compile time is reported, never hidden.
+    One note, e.g. ``wrt: note: compiled the Taylor programs in 3.1 s (cached for
+    next runs in ~/.cache/wrt)``: compile time is reported, never hidden, except
+    that ``--quiet`` silences it as it does every note.
     """
     before = model.cache.compile_seconds
     try:
@@ -299,10 +299,53 @@ def compile_note(model: Model) -> Iterator[None]:
     finally:
         spent = model.cache.compile_seconds - before
         if spent > 0:
+            from wrt.cli.command import note
             from wrt.engines.compiling import cache_dir
 
-            print(
-                f"wrt: compiled the Taylor programs in {spent:.1f} s (cached for "
+            note(
+                context,
+                f"compiled the Taylor programs in {spent:.1f} s (cached for "
                 f"next runs in {cache_dir()})",
-                file=sys.stderr,
             )
+
+
+def checked_table(
+    table: pd.DataFrame, path: object, option: str, inputs: Sequence[str], what: str
+) -> None:
+    """Refuse a table the model cannot read, naming its file and option.
+
+    The checks read ``--data`` and ``--points`` as the model's inputs deep inside;
+    checked here first, a missing column, a cell that is not a number or a NaN is
+    said with what and which file it is (``The training data bad.csv (--data):
+    ...``) and its own hint.
+
+    Raises:
+        DataError: what :func:`wrt.data.as_points` refuses, prefixed by the file.
+    """
+    import torch
+
+    from wrt.data import as_points
+
+    try:
+        as_points(table, inputs, dtype=torch.float64)
+    except DataError as exc:
+        raise DataError(
+            f"{what} {path} ({option}): {exc}",
+            hint=_stray_spaces(table, inputs) or getattr(exc, "hint", None),
+        ) from exc
+
+
+def _stray_spaces(table: pd.DataFrame, inputs: Sequence[str]) -> str | None:
+    """A hint at --rename for columns named as inputs but for spaces, if any."""
+    stray = [
+        str(c)
+        for c in table.columns
+        if str(c) != str(c).strip() and str(c).strip() in inputs and c not in inputs
+    ]
+    if not stray:
+        return None
+    pairs = " ".join(f"--rename '{c}={c.strip()}'" for c in stray)
+    return (
+        f"The header has spaces around column names: {pairs} (or remove the "
+        "spaces in the file)."
+    )

@@ -257,7 +257,7 @@ def partials_command(
                     "points",
                     worth_a_bar=total is None or total > chunk_size,
                 ) as tracker,
-                compile_note(loaded),
+                compile_note(loaded, context),
             ):
                 partials_stream(
                     loaded,
@@ -290,7 +290,7 @@ def partials_command(
         with progress(
             context, "partials", x.shape[0], "points",
             worth_a_bar=x.shape[0] > chunk_size,
-        ) as tracker, compile_note(loaded):  # fmt: skip
+        ) as tracker, compile_note(loaded, context):  # fmt: skip
             result = partials(
                 loaded,
                 x,

@@ -23,6 +23,7 @@ from wrt.cli.options import (
     Ranges,
     Renames,
     Variances,
+    checked_table,
     compile_note,
     distribution,
     load_options,
@@ -86,24 +87,30 @@ def report_command(
     from wrt.importers import load
     from wrt.report import build_report
 
-    format = _format(format, output)
+    # without --format every suffix is open, so a refusal lists them all
+    given, format = format, _format(format, output)
+    suffixes = _SUFFIXES[format] if given else _ALL_SUFFIXES
     if data is None:
         raise typer.BadParameter(
             "give --data TRAIN: the inputs the model was trained on."
         )
     target = output or Path(f"report.{format}")
+    replace = overwrite or _earlier_report(target)
     path = output_file(
         target,
         option="-o",
         inputs=[model, data],
-        suffixes=_SUFFIXES[format],
-        overwrite=overwrite or _earlier_report(target),
+        suffixes=suffixes,
+        overwrite=replace,
     )
+    if format == "md" and not replace:
+        _no_figures_there(path)
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )
-    with compile_note(loaded):
+    with compile_note(loaded, context):
         table = read_table(data, renames(rename))
+        checked_table(table, data, "--data", loaded.inputs, "The training data")
         low_high, spread = distribution(table, loaded.inputs, ranges, variances, kind)
         report = build_report(
             loaded,
@@ -121,6 +128,7 @@ def report_command(
 
 #: The suffixes each --format may write.
 _SUFFIXES = {"html": (".html", ".htm"), "md": (".md", ".markdown")}
+_ALL_SUFFIXES = tuple(s for pair in _SUFFIXES.values() for s in pair)
 
 
 def _format(given: str | None, output: Path | None) -> str:
@@ -151,6 +159,34 @@ def _format(given: str | None, output: Path | None) -> str:
             "--format (it follows the -o suffix).",
         )
     return format
+
+
+def _no_figures_there(page: Path) -> None:
+    """Refuse when files named like the Markdown page's PNGs exist already.
+
+    The md format writes ``STEM-figureN.png`` beside the page; existing ones (not
+    from an earlier report at -o) are kept unless --overwrite is given, like -o.
+
+    Raises:
+        OutputPathError: such files exist; the message names them.
+    """
+    import glob
+    import re
+
+    from wrt.errors import OutputPathError
+
+    name = re.compile(re.escape(page.stem) + r"-figure\d+\.png")
+    folder = page.parent
+    found = folder.glob(f"{glob.escape(page.stem)}-figure*.png")
+    there = sorted(p.name for p in found if name.fullmatch(p.name))
+    if there:
+        raise OutputPathError(
+            f"-o {page} would write its figures over existing files "
+            f"{', '.join(there)} (in {folder}); they are not replaced unless you "
+            "pass --overwrite. Or give another file name.",
+            hint="A Markdown report writes STEM-figureN.png beside -o STEM.md; "
+            "pass --overwrite, or give -o a name whose figures are free.",
+        )
 
 
 def _earlier_report(path: Path) -> bool:

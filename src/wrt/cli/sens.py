@@ -96,13 +96,24 @@ def sens_command(
     loaded = load(
         model, inputs=inputs, outputs=outputs, dtype=dtype, **load_options(module)
     )
+    if output is not None and output not in loaded.outputs:
+        from wrt.names import did_you_mean
+
+        raise SpecError(
+            f"--output-name {output}: the model has no output {output!r}; its "
+            f"outputs are {', '.join(loaded.outputs)}."
+            f"{did_you_mean(output, loaded.outputs)}",
+            hint=f"Give --output-name with one of the model's outputs, e.g. "
+            f"--output-name {loaded.outputs[0]} (see them with wrt inspect MODEL; "
+            "--outputs renames them).",
+        )
     if output is None and len(loaded.outputs) > 1:
         raise SpecError(
             f"The model has {len(loaded.outputs)} outputs "
             f"({', '.join(loaded.outputs)}); say which one with --output-name NAME.",
             hint=f"e.g. --output-name {loaded.outputs[0]}",
         )
-    with compile_note(loaded):
+    with compile_note(loaded, context):
         table = read_table(data, renames(rename))
         low_high, spread = distribution(table, loaded.inputs, ranges, variances, kind)
         result = sensitivity(
