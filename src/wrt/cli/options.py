@@ -6,6 +6,7 @@ each command imports the heavy parts of wrt inside its function.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -302,11 +303,13 @@ def compile_note(model: Model, context: typer.Context | None) -> Iterator[None]:
             from wrt.cli.command import note
             from wrt.engines.compiling import cache_dir
 
-            note(
-                context,
-                f"compiled the Taylor programs in {spent:.1f} s (cached for "
-                f"next runs in {cache_dir()})",
+            folder = cache_dir()
+            kept = (
+                f"cached for next runs in {folder}"
+                if folder.is_dir() and os.access(folder, os.W_OK)
+                else f"not cached: {folder} is not a writable folder"
             )
+            note(context, f"compiled the Taylor programs in {spent:.1f} s ({kept})")
 
 
 def checked_table(
