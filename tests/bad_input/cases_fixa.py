@@ -85,7 +85,7 @@ CASES = [
         "check-nan-points-names-the-file",
         _nan_points,
         2,
-        PY + r".*the points \S*nan\.csv \(--points\): row 1 \(from 0\), column .x1. is nan",
+        PY + r".*the points \S*nan\.csv \(--points\): row 1 \(from 0\), column .x1",
     ),
     Cli(
         "check-not-identifiable-hint-cli-words",
